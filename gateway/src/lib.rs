@@ -1,0 +1,1 @@
+//! The `crossbar` gateway: configuration, wiring and the per-phone sessions.

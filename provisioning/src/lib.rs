@@ -1,0 +1,1 @@
+//! Fleet inventory, bulk CSV provisioning and the provisioning servers.

@@ -1,0 +1,1 @@
+//! Shared helpers for Crossbar's end-to-end tests and the `phonesim` phone simulator.
