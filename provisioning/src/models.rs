@@ -1,0 +1,189 @@
+//! The phone models Crossbar knows: what protocol their firmware speaks and how many keys they have.
+//!
+//! Import validates every `model` against this table; the gateways use it to lay out button templates and
+//! line keys; provisioning picks templates by it. Key counts are the programmable line/feature buttons on the
+//! phone itself (Cisco and Nortel/Avaya data sheets and administration guides), and the key expansion modules
+//! each model accepts (Cisco 7914: 14 keys, 7915/7916: 24 keys; Nortel/Avaya KEM: 18 keys; the 1200-series
+//! expansion module: 18 keys).
+
+use std::fmt;
+
+/// The protocol a phone's firmware speaks to its call server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// Cisco Skinny Client Control Protocol, TCP 2000.
+    Sccp,
+    /// Nortel/Avaya UNIStim over reliable UDP, port 5000.
+    Unistim,
+    /// SIP firmware.
+    Sip,
+}
+
+impl Protocol {
+    /// The name used in the store and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sccp => "sccp",
+            Self::Unistim => "unistim",
+            Self::Sip => "sip",
+        }
+    }
+
+    /// Parses [`Protocol::as_str`]'s spelling.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Sccp, Self::Unistim, Self::Sip]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Key expansion modules a model accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expansion {
+    /// How many modules can be attached.
+    pub modules: u8,
+    /// Keys on each module.
+    pub keys_per_module: u8,
+}
+
+/// One row of the model table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    /// The model name used in CSV files and the store, such as `cisco-7960`.
+    pub name: &'static str,
+    /// Maker, as printed for operators.
+    pub vendor: &'static str,
+    /// What its firmware speaks.
+    pub protocol: Protocol,
+    /// Programmable line/feature keys on the phone itself.
+    pub line_keys: u8,
+    /// Expansion modules it accepts, if any.
+    pub expansion: Option<Expansion>,
+}
+
+impl Model {
+    /// Every key the phone can show: its own line keys plus fully populated expansion modules.
+    pub fn max_keys(&self) -> u16 {
+        let expansion = self
+            .expansion
+            .map_or(0, |e| u16::from(e.modules) * u16::from(e.keys_per_module));
+        u16::from(self.line_keys) + expansion
+    }
+
+    /// Looks a model up by name, ignoring ASCII case.
+    pub fn find(name: &str) -> Option<&'static Self> {
+        MODELS
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+const fn kem(modules: u8, keys_per_module: u8) -> Option<Expansion> {
+    Some(Expansion {
+        modules,
+        keys_per_module,
+    })
+}
+
+const fn model(
+    name: &'static str,
+    vendor: &'static str,
+    protocol: Protocol,
+    line_keys: u8,
+    expansion: Option<Expansion>,
+) -> Model {
+    Model {
+        name,
+        vendor,
+        protocol,
+        line_keys,
+        expansion,
+    }
+}
+
+use Protocol::{Sccp, Unistim};
+
+/// The model table, in the order `crossbar models` lists it.
+pub static MODELS: &[Model] = &[
+    model("cisco-7940", "Cisco", Sccp, 2, None),
+    model("cisco-7960", "Cisco", Sccp, 6, kem(2, 14)),
+    model("cisco-7941", "Cisco", Sccp, 2, None),
+    model("cisco-7961", "Cisco", Sccp, 6, kem(2, 14)),
+    model("cisco-7942", "Cisco", Sccp, 2, None),
+    model("cisco-7962", "Cisco", Sccp, 6, kem(2, 24)),
+    model("cisco-7945", "Cisco", Sccp, 2, None),
+    model("cisco-7965", "Cisco", Sccp, 6, kem(2, 24)),
+    model("cisco-7970", "Cisco", Sccp, 8, kem(2, 14)),
+    model("cisco-7975", "Cisco", Sccp, 8, kem(2, 24)),
+    model("cisco-6921", "Cisco", Sccp, 2, None),
+    model("cisco-8945", "Cisco", Sccp, 4, None),
+    model("nortel-i2002", "Nortel", Unistim, 4, None),
+    model("nortel-i2004", "Nortel", Unistim, 6, kem(2, 18)),
+    model("nortel-i2007", "Nortel", Unistim, 6, kem(2, 18)),
+    model("avaya-1120e", "Avaya", Unistim, 4, None),
+    model("avaya-1140e", "Avaya", Unistim, 6, kem(3, 18)),
+    model("avaya-1150e", "Avaya", Unistim, 4, None),
+    model("avaya-1165e", "Avaya", Unistim, 10, kem(3, 18)),
+    model("avaya-1220", "Avaya", Unistim, 12, kem(7, 18)),
+    model("avaya-1230", "Avaya", Unistim, 24, kem(7, 18)),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_canonical() {
+        let mut names: Vec<_> = MODELS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), MODELS.len());
+        assert!(MODELS.iter().all(|m| m.name == m.name.to_ascii_lowercase()));
+    }
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(Model::find("Cisco-7960").map(|m| m.line_keys), Some(6));
+        assert_eq!(
+            Model::find("avaya-1140e").map(|m| m.max_keys()),
+            Some(6 + 54)
+        );
+        assert!(Model::find("cisco-9999").is_none());
+    }
+
+    #[test]
+    fn every_contract_model_is_known() {
+        // The model names of docs/ARCHITECTURE.md "Model names" for legacy firmware.
+        for name in [
+            "cisco-7940",
+            "cisco-7960",
+            "cisco-7941",
+            "cisco-7961",
+            "cisco-7942",
+            "cisco-7962",
+            "cisco-7945",
+            "cisco-7965",
+            "cisco-7970",
+            "cisco-7975",
+            "cisco-6921",
+            "cisco-8945",
+            "nortel-i2002",
+            "nortel-i2004",
+            "nortel-i2007",
+            "avaya-1120e",
+            "avaya-1140e",
+            "avaya-1150e",
+            "avaya-1165e",
+            "avaya-1220",
+            "avaya-1230",
+        ] {
+            assert!(Model::find(name).is_some(), "{name}");
+        }
+    }
+}
