@@ -1,1 +1,18 @@
-//! Fleet inventory, bulk CSV provisioning and the provisioning servers.
+//! Fleet inventory and bulk provisioning: the store (sqlx over SQLite or PostgreSQL), MAC normalisation,
+//! the model table, digest credentials, CSV import and export.
+
+pub mod changes;
+pub mod digest;
+pub mod export;
+pub mod import;
+pub mod inventory;
+pub mod mac;
+pub mod models;
+pub mod store;
+
+pub use changes::ChangeSet;
+pub use digest::Ha1;
+pub use inventory::{Device, Inventory, Key, KeyKind, User, UserId};
+pub use mac::Mac;
+pub use models::{MODELS, Model, Protocol};
+pub use store::{Backend, Store, StoreError};

@@ -1,0 +1,5 @@
+//! Integration tests of the provisioning crate: the store suite on both backends, and bulk import.
+
+mod db;
+mod import;
+mod store;
