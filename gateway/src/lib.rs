@@ -1,1 +1,8 @@
-//! The `crossbar` gateway: configuration, wiring and the per-phone sessions.
+//! The `crossbar` gateway: configuration, the command line and the wiring of the subsystems.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod serve;
+
+pub use config::{Config, ConfigError};
