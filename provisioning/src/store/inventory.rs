@@ -6,7 +6,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row as _};
 
-use super::{Store, StoreError, unix_now};
+use super::{Backend, Store, StoreError, unix_now};
 use crate::changes::ChangeSet;
 use crate::digest::Ha1;
 use crate::inventory::{Device, Inventory, Key, KeyKind, User, UserId};
@@ -62,7 +62,11 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, value: &Val<'q>) -> Query<'q, A
 }
 
 /// Inserts `rows` into `table` with multi-row INSERTs of [`BATCH_ROWS`] rows.
+///
+/// SQLite gets anonymous `?` placeholders: binding a numbered `$n` makes sqlx look its name up, a
+/// linear scan per parameter that turns a 5,000-parameter statement quadratic.
 async fn insert_rows(
+    backend: Backend,
     conn: &mut AnyConnection,
     table: &str,
     columns: &str,
@@ -75,7 +79,11 @@ async fn insert_rows(
             sql.push_str(if i == 0 { "(" } else { ", (" });
             for j in 0..row.len() {
                 n += 1;
-                sql.push_str(&format!("{}${n}", if j == 0 { "" } else { ", " }));
+                sql.push_str(if j == 0 { "" } else { ", " });
+                match backend {
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => sql.push_str(&format!("${n}")),
+                }
             }
             sql.push(')');
         }
@@ -249,14 +257,14 @@ impl Store {
             .iter()
             .map(|d| vec![Val::Text(d), Val::Int(now)])
             .collect();
-        insert_rows(conn, "domains", "name, created_at", domains).await?;
+        insert_rows(self.backend(), conn, "domains", "name, created_at", domains).await?;
 
         let users = changes
             .users_added
             .iter()
             .map(|u| user_values(u, now))
             .collect();
-        insert_rows(conn, "users", USER_COLUMNS, users).await?;
+        insert_rows(self.backend(), conn, "users", USER_COLUMNS, users).await?;
         for (_, user) in &changes.users_updated {
             let values = user_values(user, now);
             let mut query = sqlx::query(
@@ -319,6 +327,7 @@ impl Store {
             })
             .collect();
         insert_rows(
+            self.backend(),
             conn,
             "devices",
             "mac, domain, model, protocol, updated_at",
@@ -336,7 +345,7 @@ impl Store {
             .iter()
             .flat_map(|(mac, d)| d.keys.iter().map(move |k| key_values(mac, k)))
             .collect();
-        insert_rows(conn, "device_keys", KEY_COLUMNS, keys).await?;
+        insert_rows(self.backend(), conn, "device_keys", KEY_COLUMNS, keys).await?;
 
         tx.commit().await?;
         Ok(())
