@@ -1,6 +1,8 @@
 //! Log output: the filter from `CROSSBAR_LOG`, else `RUST_LOG`, else `info`; human-readable lines or JSON
 //! objects, on standard error (standard output carries command results such as `crossbar export`).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines look.
@@ -31,8 +33,10 @@ pub fn init(format: LogFormat) {
         Ok(filter) => (filter, None),
         Err(e) => (EnvFilter::new("info"), Some(e)),
     };
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

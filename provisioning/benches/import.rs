@@ -5,6 +5,7 @@
 //! `cargo bench -p provisioning --bench import` (PostgreSQL at CROSSBAR_TEST_POSTGRES, default
 //! postgres://postgres@127.0.0.1:5432/test; skipped when unreachable).
 
+#[path = "support/fleet.rs"]
 mod fleet;
 
 use std::time::{Duration, Instant};

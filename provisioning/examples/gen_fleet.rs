@@ -1,7 +1,7 @@
 //! Writes the benchmark fleet as CSV: `cargo run -p provisioning --example gen_fleet -- 10000 > fleet.csv`
 //! (10,000 users on 5,000 devices).
 
-#[path = "../benches/fleet.rs"]
+#[path = "../benches/support/fleet.rs"]
 mod fleet;
 
 fn main() {

@@ -64,10 +64,10 @@ impl ChangeSet {
             && self.devices_removed.is_empty()
     }
 
-    /// One line of counts, such as `3 domains added, 50 users added, 0 updated, ...`.
+    /// One line of counts, such as `domains: 3 added; users: 50 added, 0 updated; ...`.
     pub fn summary(&self) -> String {
         format!(
-            "{} domains added; users: {} added, {} updated; devices: {} added, {} updated, {} removed",
+            "domains: {} added; users: {} added, {} updated; devices: {} added, {} updated, {} removed",
             self.domains_added.len(),
             self.users_added.len(),
             self.users_updated.len(),

@@ -14,7 +14,7 @@ async fn fleet_round_trip(scratch: &Scratch) {
 
     let dry = scratch.run(&["import", csv, "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
-    assert!(stdout(&dry).contains("dry run, nothing written: 3 domains added; users: 50 added"));
+    assert!(stdout(&dry).contains("dry run, nothing written: domains: 3 added; users: 50 added"));
     let empty = scratch.run(&["export"]);
     assert_eq!(stdout(&empty), fleet::HEADER, "a dry run wrote something");
 
@@ -22,7 +22,7 @@ async fn fleet_round_trip(scratch: &Scratch) {
     assert!(import.status.success(), "{}", stderr(&import));
     assert!(
         stdout(&import).contains(
-            "imported: 3 domains added; users: 50 added, 0 updated; devices: 30 added, 0 updated, 0 removed"
+            "imported: domains: 3 added; users: 50 added, 0 updated; devices: 30 added, 0 updated, 0 removed"
         ),
         "{}",
         stdout(&import)
