@@ -13,3 +13,9 @@
         clippy::arithmetic_side_effects
     )
 )]
+
+pub mod fields;
+mod wire;
+
+pub use fields::{Describe, Fields, Value};
+pub use wire::DecodeError;
