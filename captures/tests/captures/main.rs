@@ -1,0 +1,6 @@
+//! Integration tests of the captures crate: real captures against tshark, synthetic captures made
+//! with `captures::write`, and robustness against damaged input.
+
+mod real;
+mod robustness;
+mod util;
