@@ -12,7 +12,7 @@
 //!   each message to the frame in which its last byte arrived, which is the frame tshark reports for
 //!   the reassembled PDU.
 //!
-//! [`peer`] runs tshark so tests can compare against it.
+//! [`write`](mod@write) builds synthetic captures for tests and [`peer`] runs tshark to compare against.
 //!
 //! Nothing here panics on input: malformed files give a [`CaptureError`], malformed packets a
 //! [`DissectError`].
@@ -38,6 +38,7 @@ mod pcapng;
 pub mod peer;
 mod tcp;
 mod types;
+pub mod write;
 
 use std::path::Path;
 

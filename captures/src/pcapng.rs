@@ -214,7 +214,8 @@ impl Reader<'_> {
     }
 
     /// Simple Packet Block: original length and data only, always on interface 0, no timestamp.
-    /// The captured length is what the block holds, capped by the interface snaplen.
+    /// The captured length is what the block holds, capped by the interface snaplen. The frame gets
+    /// timestamp 0 (tshark leaves `frame.time_epoch` empty for these).
     fn simple_packet(&mut self, offset: u64, body: &[u8]) -> Result<(), CaptureError> {
         let orig_len = u32_at(body, 0, self.endian)
             .ok_or_else(|| Self::too_short(offset, "simple packet block", 4, body))?;

@@ -178,3 +178,23 @@ fn sccp_stream_bytes_match_tshark_follow() {
         }
     }
 }
+
+/// Every UDP datagram of every capture (the UNIStim ones especially) is one payload, at the frame
+/// and with the length tshark reports.
+#[test]
+fn udp_datagrams_match_tshark() {
+    if require_tool("tshark").is_none() {
+        return;
+    }
+    for file in capture_files("") {
+        let cap = read_file(&file).unwrap();
+        let ours: Vec<Vec<String>> = payloads(&cap)
+            .iter()
+            .filter(|p| p.proto == captures::Proto::Udp)
+            .map(|p| vec![p.frame.to_string(), (p.data.len() + 8).to_string()])
+            .collect();
+        let theirs =
+            tshark_fields(&file, &[], "udp && !icmp", &["frame.number", "udp.length"]).unwrap();
+        assert_eq!(ours, theirs, "{}", file.display());
+    }
+}
