@@ -15,6 +15,7 @@
 )]
 
 pub mod fields;
+pub mod unistim;
 mod wire;
 
 pub use fields::{Describe, Fields, Value};
