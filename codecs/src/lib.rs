@@ -15,7 +15,8 @@
 )]
 
 pub mod fields;
-pub mod unistim;
+mod macros;
+pub mod sccp;
 mod wire;
 
 pub use fields::{Describe, Fields, Value};

@@ -1,3 +1,3 @@
 //! The codecs crate's one integration-test binary.
 
-mod unistim;
+mod sccp;
