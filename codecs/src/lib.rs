@@ -17,6 +17,7 @@
 pub mod fields;
 mod macros;
 pub mod sccp;
+pub mod unistim;
 mod wire;
 
 pub use fields::{Describe, Fields, Value};

@@ -1,3 +1,4 @@
 //! The codecs crate's one integration-test binary.
 
 mod sccp;
+mod unistim;
