@@ -17,6 +17,8 @@
 
 pub mod enums;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 mod macros;
 pub mod msg;

@@ -357,29 +357,29 @@ pub struct ServerRes {
     pub server_tcp_listen_port: Slots<u32, 5>,
     /// Their addresses.
     pub server_ip_addr: Vec<IpField>,
+    /// Whether the addresses are type + 16-byte blocks (a 360-byte body at protocol 17 or later) rather
+    /// than plain IPv4.
+    pub wide_addresses: bool,
     /// Bytes after them.
     pub trailing: Bytes,
 }
 
 impl ServerRes {
-    fn ip_ctx(ctx: Ctx, left: usize) -> Ctx {
-        // Wireshark picks by length: five 20-byte blocks need 100 bytes.
-        if ctx.version >= 17 && left >= 100 {
-            ctx
-        } else {
-            Ctx::new(0)
-        }
+    fn ip_ctx(wide: bool) -> Ctx {
+        if wide { Ctx::new(17) } else { Ctx::new(0) }
     }
 
     pub(crate) fn decode_body(r: &mut Reader<'_>, ctx: Ctx) -> Result<Self, DecodeError> {
         let server_name = Slots::read(r, ctx, "serverName")?;
         let server_tcp_listen_port = Slots::read(r, ctx, "serverTcpListenPort")?;
-        let ip_ctx = Self::ip_ctx(ctx, r.left());
-        let server_ip_addr = read_counted(r, ip_ctx, "serverIpAddr", 5, 5)?;
+        // Wireshark picks by length: five 20-byte blocks need 100 bytes.
+        let wide_addresses = ctx.version >= 17 && r.left() >= 100;
+        let server_ip_addr = read_counted(r, Self::ip_ctx(wide_addresses), "serverIpAddr", 5, 5)?;
         Ok(Self {
             server_name,
             server_tcp_listen_port,
             server_ip_addr,
+            wide_addresses,
             trailing: bytes_of(r.rest()),
         })
     }
@@ -387,11 +387,7 @@ impl ServerRes {
     pub(crate) fn encode_body(&self, out: &mut BytesMut, ctx: Ctx) {
         self.server_name.write(out, ctx);
         self.server_tcp_listen_port.write(out, ctx);
-        let ip_ctx = if ctx.version >= 17 && self.server_ip_addr.len() == 5 {
-            ctx
-        } else {
-            Ctx::new(0)
-        };
+        let ip_ctx = Self::ip_ctx(self.wide_addresses);
         self.server_ip_addr
             .iter()
             .for_each(|ip| ip.write(out, ip_ctx));
