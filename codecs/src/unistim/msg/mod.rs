@@ -353,14 +353,16 @@ impl Message {
     /// Appends the message's bytes.
     ///
     /// # Panics
-    /// If the message is longer than 255 bytes, which its one-byte length cannot express (API misuse:
-    /// every decoded message fits; check [`Message::encoded_len`] before building long texts).
+    /// If a framed message is longer than 255 bytes, which its one-byte length cannot express (API
+    /// misuse: every decoded message fits; check [`Message::encoded_len`] before building long texts).
+    /// [`Message::Unframed`] bytes are written as they are, whatever their length.
     pub fn encode(&self, out: &mut BytesMut) {
         let start = out.len();
         self.encode_unchecked(out);
         let len = out.len().saturating_sub(start);
+        let framed = !matches!(self, Self::Unframed { .. });
         assert!(
-            len <= 255,
+            !framed || len <= 255,
             "UNIStim message of {len} bytes exceeds the one-byte length"
         );
     }

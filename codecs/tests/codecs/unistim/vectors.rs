@@ -859,6 +859,21 @@ fn datagram_headers_in_every_shape() {
     ));
     assert!(d.has_malformed());
     assert_eq!(&d.encode()[..], &raw[..]);
+    // Regression (fuzz finding): an unframeable tail longer than 255 bytes re-encodes as it came.
+    let mut raw = hex("00009b380201 1702");
+    raw.extend(std::iter::repeat_n(0x41, 300));
+    let d = Datagram::decode(&raw).unwrap();
+    assert!(matches!(
+        &d.messages[..],
+        [Message::Unframed {
+            error: DecodeError::Invalid {
+                field: "len",
+                value: 2
+            },
+            ..
+        }]
+    ));
+    assert_eq!(&d.encode()[..], &raw[..]);
     // Header errors.
     assert!(matches!(
         Datagram::decode(&hex("0000000105")),
