@@ -25,7 +25,7 @@ pub enum Value {
     /// A named value of an enumeration: the number and, where known, its name.
     Enum(u64, Option<&'static str>),
     /// A list of values.
-    List(Vec<Value>),
+    List(Vec<Self>),
     /// A nested group of fields.
     Group(Fields),
 }
@@ -47,7 +47,12 @@ impl Fields {
     }
 
     /// Appends a field holding an enumeration value with its name.
-    pub fn push_enum(&mut self, name: &'static str, value: u64, label: Option<&'static str>) -> &mut Self {
+    pub fn push_enum(
+        &mut self,
+        name: &'static str,
+        value: u64,
+        label: Option<&'static str>,
+    ) -> &mut Self {
         self.push(name, Value::Enum(value, label))
     }
 
@@ -92,8 +97,8 @@ macro_rules! value_from {
 value_from!(u8 => U, u16 => U, u32 => U, u64 => U, i8 => I, i16 => I, i32 => I, i64 => I, String => Str, &str => Str,
     IpAddr => Ip, Vec<u8> => Bytes, Fields => Group);
 
-impl From<Vec<Value>> for Value {
-    fn from(x: Vec<Value>) -> Self {
+impl From<Vec<Self>> for Value {
+    fn from(x: Vec<Self>) -> Self {
         Self::List(x)
     }
 }

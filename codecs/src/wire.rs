@@ -76,17 +76,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `N` bytes as an array.
-    pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
         let bytes = self.take(field, N)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
         Ok(out)
     }
 
-    /// A sub-reader over the next `n` bytes.
-    pub(crate) fn sub(&mut self, field: &'static str, n: usize) -> Result<Self, DecodeError> {
-        self.take(field, n).map(Reader::new)
-    }
 
     /// Everything not read yet.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
@@ -122,14 +121,6 @@ impl<'a> Reader<'a> {
         self.array(field).map(u32::from_be_bytes)
     }
 
-    /// A little-endian u32 if at least four bytes are left, else `None` (an optional tail).
-    pub(crate) fn opt_u32_le(&mut self, field: &'static str) -> Result<Option<u32>, DecodeError> {
-        if self.left() >= 4 {
-            self.u32_le(field).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
 }
 
 /// Writes `bytes` and then zeros up to `width` bytes in all (truncating `bytes` if it is longer).
@@ -161,7 +152,6 @@ mod tests {
         );
         assert_eq!(r.left(), 3);
         assert_eq!(r.u16_le("a"), Ok(1));
-        assert_eq!(r.opt_u32_le("b"), Ok(None));
         assert_eq!(r.u8("c"), Ok(0));
         assert!(r.is_empty());
     }

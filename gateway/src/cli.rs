@@ -55,6 +55,22 @@ pub enum Command {
     Export(ConfigArg),
     /// List the supported phone models.
     Models,
+    /// List every SCCP and UNIStim message in a pcap or pcapng capture, reassembled.
+    Decode(DecodeArgs),
+}
+
+/// `crossbar decode`.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The capture (pcap or pcapng, as written by tcpdump, tshark or Wireshark).
+    #[arg(value_name = "FILE.pcap")]
+    pub file: PathBuf,
+    /// One JSON object per line: frame, ts, src, dst, proto, id, name, fields.
+    #[arg(long)]
+    pub json: bool,
+    /// UDP port carrying UNIStim (repeatable; default 5000). Nortel servers also use 4100, 7000 and 7300.
+    #[arg(long = "unistim-port", value_name = "PORT", default_values_t = [5000u16])]
+    pub unistim_ports: Vec<u16>,
 }
 
 /// `crossbar import`.
@@ -127,6 +143,46 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             print_models();
             Ok(())
         }
+        Command::Decode(args) => decode_capture(&args),
+    }
+}
+
+fn decode_capture(args: &DecodeArgs) -> Result<(), CliError> {
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?;
+    let name = args.file.display();
+    let (capture, damage) = captures::parse_partial(&bytes)
+        .map_err(|e| CliError::Rejected(format!("{name}: not a readable capture: {e}")))?;
+    let options = crate::decode::Options {
+        json: args.json,
+        unistim_ports: args.unistim_ports.clone(),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let summary = match crate::decode::decode(&capture, &options, &mut out)
+        .and_then(|s| out.flush().map(|()| s))
+    {
+        Ok(summary) => summary,
+        // `crossbar decode x.pcap | head`: the reader has seen enough.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context("writing to standard output")
+                .into());
+        }
+    };
+    eprintln!(
+        "{name}: {} frames, {} SCCP and {} UNIStim messages, {} malformed",
+        capture.frames.len(),
+        summary.sccp,
+        summary.unistim,
+        summary.malformed
+    );
+    match damage {
+        Some(e) => Err(CliError::Rejected(format!(
+            "{name}: capture damaged after frame {}: {e}",
+            capture.frames.len()
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod decode;
 pub mod logging;
 pub mod serve;
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of the built `crossbar` binary.
 
 mod cli;
+mod decode;
 mod fleet;
 mod support;

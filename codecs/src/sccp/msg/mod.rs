@@ -46,6 +46,9 @@ macro_rules! messages {
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
         #[allow(missing_docs)] // each variant is the message of the same name (see its body type)
+        // Messages are decoded and sent one at a time; boxing the large bodies would cost an
+        // allocation per message for no gain.
+        #[allow(clippy::large_enum_variant)]
         pub enum Message {
             $( $variant($ty), )*
             /// A message with no typed body here (video, conferencing, QoS ...), kept as received.
