@@ -3,6 +3,7 @@
 
 mod golden;
 mod roundtrip;
+mod tshark_encode;
 mod vectors;
 
 use bytes::{Bytes, BytesMut};
