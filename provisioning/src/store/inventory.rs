@@ -14,7 +14,7 @@ use crate::mac::Mac;
 use crate::models::Model;
 
 /// A value bound into a batched statement.
-enum Val<'a> {
+pub(super) enum Val<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),
@@ -65,7 +65,7 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, value: &Val<'q>) -> Query<'q, A
 ///
 /// SQLite gets anonymous `?` placeholders: binding a numbered `$n` makes sqlx look its name up, a
 /// linear scan per parameter that turns a 5,000-parameter statement quadratic.
-async fn insert_rows(
+pub(super) async fn insert_rows(
     backend: Backend,
     conn: &mut AnyConnection,
     table: &str,

@@ -6,6 +6,9 @@
 //! store is opened.
 
 mod inventory;
+mod location;
+
+pub use location::{AorBindings, Credential, RegistrationRow};
 
 use std::path::Path;
 use std::str::FromStr;

@@ -2,4 +2,5 @@
 
 mod db;
 mod import;
+mod location;
 mod store;
