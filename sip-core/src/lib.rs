@@ -11,3 +11,6 @@
         clippy::arithmetic_side_effects
     )
 )]
+
+pub mod auth;
+pub mod location;

@@ -1,0 +1,300 @@
+//! The location service (RFC 3261 §10.2, §16.5): addresses of record and their bindings, and a pure
+//! in-memory table of them.
+//!
+//! A [`Binding`] maps one to one onto a row of the store's `registrations` table; the row's `domain`
+//! and `extension` are the [`Aor`] it belongs to and `updated_at` is the store's own. The table here is
+//! the cache the proxy reads on every call; the driver writes each AOR's new binding set to the store
+//! (replace all rows of the AOR in one transaction) and loads all rows back at start, so a restart
+//! loses no registration.
+//!
+//! **Tenancy.** An AOR is always the pair (user, domain), and every lookup is by that pair, so a user of
+//! `acme.example.com` and one of `globex.example.com` with the same extension are unrelated entries and
+//! nothing keyed by one ever returns the other.
+//!
+//! **Size.** A binding is ten fields, most of them short strings; with an empty `path`, `owner` and
+//! typical softphone values it costs about 350 bytes including its strings, and an AOR entry about 120
+//! more, so 100,000 AORs with one or two bindings each fit in some 60–90 MiB (see the size test).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// An address of record: a user (extension) in one of our domains (one domain per tenant).
+///
+/// The domain compares case-insensitively (RFC 3261 §19.1.4: hosts are case-insensitive) and is stored
+/// lower-cased by [`Aor::new`]; the user compares case-sensitively, as the user part of a SIP URI does.
+#[derive(Debug, Clone, Eq)]
+pub struct Aor {
+    /// The user part, unescaped (`1001`).
+    pub user: String,
+    /// The domain (`acme.example.com`).
+    pub domain: String,
+}
+
+impl Aor {
+    /// An AOR with the domain lower-cased.
+    pub fn new(user: impl Into<String>, domain: &str) -> Self {
+        Self {
+            user: user.into(),
+            domain: domain.to_ascii_lowercase(),
+        }
+    }
+}
+
+impl PartialEq for Aor {
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user && self.domain.eq_ignore_ascii_case(&other.domain)
+    }
+}
+
+impl Hash for Aor {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.user.hash(state);
+        for b in self.domain.bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+        state.write_u8(0xff);
+    }
+}
+
+impl fmt::Display for Aor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.user, self.domain)
+    }
+}
+
+/// One registered contact of an AOR: a row of the `registrations` table (without its AOR columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The Contact URI as text (no header parameters: those are the fields below). Column `contact`.
+    pub contact: String,
+    /// When the binding lapses, Unix seconds. Column `expires_at`.
+    pub expires_at: u64,
+    /// Preference in thousandths (`q=0.5` is 500; 1000 when the contact named none). Column `q`.
+    pub q: u16,
+    /// Call-ID of the REGISTER that last refreshed it (§10.3 step 7). Column `call_id`.
+    pub call_id: String,
+    /// CSeq number of that REGISTER. Column `cseq`.
+    pub cseq: u32,
+    /// Path header values (RFC 3327) in order, each a `<uri>` name-addr; become the Route set of
+    /// requests to this contact. Column `path`, joined by [`Binding::path_column`].
+    pub path: Vec<String>,
+    /// Transport the REGISTER arrived on (`UDP`, `TCP`, `TLS`). Column `transport`.
+    pub transport: String,
+    /// Source address of the REGISTER (`203.0.113.7:5062`), where NATed contacts are reached. Column
+    /// `received`.
+    pub received: String,
+    /// The registering device's User-Agent. Column `user_agent`.
+    pub user_agent: String,
+    /// The gateway session owning a legacy line's binding; empty for SIP devices. Column `owner`.
+    pub owner: String,
+}
+
+impl Binding {
+    /// Whether the binding is still in force at `now` (Unix seconds).
+    pub fn is_live(&self, now: u64) -> bool {
+        self.expires_at > now
+    }
+
+    /// Seconds left at `now` (0 once lapsed): the `expires` parameter of the 200 OK's Contact.
+    pub fn remaining(&self, now: u64) -> u64 {
+        self.expires_at.saturating_sub(now)
+    }
+
+    /// The `path` column text: the values joined by `,`.
+    pub fn path_column(&self) -> String {
+        self.path.join(",")
+    }
+
+    /// Splits a `path` column back into values, at commas outside `<…>` and quotes.
+    pub fn parse_path_column(column: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut angle, mut quoted, mut start) = (false, false, 0usize);
+        for (i, c) in column.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                '<' if !quoted => angle = true,
+                '>' if !quoted => angle = false,
+                ',' if !quoted && !angle => {
+                    push_trimmed(&mut out, column.get(start..i));
+                    start = i.saturating_add(1);
+                }
+                _ => {}
+            }
+        }
+        push_trimmed(&mut out, column.get(start..));
+        out
+    }
+
+    /// The q-value as written in a Contact parameter (`1`, `0.5`, `0.125`).
+    pub fn q_text(&self) -> String {
+        match self.q.min(1000) {
+            1000 => "1".to_owned(),
+            0 => "0".to_owned(),
+            q => format!("0.{q:03}").trim_end_matches('0').to_owned(),
+        }
+    }
+
+    fn shrink(&mut self) {
+        for s in [
+            &mut self.contact,
+            &mut self.call_id,
+            &mut self.transport,
+            &mut self.received,
+            &mut self.user_agent,
+            &mut self.owner,
+        ] {
+            s.shrink_to_fit();
+        }
+        self.path.iter_mut().for_each(String::shrink_to_fit);
+        self.path.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let strings = [
+            &self.contact,
+            &self.call_id,
+            &self.transport,
+            &self.received,
+            &self.user_agent,
+            &self.owner,
+        ];
+        let path: usize = self.path.iter().map(String::capacity).sum();
+        strings
+            .iter()
+            .map(|s| s.capacity())
+            .sum::<usize>()
+            .saturating_add(path)
+            .saturating_add(self.path.capacity().saturating_mul(size_of::<String>()))
+    }
+}
+
+fn push_trimmed(out: &mut Vec<String>, part: Option<&str>) {
+    if let Some(p) = part.map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(p.to_owned());
+    }
+}
+
+/// Orders a binding set for forking: q descending, ties in their existing (registration) order.
+pub fn sort_by_q(bindings: &mut [Binding]) {
+    bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
+}
+
+/// The in-memory location table: each AOR's binding set, kept sorted by q (descending).
+#[derive(Debug, Default, Clone)]
+pub struct Location {
+    aors: HashMap<Aor, Box<[Binding]>>,
+    bindings: usize,
+}
+
+impl Location {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty table with room for `aors` AORs.
+    pub fn with_capacity(aors: usize) -> Self {
+        Self {
+            aors: HashMap::with_capacity(aors),
+            bindings: 0,
+        }
+    }
+
+    /// Replaces the binding set of `aor` (as the registrar computed it) and
+    /// returns the previous one. An empty set removes the AOR.
+    pub fn replace(&mut self, aor: Aor, mut bindings: Vec<Binding>) -> Vec<Binding> {
+        sort_by_q(&mut bindings);
+        bindings.iter_mut().for_each(Binding::shrink);
+        self.bindings = self.bindings.saturating_add(bindings.len());
+        let old = if bindings.is_empty() {
+            self.aors.remove(&aor)
+        } else {
+            self.aors.insert(aor, bindings.into_boxed_slice())
+        };
+        let old = old.map(Vec::from).unwrap_or_default();
+        self.bindings = self.bindings.saturating_sub(old.len());
+        old
+    }
+
+    /// Adds one binding to `aor`'s set, replacing one with the same contact text (used when loading
+    /// the store's rows at start).
+    pub fn add(&mut self, aor: Aor, binding: Binding) {
+        let mut set = self.bindings(&aor).to_vec();
+        set.retain(|b| b.contact != binding.contact);
+        set.push(binding);
+        self.replace(aor, set);
+    }
+
+    /// The whole stored set of `aor`, lapsed bindings included (what the registrar starts from).
+    pub fn bindings(&self, aor: &Aor) -> &[Binding] {
+        self.aors.get(aor).map_or(&[], |b| b)
+    }
+
+    /// The bindings of `aor` still live at `now`, highest q first: the proxy's fork targets.
+    pub fn lookup(&self, aor: &Aor, now: u64) -> Vec<&Binding> {
+        self.bindings(aor)
+            .iter()
+            .filter(|b| b.is_live(now))
+            .collect()
+    }
+
+    /// Whether `aor` has any stored binding (live or not); with [`Location::lookup`] empty this tells
+    /// "known but unregistered" (480) from a table miss.
+    pub fn contains(&self, aor: &Aor) -> bool {
+        self.aors.contains_key(aor)
+    }
+
+    /// Removes every binding lapsed at `now` and returns them with their AOR, so the driver can delete
+    /// the rows and log. A full scan: call it every few seconds, not per request.
+    pub fn sweep(&mut self, now: u64) -> Vec<(Aor, Binding)> {
+        let mut expired = Vec::new();
+        self.aors.retain(|aor, set| {
+            if set.iter().all(|b| b.is_live(now)) {
+                return true;
+            }
+            let (live, dead): (Vec<Binding>, Vec<Binding>) = std::mem::take(set)
+                .into_vec()
+                .into_iter()
+                .partition(|b| b.is_live(now));
+            expired.extend(dead.into_iter().map(|b| (aor.clone(), b)));
+            *set = live.into_boxed_slice();
+            !set.is_empty()
+        });
+        self.bindings = self.bindings.saturating_sub(expired.len());
+        expired
+    }
+
+    /// Number of AORs with at least one stored binding.
+    pub fn aor_count(&self) -> usize {
+        self.aors.len()
+    }
+
+    /// Number of stored bindings.
+    pub fn binding_count(&self) -> usize {
+        self.bindings
+    }
+
+    /// Every AOR and its set (e.g. for a full dump to the store or the admin API).
+    pub fn iter(&self) -> impl Iterator<Item = (&Aor, &[Binding])> {
+        self.aors.iter().map(|(a, b)| (a, &**b))
+    }
+
+    /// A rough count of the bytes the table holds: hash-table slots at capacity plus every heap
+    /// allocation's capacity (allocator overhead not included).
+    pub fn approx_bytes(&self) -> usize {
+        let slot = size_of::<(Aor, Box<[Binding]>)>().saturating_add(1);
+        let table = self.aors.capacity().saturating_mul(slot);
+        self.aors.iter().fold(table, |acc, (aor, set)| {
+            let own = aor.user.capacity().saturating_add(aor.domain.capacity());
+            let sets = set
+                .iter()
+                .map(|b| b.heap_bytes().saturating_add(size_of::<Binding>()))
+                .sum::<usize>();
+            acc.saturating_add(own).saturating_add(sets)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
