@@ -14,3 +14,4 @@
 
 pub mod auth;
 pub mod location;
+pub mod msg;

@@ -1,0 +1,229 @@
+//! Character classes and small scanners shared by the typed parsers (RFC 3261 §25.1).
+//!
+//! Everything here works on `&str` that has already been unfolded (folding replaced by one SP), so
+//! linear white space is just SP and HTAB.
+
+/// `token` characters of RFC 3261 §25.1: alphanumerics and `-.!%*_+`'~`.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// Whether `s` is a non-empty `token`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// SP or HTAB.
+pub(crate) fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Trims SP and HTAB (not other Unicode white space) from both ends.
+pub(crate) fn trim_ws(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// `unreserved` of RFC 3261 §25.1: alphanumerics and the marks `-_.!~*'()`.
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
+}
+
+/// Whether every `%` in `s` starts a valid `escaped` triplet and every other byte satisfies `ok`.
+pub(crate) fn escaped_with(s: &str, ok: impl Fn(u8) -> bool) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0usize;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i.saturating_add(1)) && hex(i.saturating_add(2))) {
+                return false;
+            }
+            i = i.saturating_add(3);
+        } else {
+            if !ok(c) {
+                return false;
+            }
+            i = i.saturating_add(1);
+        }
+    }
+    true
+}
+
+/// Decodes `%XX` escapes; invalid escapes are kept literally and bytes that are not UTF-8 are
+/// replaced (RFC 3261 §19.1.2 allows escaping any octet; callers that need exact bytes use the raw form).
+pub(crate) fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0usize;
+    while let Some(&c) = b.get(i) {
+        let decoded = if c == b'%' {
+            let hi = b
+                .get(i.saturating_add(1))
+                .and_then(|h| (*h as char).to_digit(16));
+            let lo = b
+                .get(i.saturating_add(2))
+                .and_then(|h| (*h as char).to_digit(16));
+            match (hi, lo) {
+                (Some(h), Some(l)) => u8::try_from(h.wrapping_mul(16).wrapping_add(l)).ok(),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match decoded {
+            Some(v) => {
+                out.push(v);
+                i = i.saturating_add(3);
+            }
+            None => {
+                out.push(c);
+                i = i.saturating_add(1);
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Length of the quoted string that starts at the beginning of `s` (which must start with `"`),
+/// including both quotes, honouring `\` escapes (`quoted-pair`, RFC 3261 §25.1). `None` if unterminated.
+pub(crate) fn quoted_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1usize;
+    loop {
+        match b.get(i)? {
+            b'\\' => i = i.checked_add(2)?,
+            b'"' => return i.checked_add(1),
+            _ => i = i.checked_add(1)?,
+        }
+    }
+}
+
+/// The content of a complete quoted string (`"..."`), with quoted-pairs resolved.
+pub(crate) fn unquote(s: &str) -> Option<String> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(chars.next()?);
+        } else if c == '"' {
+            return None;
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// Quotes `s` as a `quoted-string`, escaping `"` and `\`.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().saturating_add(2));
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Splits `s` at every `sep` byte that is outside quoted strings and outside `<...>`.
+/// `None` if a quoted string is unterminated.
+pub(crate) fn split_top(s: &str, sep: u8) -> Option<Vec<&str>> {
+    let b = s.as_bytes();
+    let mut parts = Vec::new();
+    let mut start = 0usize;
+    let mut i = 0usize;
+    let mut angle = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                let len = quoted_len(s.get(i..)?)?;
+                i = i.checked_add(len)?;
+                continue;
+            }
+            b'<' => angle = true,
+            b'>' => angle = false,
+            c if c == sep && !angle => {
+                parts.push(s.get(start..i)?);
+                start = i.checked_add(1)?;
+            }
+            _ => {}
+        }
+        i = i.checked_add(1)?;
+    }
+    parts.push(s.get(start..)?);
+    Some(parts)
+}
+
+/// Position of the first `needle` outside quoted strings.
+pub(crate) fn find_unquoted(s: &str, needle: u8) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0usize;
+    while let Some(&c) = b.get(i) {
+        if c == b'"' {
+            i = i.checked_add(quoted_len(s.get(i..)?)?)?;
+            continue;
+        }
+        if c == needle {
+            return Some(i);
+        }
+        i = i.checked_add(1)?;
+    }
+    None
+}
+
+/// Parses `1*DIGIT` into a `u64`; `None` on anything else or overflow.
+pub(crate) fn digits_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings() {
+        assert_eq!(quoted_len(r#""a\"b" rest"#), Some(6));
+        assert_eq!(quoted_len(r#""open"#), None);
+        assert_eq!(
+            unquote(r#""J Rosenberg \\\"""#).as_deref(),
+            Some(r#"J Rosenberg \""#)
+        );
+        assert_eq!(quote(r#"a"b\"#), r#""a\"b\\""#);
+    }
+
+    #[test]
+    fn top_level_split() {
+        let v = split_top(r#"a, "b,c" <sip:x,y>, d"#, b',').unwrap_or_default();
+        assert_eq!(v, vec!["a", r#" "b,c" <sip:x,y>"#, " d"]);
+        assert!(split_top(r#""a, b"#, b',').is_none());
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(escaped_with("a%41b", is_unreserved));
+        assert!(!escaped_with("a%4", is_unreserved));
+        assert!(!escaped_with("a%ZZ", is_unreserved));
+        assert_eq!(unescape("%75se%72"), "user");
+        assert_eq!(unescape("null-%00-"), "null-\0-");
+        assert_eq!(digits_u64("0068"), Some(68));
+        assert_eq!(digits_u64("-1"), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! `name-addr` / `addr-spec` header values (RFC 3261 §20.10, §25.1): From, To, Contact, Route,
+//! Record-Route, Path, Refer-To.
+
+use std::fmt;
+
+use super::error::{ParseError, bad};
+use super::lex::{find_unquoted, is_token, is_ws, quote, quoted_len, trim_ws, unquote};
+use super::params::Params;
+use super::uri::Uri;
+
+/// An address with optional display name and header parameters (`tag`, `expires`, `q`, ...).
+///
+/// In the `addr-spec` form (no angle brackets) everything after the first `;` is a header
+/// parameter, not a URI parameter (RFC 3261 §20.10); such a URI may not contain `,`, `?` or `;`
+/// (RFC 4475 §3.1.2.14 regbadct). `Display` always writes the `name-addr` form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NameAddr {
+    /// The display name, unquoted (quoted-pairs resolved) or the token sequence as received.
+    pub display: Option<String>,
+    /// The address.
+    pub uri: Uri,
+    /// Header parameters after the address.
+    pub params: Params,
+}
+
+impl NameAddr {
+    /// An address without display name or parameters.
+    pub fn new(uri: Uri) -> Self {
+        Self {
+            display: None,
+            uri,
+            params: Params::new(),
+        }
+    }
+
+    /// Parses one `name-addr` or `addr-spec` followed by parameters. Surrounding LWS is ignored;
+    /// LWS inside `<...>` is not allowed (RFC 4475 §3.1.2.15 badaspec).
+    ///
+    /// # Errors
+    /// [`ParseError::Value`] naming the failing part.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let s = trim_ws(s);
+        let (display, after_display) = if s.starts_with('"') {
+            let len = quoted_len(s).ok_or(bad("unterminated display name"))?;
+            let (q, rest) = s.split_at(len);
+            let rest = trim_ws(rest);
+            if !rest.starts_with('<') {
+                return Err(bad("display name without <addr-spec>"));
+            }
+            (Some(unquote(q).ok_or(bad("display name"))?), rest)
+        } else {
+            match find_unquoted(s, b'<') {
+                Some(lt) => {
+                    let d = trim_ws(s.get(..lt).unwrap_or(""));
+                    let ok = d
+                        .split(|c: char| c == ' ' || c == '\t')
+                        .filter(|t| !t.is_empty())
+                        .all(is_token);
+                    if !ok {
+                        return Err(bad("display name"));
+                    }
+                    let disp = if d.is_empty() {
+                        None
+                    } else {
+                        Some(d.to_owned())
+                    };
+                    (disp, s.get(lt..).unwrap_or(""))
+                }
+                None => (None, s),
+            }
+        };
+        if let Some(inner) = after_display.strip_prefix('<') {
+            let gt = inner.find('>').ok_or(bad("missing >"))?;
+            let uri_text = inner.get(..gt).unwrap_or("");
+            let uri = Uri::parse(uri_text)?;
+            let rest = trim_ws(inner.get(gt.saturating_add(1)..).unwrap_or(""));
+            let params = header_params(rest)?;
+            return Ok(Self {
+                display,
+                uri,
+                params,
+            });
+        }
+        // addr-spec: the URI runs to the first ';'.
+        let (uri_text, rest) = match s.find(';') {
+            Some(semi) => (
+                trim_ws(s.get(..semi).unwrap_or("")),
+                s.get(semi..).unwrap_or(""),
+            ),
+            None => (s, ""),
+        };
+        if uri_text
+            .bytes()
+            .any(|b| is_ws(b) || matches!(b, b',' | b'?' | b'>' | b'"'))
+        {
+            return Err(bad("addr-spec containing , ? or white space must use <>"));
+        }
+        let uri = Uri::parse(uri_text)?;
+        Ok(Self {
+            display: None,
+            uri,
+            params: header_params(rest)?,
+        })
+    }
+
+    /// The `tag` parameter (RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&str> {
+        self.params.get("tag").filter(|t| !t.is_empty())
+    }
+}
+
+/// `*( SEMI generic-param )` with `s` trimmed: empty, or starting with `;`.
+fn header_params(s: &str) -> Result<Params, ParseError> {
+    if s.is_empty() {
+        return Ok(Params::new());
+    }
+    let after = s.strip_prefix(';').ok_or(bad("junk after address"))?;
+    Params::parse_header(after)
+}
+
+impl fmt::Display for NameAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.display {
+            write!(f, "{} ", quote(d))?;
+        }
+        write!(f, "<{}>{}", self.uri, self.params)
+    }
+}
+
+impl std::str::FromStr for NameAddr {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Self::parse(s)
+    }
+}
+
+/// One Contact value (RFC 3261 §20.10): an address, or `*` (remove all bindings, §10.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Contact {
+    /// `Contact: *`
+    Star,
+    /// A contact address with its parameters (`expires`, `q`, `+sip.instance`, ...).
+    Addr(NameAddr),
+}
+
+impl Contact {
+    /// Parses one Contact list element.
+    ///
+    /// # Errors
+    /// As [`NameAddr::parse`].
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if trim_ws(s) == "*" {
+            Ok(Self::Star)
+        } else {
+            NameAddr::parse(s).map(Self::Addr)
+        }
+    }
+}
+
+impl fmt::Display for Contact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Star => f.write_str("*"),
+            Self::Addr(a) => a.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{Host, Scheme};
+
+    #[test]
+    fn forms() {
+        let a = NameAddr::parse(
+            r#" "J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#,
+        );
+        let a = a.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.display.as_deref(), Some(r#"J Rosenberg \""#));
+        assert_eq!(a.tag(), Some("98asjd8"));
+        let b = NameAddr::parse(&a.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a, b);
+
+        let c = NameAddr::parse("caller<sip:caller@example.com>;tag=323")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.display.as_deref(), Some("caller"));
+        let d = NameAddr::parse("sip:+19725552222@gw1.example.net;unknownparam")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(d.params.contains("unknownparam") && d.uri.params.is_empty());
+        let e = NameAddr::parse("<sip:+19725552222@gw1.example.net;unknownparam>")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(e.uri.params.contains("unknownparam") && e.params.is_empty());
+        let t = NameAddr::parse("isbn:2983792873").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.uri.scheme, Scheme::Other("isbn".into()));
+        assert_eq!(t.uri.opaque(), Some("2983792873"));
+        assert_eq!(t.uri.host, Host::Name("2983792873".into()));
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            r#""Mr. J. User <sip:j.user@example.com>"#,
+            "< sip:t.watson@example.org >",
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            r#""Joe" <sip:joe@example.org>;;;;"#,
+            "<sip:a@b> junk",
+            "",
+        ] {
+            assert!(NameAddr::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Contact::parse(" * "), Ok(Contact::Star));
+    }
+}

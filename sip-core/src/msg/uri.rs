@@ -1,0 +1,385 @@
+//! SIP and SIPS URIs (RFC 3261 §19.1, §25.1 `SIP-URI`), hosts including IPv6 references
+//! (RFC 5118), and other schemes kept opaque so a proxy can still answer them with 416.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::error::{ParseError, bad};
+use super::lex::{escaped_with, is_unreserved, unescape};
+use super::params::Params;
+
+/// A URI scheme. `sip`, `sips` and `tel` are recognised case-insensitively (RFC 3261 §19.1.4);
+/// any other scheme is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `sip:`
+    Sip,
+    /// `sips:` (RFC 3261 §19.1; TLS on every hop).
+    Sips,
+    /// `tel:` (RFC 3966), kept opaque.
+    Tel,
+    /// Any other scheme, e.g. `isbn`, `http` or `soap.beep` (RFC 4475 §3.3.2, §3.3.3).
+    Other(String),
+}
+
+impl Scheme {
+    fn parse(s: &str) -> Result<Self, ParseError> {
+        let b = s.as_bytes();
+        let ok = b.first().is_some_and(u8::is_ascii_alphabetic)
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+        if !ok {
+            return Err(bad("URI scheme"));
+        }
+        Ok(if s.eq_ignore_ascii_case("sip") {
+            Self::Sip
+        } else if s.eq_ignore_ascii_case("sips") {
+            Self::Sips
+        } else if s.eq_ignore_ascii_case("tel") {
+            Self::Tel
+        } else {
+            Self::Other(s.to_owned())
+        })
+    }
+
+    /// The scheme name (lower case for the known ones).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Sip => "sip",
+            Self::Sips => "sips",
+            Self::Tel => "tel",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host: a domain name, an IPv4 address or an IPv6 address (RFC 3261 §25.1 `host`).
+/// `Display` writes IPv6 in brackets (`[2001:db8::1]`), as URIs and Via sent-by require.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A host name as received (host names compare case-insensitively; this type does not fold case).
+    Name(String),
+    /// A dotted-quad IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 reference.
+    V6(Ipv6Addr),
+}
+
+impl Host {
+    /// Parses a host: `[IPv6]`, dotted IPv4 or a host name. With `bare_v6`, an unbracketed IPv6
+    /// address is also accepted (Via `received`, RFC 3261 §18.2.1 / RFC 5118 §4.5).
+    ///
+    /// IPv6 references with the three-colon form `2001:db8:::192.0.2.1`, which the RFC 3261 ABNF
+    /// erroneously allows, are read as the two-colon address (RFC 5118 §4.10 asks for robustness).
+    ///
+    /// # Errors
+    /// [`ParseError::Value`] for anything else.
+    pub fn parse(s: &str, bare_v6: bool) -> Result<Self, ParseError> {
+        if let Some(inner) = s.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or(bad("IPv6 reference"))?;
+            return parse_v6(inner).map(Self::V6);
+        }
+        if bare_v6 && s.contains(':') {
+            return parse_v6(s).map(Self::V6);
+        }
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            if let Ok(v4) = s.parse::<Ipv4Addr>() {
+                return Ok(Self::V4(v4));
+            }
+        }
+        let ok = !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+            && !s.starts_with(['.', '-'])
+            && !s.contains("..");
+        if ok {
+            Ok(Self::Name(s.to_owned()))
+        } else {
+            Err(bad("host"))
+        }
+    }
+
+    /// The address, if this host is an IP literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Self::Name(_) => None,
+            Self::V4(a) => Some(IpAddr::V4(*a)),
+            Self::V6(a) => Some(IpAddr::V6(*a)),
+        }
+    }
+}
+
+fn parse_v6(s: &str) -> Result<Ipv6Addr, ParseError> {
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Ok(a);
+    }
+    // RFC 5118 §4.10: tolerate the 3-colon spelling in front of an embedded IPv4 address.
+    if let Some((head, tail)) = s.split_once(":::") {
+        if tail.contains('.') && !tail.contains(':') {
+            if let Ok(a) = format!("{head}::{tail}").parse::<Ipv6Addr>() {
+                return Ok(a);
+            }
+        }
+    }
+    Err(bad("IPv6 address"))
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(n) => f.write_str(n),
+            Self::V4(a) => write!(f, "{a}"),
+            Self::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+impl From<IpAddr> for Host {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(a) => Self::V4(a),
+            IpAddr::V6(a) => Self::V6(a),
+        }
+    }
+}
+
+/// A URI. For `sip`/`sips` every field is parsed (RFC 3261 §19.1.1); `user`, `password`, parameter
+/// values and `headers` keep their `%` escapes as received (use [`Uri::user_unescaped`]).
+///
+/// For any other scheme the part after the colon is kept verbatim in `host` as a
+/// [`Host::Name`] (see [`Uri::opaque`]); the other fields are empty. This keeps the plan's struct
+/// shape while letting `tel:`/`isbn:`/`http:` URIs in To, From or Contact parse (RFC 4475 §3.3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Uri {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The user part, escaped form.
+    pub user: Option<String>,
+    /// The password (deprecated, RFC 3261 §19.1.1), escaped form.
+    pub password: Option<String>,
+    /// The host (the opaque remainder for non-SIP schemes).
+    pub host: Host,
+    /// The port.
+    pub port: Option<u16>,
+    /// URI parameters (`;transport=tcp;lr`).
+    pub params: Params,
+    /// The raw header part after `?`, without the `?`.
+    pub headers: Option<String>,
+}
+
+impl Uri {
+    /// A `sip:` URI for `host` with nothing else set.
+    pub fn sip(host: Host) -> Self {
+        Self {
+            scheme: Scheme::Sip,
+            user: None,
+            password: None,
+            host,
+            port: None,
+            params: Params::new(),
+            headers: None,
+        }
+    }
+
+    /// Parses a URI. No surrounding white space or angle brackets are allowed.
+    ///
+    /// # Errors
+    /// [`ParseError::Value`] naming the component that does not match the grammar.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let (scheme, rest) = s.split_once(':').ok_or(bad("URI scheme"))?;
+        let scheme = Scheme::parse(scheme)?;
+        if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
+            if rest.is_empty() || !escaped_with(rest, is_uric) {
+                return Err(bad("opaque URI"));
+            }
+            return Ok(Self {
+                host: Host::Name(rest.to_owned()),
+                ..Self::sip(Host::Name(String::new()))
+            }
+            .with_scheme(scheme));
+        }
+        // '@' cannot appear unescaped after the userinfo, but ';', '?' and ':' can appear inside
+        // the user part (RFC 4475 §3.1.1.4 intmeth, §3.1.1.10 semiuri), so split there first.
+        let (userinfo, hostpart) = match rest.find('@') {
+            Some(at) => (
+                Some(rest.get(..at).unwrap_or("")),
+                rest.get(at.saturating_add(1)..).unwrap_or(""),
+            ),
+            None => (None, rest),
+        };
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(ui) => {
+                let (u, p) = match ui.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (ui, None),
+                };
+                if u.is_empty() || !escaped_with(u, is_user_char) {
+                    return Err(bad("URI user"));
+                }
+                if let Some(p) = p {
+                    if !escaped_with(p, is_password_char) {
+                        return Err(bad("URI password"));
+                    }
+                }
+                (Some(u.to_owned()), p.map(str::to_owned))
+            }
+        };
+        let (hostpart, headers) = match hostpart.split_once('?') {
+            Some((h, q)) => {
+                if q.is_empty() || !escaped_with(q, is_header_char) {
+                    return Err(bad("URI headers"));
+                }
+                (h, Some(q.to_owned()))
+            }
+            None => (hostpart, None),
+        };
+        let (hostport, params) = match hostpart.split_once(';') {
+            Some((h, p)) => (h, Params::parse_uri(p)?),
+            None => (hostpart, Params::new()),
+        };
+        let (host, port) = split_hostport(hostport)?;
+        Ok(Self {
+            scheme,
+            user,
+            password,
+            host: Host::parse(host, false)?,
+            port,
+            params,
+            headers,
+        })
+    }
+
+    fn with_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// Whether this is a `sip:` or `sips:` URI (the only schemes this proxy routes).
+    pub fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+
+    /// For non-SIP schemes, the verbatim part after the colon.
+    pub fn opaque(&self) -> Option<&str> {
+        match (&self.scheme, &self.host) {
+            (Scheme::Sip | Scheme::Sips, _) => None,
+            (_, Host::Name(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The user part with `%` escapes decoded (RFC 3261 §19.1.2).
+    pub fn user_unescaped(&self) -> Option<Cow<'_, str>> {
+        let u = self.user.as_deref()?;
+        Some(if u.contains('%') {
+            Cow::Owned(unescape(u))
+        } else {
+            Cow::Borrowed(u)
+        })
+    }
+}
+
+/// Splits `host[:port]`, where host may be a bracketed IPv6 reference.
+pub(crate) fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError> {
+    let (host, port) = if s.starts_with('[') {
+        let end = s.find(']').ok_or(bad("IPv6 reference"))?;
+        let (h, rest) = s.split_at(end.saturating_add(1));
+        match rest {
+            "" => (h, None),
+            r => (h, Some(r.strip_prefix(':').ok_or(bad("port"))?)),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse::<u16>().map_err(|_| bad("port"))?)
+        }
+        Some(_) => return Err(bad("port")),
+    };
+    Ok((host, port))
+}
+
+/// `user = 1*( unreserved / escaped / user-unreserved )`, `user-unreserved = & = + $ , ; ? /`.
+fn is_user_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+}
+
+/// `password = *( unreserved / escaped / & = + $ , )`.
+fn is_password_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+/// `hname`/`hvalue` characters plus the `=` and `&` separators.
+fn is_header_char(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&'
+        )
+}
+
+/// `uric` (RFC 2396 via RFC 3261 §25.1 `absoluteURI`): reserved / unreserved / escaped, plus `#`,
+/// `[` and `]` which real schemes use.
+fn is_uric(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b';' | b'/'
+                | b'?'
+                | b':'
+                | b'@'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b'#'
+                | b'['
+                | b']'
+        )
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.scheme)?;
+        if let Some(opaque) = self.opaque() {
+            return f.write_str(opaque);
+        }
+        if let Some(u) = &self.user {
+            f.write_str(u)?;
+            if let Some(p) = &self.password {
+                write!(f, ":{p}")?;
+            }
+            f.write_str("@")?;
+        }
+        write!(f, "{}", self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        write!(f, "{}", self.params)?;
+        if let Some(h) = &self.headers {
+            write!(f, "?{h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Uri {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Self::parse(s)
+    }
+}
