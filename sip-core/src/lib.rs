@@ -15,3 +15,4 @@
 pub mod auth;
 pub mod location;
 pub mod msg;
+pub mod transaction;

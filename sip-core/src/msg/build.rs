@@ -207,12 +207,14 @@ pub fn reason_phrase(code: u16) -> &'static str {
         606 => "Not Acceptable",
         607 => "Unwanted",
         608 => "Rejected",
-        101..=199 => "Session Progress",
-        201..=299 => "OK",
-        301..=399 => "Multiple Choices",
-        401..=499 => "Bad Request",
-        501..=599 => "Server Internal Error",
-        601..=699 => "Busy Everywhere",
-        _ => "Unknown",
+        _ => match code / 100 {
+            1 => "Session Progress",
+            2 => "OK",
+            3 => "Multiple Choices",
+            4 => "Bad Request",
+            5 => "Server Internal Error",
+            6 => "Busy Everywhere",
+            _ => "Unknown",
+        },
     }
 }

@@ -23,11 +23,11 @@ macro_rules! header_names {
             $(#[doc = concat!("`", $text, "`", $(" (compact form `", $compact, "`)",)?)]
             pub const $name: Self = Self(Cow::Borrowed($text));)*
         }
-        /// (canonical name, compact form or 0).
-        const KNOWN: &[(HeaderName, u8)] = &[$((HeaderName::$name, header_names!(@c $($compact)?))),*];
+        /// (canonical name, compact form or NUL).
+        const KNOWN: &[(HeaderName, char)] = &[$((HeaderName::$name, header_names!(@c $($compact)?))),*];
     };
-    (@c $c:literal) => { $c as u8 };
-    (@c) => { 0 };
+    (@c $c:literal) => { $c };
+    (@c) => { '\0' };
 }
 
 header_names! {
@@ -93,7 +93,7 @@ impl HeaderName {
     /// name becomes the constant; anything else is kept as given. The caller checks token syntax.
     pub fn new(name: &str) -> Self {
         if let [c] = name.as_bytes() {
-            let c = c.to_ascii_lowercase();
+            let c = char::from(c.to_ascii_lowercase());
             if let Some((h, _)) = KNOWN.iter().find(|(_, k)| *k == c) {
                 return h.clone();
             }
@@ -116,8 +116,8 @@ impl HeaderName {
     pub fn compact(&self) -> Option<char> {
         KNOWN
             .iter()
-            .find(|(h, c)| *c != 0 && h == self)
-            .map(|(_, c)| char::from(*c))
+            .find(|(h, c)| *c != '\0' && h == self)
+            .map(|(_, c)| *c)
     }
 }
 

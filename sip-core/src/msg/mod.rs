@@ -246,7 +246,7 @@ impl SipMessage {
     ) -> Result<Vec<T>, ParseError> {
         let mut out = Vec::new();
         for line in self.headers.get_all(name) {
-            let parts = lex::split_top(line, b',').ok_or(ParseError::InvalidHeader {
+            let parts = lex::split_top(line, b',').ok_or_else(|| ParseError::InvalidHeader {
                 name: name.clone(),
                 what: "unterminated quoted string",
             })?;

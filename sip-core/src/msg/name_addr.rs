@@ -41,21 +41,18 @@ impl NameAddr {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let s = trim_ws(s);
         let (display, after_display) = if s.starts_with('"') {
-            let len = quoted_len(s).ok_or(bad("unterminated display name"))?;
+            let len = quoted_len(s).ok_or_else(|| bad("unterminated display name"))?;
             let (q, rest) = s.split_at(len);
             let rest = trim_ws(rest);
             if !rest.starts_with('<') {
                 return Err(bad("display name without <addr-spec>"));
             }
-            (Some(unquote(q).ok_or(bad("display name"))?), rest)
+            (Some(unquote(q).ok_or_else(|| bad("display name"))?), rest)
         } else {
             match find_unquoted(s, b'<') {
                 Some(lt) => {
                     let d = trim_ws(s.get(..lt).unwrap_or(""));
-                    let ok = d
-                        .split(|c: char| c == ' ' || c == '\t')
-                        .filter(|t| !t.is_empty())
-                        .all(is_token);
+                    let ok = d.split([' ', '\t']).filter(|t| !t.is_empty()).all(is_token);
                     if !ok {
                         return Err(bad("display name"));
                     }
@@ -70,7 +67,7 @@ impl NameAddr {
             }
         };
         if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or(bad("missing >"))?;
+            let gt = inner.find('>').ok_or_else(|| bad("missing >"))?;
             let uri_text = inner.get(..gt).unwrap_or("");
             let uri = Uri::parse(uri_text)?;
             let rest = trim_ws(inner.get(gt.saturating_add(1)..).unwrap_or(""));
@@ -114,7 +111,9 @@ fn header_params(s: &str) -> Result<Params, ParseError> {
     if s.is_empty() {
         return Ok(Params::new());
     }
-    let after = s.strip_prefix(';').ok_or(bad("junk after address"))?;
+    let after = s
+        .strip_prefix(';')
+        .ok_or_else(|| bad("junk after address"))?;
     Params::parse_header(after)
 }
 

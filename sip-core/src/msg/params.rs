@@ -86,11 +86,7 @@ impl Params {
     pub(crate) fn parse_header(s: &str) -> Result<Self, ParseError> {
         let mut out = Vec::new();
         let mut rest = s;
-        loop {
-            let (item, next) = match next_param(rest)? {
-                Some(pair) => pair,
-                None => break,
-            };
+        while let Some((item, next)) = next_param(rest)? {
             let (name, value) = match item.find('=') {
                 Some(eq) => {
                     let name = trim_ws(item.get(..eq).unwrap_or(""));
@@ -126,10 +122,10 @@ impl Params {
             if name.is_empty() || !escaped_with(name, is_paramchar) {
                 return Err(bad("URI parameter name"));
             }
-            if let Some(v) = value {
-                if v.is_empty() || !escaped_with(v, is_paramchar) {
-                    return Err(bad("URI parameter value"));
-                }
+            if let Some(v) = value
+                && (v.is_empty() || !escaped_with(v, is_paramchar))
+            {
+                return Err(bad("URI parameter value"));
             }
             out.push((name.to_owned(), value.map(str::to_owned)));
         }
@@ -150,7 +146,7 @@ fn next_param(s: &str) -> Result<Option<(&str, Option<&str>)>, ParseError> {
                 let len = s
                     .get(i..)
                     .and_then(quoted_len)
-                    .ok_or(bad("unterminated quoted string"))?;
+                    .ok_or_else(|| bad("unterminated quoted string"))?;
                 i = i.saturating_add(len);
             }
             b';' => {

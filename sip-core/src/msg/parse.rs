@@ -54,7 +54,7 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
 
     let mut headers: Vec<Header> = Vec::new();
     // Pending header: name, first value range, continuation pieces.
-    let mut pending: Option<(HeaderName, usize, usize, Vec<(usize, usize)>)> = None;
+    let mut pending: Option<Pending> = None;
     let mut line_no = 1usize;
     let mut body_start = None;
     while let Some((s, e, next)) = next_line(buf, pos) {
@@ -121,11 +121,11 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
     })
 }
 
+/// A header being collected: name, first value range, continuation line ranges.
+type Pending = (HeaderName, usize, usize, Vec<(usize, usize)>);
+
 /// Builds the header value: a zero-copy slice for single lines, a joined copy for folded ones.
-fn finish_header(
-    data: &Bytes,
-    (name, vs, ve, pieces): (HeaderName, usize, usize, Vec<(usize, usize)>),
-) -> Header {
+fn finish_header(data: &Bytes, (name, vs, ve, pieces): Pending) -> Header {
     let trim = |s: usize, e: usize| -> (usize, usize) {
         let b = data.get(s..e).unwrap_or_default();
         let lead = b.iter().take_while(|c| is_ws(**c)).count();
@@ -179,7 +179,7 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
 
 fn parse_version(s: &str) -> Result<Version, ParseError> {
     let bad = ParseError::StartLine { what: "version" };
-    let prefix = s.get(..4).ok_or(bad.clone())?;
+    let prefix = s.get(..4).ok_or_else(|| bad.clone())?;
     if !prefix.eq_ignore_ascii_case("SIP/") {
         return Err(bad);
     }
@@ -187,7 +187,7 @@ fn parse_version(s: &str) -> Result<Version, ParseError> {
         .get(4..)
         .unwrap_or("")
         .split_once('.')
-        .ok_or(bad.clone())?;
+        .ok_or_else(|| bad.clone())?;
     let num = |s: &str| digits_u64(s).and_then(|v| u16::try_from(v).ok());
     match (num(major), num(minor)) {
         (Some(major), Some(minor)) => Ok(Version { major, minor }),

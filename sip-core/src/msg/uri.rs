@@ -83,16 +83,19 @@ impl Host {
     /// [`ParseError::Value`] for anything else.
     pub fn parse(s: &str, bare_v6: bool) -> Result<Self, ParseError> {
         if let Some(inner) = s.strip_prefix('[') {
-            let inner = inner.strip_suffix(']').ok_or(bad("IPv6 reference"))?;
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or_else(|| bad("IPv6 reference"))?;
             return parse_v6(inner).map(Self::V6);
         }
         if bare_v6 && s.contains(':') {
             return parse_v6(s).map(Self::V6);
         }
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            if let Ok(v4) = s.parse::<Ipv4Addr>() {
-                return Ok(Self::V4(v4));
-            }
+        if !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && let Ok(v4) = s.parse::<Ipv4Addr>()
+        {
+            return Ok(Self::V4(v4));
         }
         let ok = !s.is_empty()
             && s.bytes()
@@ -121,12 +124,12 @@ fn parse_v6(s: &str) -> Result<Ipv6Addr, ParseError> {
         return Ok(a);
     }
     // RFC 5118 §4.10: tolerate the 3-colon spelling in front of an embedded IPv4 address.
-    if let Some((head, tail)) = s.split_once(":::") {
-        if tail.contains('.') && !tail.contains(':') {
-            if let Ok(a) = format!("{head}::{tail}").parse::<Ipv6Addr>() {
-                return Ok(a);
-            }
-        }
+    if let Some((head, tail)) = s.split_once(":::")
+        && tail.contains('.')
+        && !tail.contains(':')
+        && let Ok(a) = format!("{head}::{tail}").parse::<Ipv6Addr>()
+    {
+        return Ok(a);
     }
     Err(bad("IPv6 address"))
 }
@@ -193,7 +196,7 @@ impl Uri {
     /// # Errors
     /// [`ParseError::Value`] naming the component that does not match the grammar.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let (scheme, rest) = s.split_once(':').ok_or(bad("URI scheme"))?;
+        let (scheme, rest) = s.split_once(':').ok_or_else(|| bad("URI scheme"))?;
         let scheme = Scheme::parse(scheme)?;
         if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
             if rest.is_empty() || !escaped_with(rest, is_uric) {
@@ -224,10 +227,10 @@ impl Uri {
                 if u.is_empty() || !escaped_with(u, is_user_char) {
                     return Err(bad("URI user"));
                 }
-                if let Some(p) = p {
-                    if !escaped_with(p, is_password_char) {
-                        return Err(bad("URI password"));
-                    }
+                if let Some(p) = p
+                    && !escaped_with(p, is_password_char)
+                {
+                    return Err(bad("URI password"));
                 }
                 (Some(u.to_owned()), p.map(str::to_owned))
             }
@@ -290,11 +293,11 @@ impl Uri {
 /// Splits `host[:port]`, where host may be a bracketed IPv6 reference.
 pub(crate) fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError> {
     let (host, port) = if s.starts_with('[') {
-        let end = s.find(']').ok_or(bad("IPv6 reference"))?;
+        let end = s.find(']').ok_or_else(|| bad("IPv6 reference"))?;
         let (h, rest) = s.split_at(end.saturating_add(1));
         match rest {
             "" => (h, None),
-            r => (h, Some(r.strip_prefix(':').ok_or(bad("port"))?)),
+            r => (h, Some(r.strip_prefix(':').ok_or_else(|| bad("port"))?)),
         }
     } else {
         match s.split_once(':') {

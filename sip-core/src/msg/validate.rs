@@ -74,26 +74,26 @@ impl SipMessage {
                     cseq: cseq.method,
                 });
             }
-            if let RequestUri::Parsed(u) = uri {
-                if u.headers.is_some() {
-                    return Err(ParseError::StartLine {
-                        what: "Request-URI must not contain headers",
-                    });
-                }
-            }
-        }
-        if let Some(date) = self.headers.get(&HeaderName::DATE) {
-            if !is_rfc1123_gmt(date) {
-                return Err(ParseError::InvalidHeader {
-                    name: HeaderName::DATE,
-                    what: "rfc1123-date in GMT",
+            if let RequestUri::Parsed(u) = uri
+                && u.headers.is_some()
+            {
+                return Err(ParseError::StartLine {
+                    what: "Request-URI must not contain headers",
                 });
             }
         }
-        if let Some(cl) = self.headers.get(&HeaderName::CONTENT_LENGTH) {
-            if cl.parse::<usize>().ok() != Some(self.body.len()) {
-                return Err(ParseError::BadContentLength);
-            }
+        if let Some(date) = self.headers.get(&HeaderName::DATE)
+            && !is_rfc1123_gmt(date)
+        {
+            return Err(ParseError::InvalidHeader {
+                name: HeaderName::DATE,
+                what: "rfc1123-date in GMT",
+            });
+        }
+        if let Some(cl) = self.headers.get(&HeaderName::CONTENT_LENGTH)
+            && cl.parse::<usize>().ok() != Some(self.body.len())
+        {
+            return Err(ParseError::BadContentLength);
         }
         Ok(())
     }

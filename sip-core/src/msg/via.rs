@@ -48,13 +48,15 @@ impl Via {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let mut parts = s.splitn(3, '/');
         let name = trim_ws(parts.next().unwrap_or(""));
-        let version = trim_ws(parts.next().ok_or(bad("Via sent-protocol"))?);
-        let rest = trim_ws(parts.next().ok_or(bad("Via sent-protocol"))?);
+        let version = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
+        let rest = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
         if !name.eq_ignore_ascii_case("SIP") {
             return Err(bad("Via protocol name"));
         }
         if version != "2.0" {
-            let (major, minor) = version.split_once('.').ok_or(bad("Via protocol version"))?;
+            let (major, minor) = version
+                .split_once('.')
+                .ok_or_else(|| bad("Via protocol version"))?;
             let num = |s: &str| digits_u64(s).and_then(|v| u16::try_from(v).ok());
             return match (num(major), num(minor)) {
                 (Some(major), Some(minor)) => Err(ParseError::Version { major, minor }),
@@ -73,7 +75,7 @@ impl Via {
             ),
             None => (rest, Params::new()),
         };
-        let sent_by = compact_sent_by(trim_ws(sent_by)).ok_or(bad("Via sent-by"))?;
+        let sent_by = compact_sent_by(trim_ws(sent_by)).ok_or_else(|| bad("Via sent-by"))?;
         let (host, port) = split_hostport(&sent_by)?;
         let via = Self {
             transport: transport.to_ascii_uppercase(),
@@ -85,12 +87,13 @@ impl Via {
             Host::parse(r, true)
                 .ok()
                 .and_then(|h| h.ip())
-                .ok_or(bad("Via received"))?;
+                .ok_or_else(|| bad("Via received"))?;
         }
-        if let Some(r) = via.params.get("rport") {
-            if !r.is_empty() && digits_u64(r).and_then(|p| u16::try_from(p).ok()).is_none() {
-                return Err(bad("Via rport"));
-            }
+        if let Some(r) = via.params.get("rport")
+            && !r.is_empty()
+            && digits_u64(r).and_then(|p| u16::try_from(p).ok()).is_none()
+        {
+            return Err(bad("Via rport"));
         }
         if via.params.get("branch").is_some_and(|b| !is_token(b)) {
             return Err(bad("Via branch"));
@@ -182,11 +185,11 @@ impl CSeq {
     /// [`ParseError::Value`] on syntax errors or a number above 2^32 - 1.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let s = trim_ws(s);
-        let split = s.find([' ', '\t']).ok_or(bad("CSeq"))?;
+        let split = s.find([' ', '\t']).ok_or_else(|| bad("CSeq"))?;
         let (num, method) = s.split_at(split);
         let seq = digits_u64(num)
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or(bad("CSeq number"))?;
+            .ok_or_else(|| bad("CSeq number"))?;
         Ok(Self {
             seq,
             method: Method::new(trim_ws(method))?,

@@ -1,0 +1,4 @@
+//! The sip-core integration tests: one module per area.
+
+mod msg;
+mod torture;
