@@ -15,4 +15,6 @@
 pub mod auth;
 pub mod location;
 pub mod msg;
+pub mod proxy;
+pub mod registrar;
 pub mod transaction;

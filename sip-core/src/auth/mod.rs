@@ -26,6 +26,7 @@ mod credentials;
 mod hmac;
 mod nonce;
 mod replay;
+mod sip;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -36,6 +37,7 @@ pub use credentials::Credentials;
 use hmac::constant_time_eq;
 use nonce::NonceId;
 use replay::{Count, ReplayTable};
+pub use sip::{Challenging, credentials_for, remove_credentials};
 
 /// A digest algorithm we verify (RFC 8760 §2.1 names; `-sess` variants are not offered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

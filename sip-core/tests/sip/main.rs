@@ -1,4 +1,7 @@
 //! The sip-core integration tests: one module per area.
 
+mod auth;
 mod msg;
+mod proxy;
+mod registrar;
 mod torture;

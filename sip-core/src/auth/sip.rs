@@ -1,0 +1,135 @@
+//! Digest over SIP messages: which header carries what (RFC 3261 §22.2 for user agents and
+//! registrars, §22.3 for proxies), picking the credentials for our realm, and the 401/407 responses.
+
+use crate::msg::{HeaderName, SipMessage, response_to};
+use crate::proxy::local_tag;
+
+use super::{AuthError, Authenticated, Challenger, Credentials, DigestRequest, Ha1};
+
+/// Who challenges: a registrar/UAS (401) or a proxy (407).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenging {
+    /// 401 with `WWW-Authenticate`; credentials in `Authorization`.
+    Registrar,
+    /// 407 with `Proxy-Authenticate`; credentials in `Proxy-Authorization`.
+    Proxy,
+}
+
+impl Challenging {
+    /// The status code of the challenge.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Registrar => 401,
+            Self::Proxy => 407,
+        }
+    }
+
+    /// The header the challenge goes in.
+    pub fn challenge_header(self) -> HeaderName {
+        match self {
+            Self::Registrar => HeaderName::WWW_AUTHENTICATE,
+            Self::Proxy => HeaderName::PROXY_AUTHENTICATE,
+        }
+    }
+
+    /// The header the client's credentials come in.
+    pub fn credentials_header(self) -> HeaderName {
+        match self {
+            Self::Registrar => HeaderName::AUTHORIZATION,
+            Self::Proxy => HeaderName::PROXY_AUTHORIZATION,
+        }
+    }
+}
+
+/// The credentials in `req` for `realm` (a request may carry one per realm, §22.3).
+///
+/// # Errors
+/// [`AuthError::Missing`] when no header is present or none is for `realm`;
+/// [`AuthError::Malformed`] when none parses and at least one header is present.
+pub fn credentials_for(
+    req: &SipMessage,
+    kind: Challenging,
+    realm: &str,
+) -> Result<Credentials, AuthError> {
+    let name = kind.credentials_header();
+    let mut first_error = None;
+    for value in req.headers.get_all(&name) {
+        match Credentials::parse(value) {
+            Ok(c) if c.realm.eq_ignore_ascii_case(realm) => return Ok(c),
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.map_or_else(
+        || AuthError::Missing {
+            realm: realm.to_owned(),
+        },
+        AuthError::Malformed,
+    ))
+}
+
+/// Removes the credentials for `realm` from a request before it is forwarded: they answered our own
+/// challenge and mean nothing downstream. Credentials for other realms stay, for the proxies they
+/// belong to (RFC 3261 §22.3).
+pub fn remove_credentials(req: &mut SipMessage, kind: Challenging, realm: &str) {
+    let name = kind.credentials_header();
+    let keep: Vec<bytes::Bytes> = req
+        .headers
+        .iter()
+        .filter(|h| h.name == name)
+        .filter(|h| {
+            Credentials::parse(h.value_str()).map_or(true, |c| !c.realm.eq_ignore_ascii_case(realm))
+        })
+        .map(|h| h.value.clone())
+        .collect();
+    req.headers.remove_all(&name);
+    for v in keep {
+        req.headers.push(name.clone(), v);
+    }
+}
+
+impl Challenger {
+    /// Verifies the credentials of `req` for `realm` at `now_unix`: the method and Request-URI come from
+    /// the request.
+    ///
+    /// # Errors
+    /// [`AuthError`]; answer with [`Challenger::challenge_response`].
+    pub fn verify_request(
+        &mut self,
+        req: &SipMessage,
+        kind: Challenging,
+        realm: &str,
+        now_unix: u64,
+        lookup: impl FnOnce(&str) -> Option<Ha1>,
+    ) -> Result<Authenticated, AuthError> {
+        let creds = credentials_for(req, kind, realm)?;
+        let uri = req.request_uri().map(|u| u.to_string()).unwrap_or_default();
+        let method = req.method().map(|m| m.as_str()).unwrap_or("");
+        let digest_req = DigestRequest {
+            method,
+            uri: &uri,
+            realm,
+            now_unix,
+        };
+        self.verify_credentials(&creds, &digest_req, lookup)
+    }
+
+    /// The 401/407 for `req` with a fresh SHA-256 and MD5 challenge for `realm` (`stale` from
+    /// [`AuthError::is_stale`]) and a To tag.
+    pub fn challenge_response(
+        &self,
+        req: &SipMessage,
+        kind: Challenging,
+        realm: &str,
+        now_unix: u64,
+        stale: bool,
+    ) -> SipMessage {
+        let mut resp = response_to(req, kind.status(), "").with_to_tag(&local_tag(req));
+        for value in self.challenge(realm, now_unix, stale) {
+            resp.headers.push(kind.challenge_header(), value);
+        }
+        resp
+    }
+}
