@@ -28,7 +28,13 @@
 //!   strips quotes. [`Via::received`] is the raw text, [`Via::received_ip`] the address.
 //! * Equality of [`SipMessage`] ignores Content-Length headers: [`SipMessage::to_bytes`] always
 //!   rewrites Content-Length from the body, so it is not part of the message's identity.
-//! * The stream framer returns [`Frame`] items (`Message`, `Malformed`, `Ping`).
+//! * The stream framer's pull method is [`StreamFramer::next_frame`] (a method named `next` on a
+//!   non-iterator trips clippy's `should_implement_trait`); it returns [`Frame`] items (`Message`,
+//!   `Malformed`, `Ping`).
+//! * Extra helpers beyond the plan: [`SipMessage::request_uri`], [`SipMessage::version`],
+//!   [`SipMessage::option_tags`], [`SipMessage::content_type`], [`SipMessage::new_request`],
+//!   [`SipMessage::new_response`], [`Via::new`], [`Via::has_magic_cookie`], [`Uri::sip`],
+//!   [`NameAddr::new`], [`Headers::count`]/[`Headers::contains`], [`HeaderName::compact`].
 //! * [`SipMessage::max_forwards`] rejects values above 255 (RFC 3261 §20.22); [`SipMessage::expires`]
 //!   rejects values above 2^32 - 1.
 
