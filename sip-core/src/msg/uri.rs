@@ -386,3 +386,92 @@ impl std::str::FromStr for Uri {
         Self::parse(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        Uri::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn sip_uris_round_trip() {
+        for s in [
+            "sip:alice@atlanta.example.com",
+            "sips:alice:secret@[2001:db8::10]:5061;transport=tls;lr?subject=x&priority=urgent",
+            "sip:user;par=u%40example.net@example.com",
+            "sip:192.0.2.1:5060;maddr=[::1]",
+            "sip:%61lice@host",
+        ] {
+            let u = uri(s);
+            assert_eq!(u.to_string(), s);
+            assert_eq!(uri(&u.to_string()), u);
+        }
+        let u = uri("SIP:bob@HOST.example.com:0065");
+        assert_eq!((u.scheme.clone(), u.port), (Scheme::Sip, Some(65)));
+        assert_eq!(u.host, Host::Name("HOST.example.com".into()));
+        assert_eq!(
+            uri("sip:%61lice@host").user_unescaped().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(uri("sip:[2001:db8::10:5070]").port, None);
+        assert_eq!(
+            uri("sip:[2001:db8:::192.0.2.1]").host,
+            Host::V6(
+                "2001:db8::c000:201"
+                    .parse()
+                    .unwrap_or(Ipv6Addr::UNSPECIFIED)
+            )
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_opaque() {
+        let t = uri("tel:+1-201-555-0123;phone-context=example.com");
+        assert_eq!(t.scheme, Scheme::Tel);
+        assert_eq!(
+            t.opaque(),
+            Some("+1-201-555-0123;phone-context=example.com")
+        );
+        assert_eq!(
+            t.to_string(),
+            "tel:+1-201-555-0123;phone-context=example.com"
+        );
+        assert!(!t.is_sip());
+        assert_eq!(
+            uri("soap.beep://192.0.2.103:3002").scheme,
+            Scheme::Other("soap.beep".into())
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        for s in [
+            "sip:2001:db8::10",
+            "sip:",
+            "sip:@host",
+            "sip:host:",
+            "sip:host:99999",
+            "sip:host;",
+            "sip:host;a;;b",
+            "sip:ho st",
+            "sip:a%zz@host",
+            "sip:host?",
+            "<sip:a@b>",
+            "1sip:a",
+            "foo:",
+            "foo:a b",
+            "sip:[2001:db8::1",
+            "sip:[2001:db8::1]x",
+        ] {
+            assert!(Uri::parse(s).is_err(), "{s}");
+        }
+        assert!(Host::parse("2001:db8::1", true).is_ok_and(|h| h.ip().is_some()));
+        assert!(Host::parse("2001:db8::1", false).is_err());
+        assert_eq!(
+            Host::parse("192.0.2.1", false).map(|h| h.to_string()),
+            Ok("192.0.2.1".to_owned())
+        );
+    }
+}

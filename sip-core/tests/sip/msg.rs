@@ -58,7 +58,7 @@ fn compact_forms_and_accessors() {
 fn header_values_are_slices_of_the_input() {
     let input = Bytes::from_static(INVITE.as_bytes());
     let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
-    let m = SipMessage::parse(input.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let m = SipMessage::parse(input).unwrap_or_else(|e| panic!("{e}"));
     for h in m.headers.iter() {
         assert!(
             range.contains(&(h.value.as_ptr() as usize)) || h.value.is_empty(),
