@@ -163,3 +163,17 @@ pub(crate) fn server_key(
         })),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_cookie_plus_something_is_an_rfc3261_branch() {
+        assert!(is_rfc3261_branch("z9hG4bK776asdhds"));
+        assert!(!is_rfc3261_branch("z9hG4bK"));
+        assert!(!is_rfc3261_branch("776asdhds"));
+        assert!(!is_rfc3261_branch("Z9HG4BK776asdhds"));
+        assert!(!is_rfc3261_branch(""));
+    }
+}

@@ -180,8 +180,8 @@ impl<P: Clone> Transactions<P> {
     /// Starts a client transaction for `msg` towards `to` and queues its first transmission.
     ///
     /// # Errors
-    /// [`TransactionError::AckNotATransaction`] for an ACK, [`TransactionError::NotAResponse`] is never
-    /// returned here, [`TransactionError::Malformed`] without a top Via or CSeq,
+    /// [`TransactionError::AckNotATransaction`] for an ACK, [`TransactionError::Malformed`] for a
+    /// response or without a top Via or CSeq,
     /// [`TransactionError::MissingBranch`] without an RFC 3261 branch, [`TransactionError::Duplicate`] if
     /// the branch and method are in use, and [`TransactionError::Full`] beyond [`Config::max_client`].
     pub fn send_request(

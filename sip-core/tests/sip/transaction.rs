@@ -11,6 +11,7 @@ use sip_core::transaction::{
 };
 
 mod client;
+mod pair;
 mod server;
 
 const UDP: Reliability = Reliability::Unreliable;
@@ -132,9 +133,12 @@ impl Harness {
     }
 }
 
-/// Parses a message written with `\n` line ends.
+/// Parses a message written with `\n` (or `\r\n`) line ends.
 fn msg(text: &str) -> SipMessage {
-    let wire = text.trim_start().replace('\n', "\r\n");
+    let wire = text
+        .trim_start()
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
     SipMessage::parse(Bytes::from(wire)).expect("test message parses")
 }
 
