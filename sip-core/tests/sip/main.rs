@@ -5,3 +5,4 @@ mod msg;
 mod proxy;
 mod registrar;
 mod torture;
+mod transaction;
