@@ -299,6 +299,24 @@ impl<P: Clone> Transactions<P> {
         }
     }
 
+    /// Every transaction towards `peer` failed at the transport (a TCP or TLS connection closed, a
+    /// destination unreachable): each ends with [`TxEvent::TransportError`] (§17.1.4, §17.2.4). Scans
+    /// all transactions, so it is meant for connection failures, not for every datagram.
+    pub fn handle_peer_error(&mut self, peer: &P)
+    where
+        P: PartialEq,
+    {
+        let failed: Vec<TransactionKey> = self
+            .txns
+            .iter()
+            .filter(|(_, t)| t.peer == *peer)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &failed {
+            self.handle_transport_error(key);
+        }
+    }
+
     /// Runs every timer due at `now`: retransmissions, timeouts and the ends of wait states.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due = Vec::new();

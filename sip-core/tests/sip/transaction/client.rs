@@ -370,3 +370,21 @@ fn deadlines_of_many_transactions_interleave() {
         ]
     );
 }
+
+#[test]
+fn a_failed_connection_ends_every_transaction_towards_that_peer() {
+    let mut h = Harness::new();
+    let a1 = h.send_request(&options("z9hG4bKa1"), "a", TCP);
+    let a2 = h.send_request(&invite("z9hG4bKa2"), "a", TCP);
+    let b = h.send_request(&options("z9hG4bKb1"), "b", TCP);
+    h.layer.handle_peer_error(&"a");
+    h.drain();
+    let events = h.take_events();
+    assert_eq!(events.len(), 4);
+    for key in [&a1, &a2] {
+        assert!(events.contains(&TxEvent::TransportError { key: key.clone() }));
+        assert!(events.contains(&terminated(key)));
+    }
+    assert_eq!(h.layer.len(), 1);
+    assert_eq!(h.state(&b), Some(TxState::Trying));
+}
