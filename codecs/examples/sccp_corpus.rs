@@ -33,7 +33,11 @@ fn main() {
                 (2000, _) => (Side::Server, (p.dst, p.src)),
                 _ => continue,
             };
-            for event in conversations.entry(key).or_default().push(side, &p.data, p.gap > 0) {
+            for event in conversations
+                .entry(key)
+                .or_default()
+                .push(side, &p.data, p.gap > 0)
+            {
                 if let Event::Message(d) = event {
                     let mut bytes = BytesMut::new();
                     d.raw.encode(&mut bytes);
@@ -57,5 +61,9 @@ fn main() {
         }
     }
     w.write_to(&out).expect("write");
-    eprintln!("{out}: {} frames, {} SCCP messages", w.frames(), script.len() * usize::from(n));
+    eprintln!(
+        "{out}: {} frames, {} SCCP messages",
+        w.frames(),
+        script.len() * usize::from(n)
+    );
 }

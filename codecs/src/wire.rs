@@ -86,7 +86,6 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-
     /// Everything not read yet.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
@@ -120,7 +119,6 @@ impl<'a> Reader<'a> {
     pub(crate) fn u32_be(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         self.array(field).map(u32::from_be_bytes)
     }
-
 }
 
 /// Writes `bytes` and then zeros up to `width` bytes in all (truncating `bytes` if it is longer).

@@ -5,5 +5,6 @@ pub mod config;
 pub mod decode;
 pub mod logging;
 pub mod serve;
+pub mod sip;
 
 pub use config::{Config, ConfigError};

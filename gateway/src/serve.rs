@@ -11,8 +11,27 @@ use provisioning::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use std::sync::{Arc, RwLock};
+
+use sip_core::msg::Host;
+use sip_core::proxy::{Local, RateConfig};
+use sip_core::registrar::RegistrarPolicy;
+use tokio::sync::mpsc;
+
 use crate::cli::CliError;
-use crate::config::Config;
+use crate::config::{Config, Transport};
+use crate::sip::directory::{Directory, SharedDirectory};
+use crate::sip::persist::Persister;
+use crate::sip::{SipListeners, SipServer, Transports};
+
+/// Received SIP messages queued for the SIP core; beyond it, readers wait and the kernel buffers.
+const INBOUND_QUEUE: usize = 16_384;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// How long running work may take to finish after shutdown is requested.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -20,20 +39,88 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// Every socket the configured subsystems listen on, bound and ready.
 #[derive(Debug, Default)]
 #[non_exhaustive]
-pub struct Listeners {}
+pub struct Listeners {
+    /// `[sip] listen`.
+    pub sip: SipListeners,
+}
 
 impl Listeners {
     /// Binds the listeners of every subsystem this build has.
     ///
     /// # Errors
     /// The first address that cannot be bound, named by its configuration key.
-    pub async fn bind(_config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {})
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let sip = SipListeners::bind(&config.sip.listen)
+            .await
+            .context("binding the SIP listeners")?;
+        Ok(Self { sip })
     }
 
     /// Each bound address, named by its configuration key, for logs and tests.
     pub fn addresses(&self) -> Vec<(String, std::net::SocketAddr)> {
-        Vec::new()
+        self.sip
+            .addresses()
+            .into_iter()
+            .map(|(t, a)| (format!("sip.listen {t}"), a))
+            .collect()
+    }
+}
+
+/// The SIP core's settings from the configuration and the bound listeners.
+fn sip_settings(config: &Config, listeners: &SipListeners) -> crate::sip::Settings {
+    let addresses = listeners.addresses();
+    let port_of = |t| {
+        addresses
+            .iter()
+            .find(|(tt, _)| *tt == t)
+            .map(|(_, a)| a.port())
+    };
+    let bound_ip = addresses
+        .iter()
+        .map(|(_, a)| a.ip())
+        .find(|ip| !ip.is_unspecified());
+    let host = match (&config.sip.advertised_address, bound_ip) {
+        (Some(a), _) => Host::parse(a, true).unwrap_or_else(|_| Host::V4([127, 0, 0, 1].into())),
+        (None, Some(ip)) => Host::from(ip),
+        (None, None) => {
+            tracing::warn!(
+                "SIP listens on the wildcard address and [sip] advertised_address is not set: \
+                 Via and Record-Route will name 127.0.0.1; set advertised_address to the address phones reach"
+            );
+            Host::V4([127, 0, 0, 1].into())
+        }
+    };
+    let mut hosts = vec![host.clone()];
+    for (_, a) in &addresses {
+        let h = Host::from(a.ip());
+        if !a.ip().is_unspecified() && !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    if addresses
+        .iter()
+        .any(|(_, a)| a.ip().is_unspecified() || a.ip().is_loopback())
+    {
+        for h in [
+            Host::V4([127, 0, 0, 1].into()),
+            Host::Name("localhost".to_owned()),
+        ] {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+    }
+    let mut ports: Vec<u16> = addresses.iter().map(|(_, a)| a.port()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    crate::sip::Settings {
+        default_domain: config.sip.default_domain.clone(),
+        host,
+        udp_port: port_of(Transport::Udp).or_else(|| port_of(Transport::Tcp)),
+        tcp_port: port_of(Transport::Tcp).or_else(|| port_of(Transport::Udp)),
+        local: Local { hosts, ports },
+        policy: RegistrarPolicy::default(),
+        rate: RateConfig::default(),
     }
 }
 
@@ -42,7 +129,7 @@ impl Listeners {
 /// # Errors
 /// A subsystem that fails to run.
 pub async fn run(
-    _config: Config,
+    config: Config,
     listeners: Listeners,
     store: Store,
     shutdown: CancellationToken,
@@ -51,6 +138,35 @@ pub async fn run(
     for (key, addr) in listeners.addresses() {
         tracing::info!(%addr, listener = %key, "listening");
     }
+    let sip_settings = sip_settings(&config, &listeners.sip);
+    let directory = Directory::load(&store)
+        .await
+        .context("loading users and domains")?;
+    let location = crate::sip::persist::load(&store, unix_now())
+        .await
+        .context("loading the location table")?;
+    tracing::info!(
+        users = directory.user_count(),
+        aors = location.aor_count(),
+        bindings = location.binding_count(),
+        "SIP core ready"
+    );
+    let directory: SharedDirectory = Arc::new(RwLock::new(directory));
+    tasks.spawn(crate::sip::directory::refresh(
+        store.clone(),
+        Arc::clone(&directory),
+        shutdown.clone(),
+    ));
+    let (persister, writer) = Persister::start(store.clone());
+    let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let transports = Transports::start(listeners.sip, inbound_tx, shutdown.clone());
+    let server = SipServer::new(sip_settings, transports, location, directory, persister);
+    let sip_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        server.run(inbound_rx, sip_shutdown).await;
+        // The server (and with it every Persister) is gone: the writer flushes and ends.
+        let _ = writer.await;
+    });
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("shutting down");

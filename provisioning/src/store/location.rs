@@ -71,7 +71,9 @@ impl Store {
         let rows = sqlx::query("SELECT name FROM domains ORDER BY name")
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(|r| r.try_get("name").map_err(Into::into)).collect()
+        rows.iter()
+            .map(|r| r.try_get("name").map_err(Into::into))
+            .collect()
     }
 
     /// Every user with its credentials.
@@ -84,7 +86,10 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                let ha1 = match (r.try_get::<Option<String>, _>("ha1_md5")?, r.try_get::<Option<String>, _>("ha1_sha256")?) {
+                let ha1 = match (
+                    r.try_get::<Option<String>, _>("ha1_md5")?,
+                    r.try_get::<Option<String>, _>("ha1_sha256")?,
+                ) {
                     (Some(md5), Some(sha256)) => Some(Ha1 { md5, sha256 }),
                     _ => None,
                 };
@@ -146,7 +151,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let paths: Vec<String> = sets.iter().flat_map(|s| &s.rows).map(|r| r.path.join(",")).collect();
+        let paths: Vec<String> = sets
+            .iter()
+            .flat_map(|s| &s.rows)
+            .map(|r| r.path.join(","))
+            .collect();
         let rows = sets
             .iter()
             .flat_map(|s| &s.rows)
@@ -220,7 +229,10 @@ mod tests {
         assert_eq!(split_path(""), Vec::<String>::new());
         assert_eq!(
             split_path("<sip:p1.example.com;lr>, <sip:p2.example.com;lr;x=\"a,b\">"),
-            vec!["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr;x=\"a,b\">"]
+            vec![
+                "<sip:p1.example.com;lr>",
+                "<sip:p2.example.com;lr;x=\"a,b\">"
+            ]
         );
     }
 }

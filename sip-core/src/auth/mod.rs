@@ -273,6 +273,7 @@ pub struct Challenger {
     seq: AtomicU32,
     require_qop: bool,
     replay: ReplayTable,
+    order: [Algorithm; 2],
 }
 
 impl Challenger {
@@ -285,12 +286,25 @@ impl Challenger {
             seq: AtomicU32::new(0),
             require_qop: false,
             replay: ReplayTable::new(DEFAULT_REPLAY_CAPACITY),
+            order: [Algorithm::Sha256, Algorithm::Md5],
         }
     }
 
     /// Bounds the nonce-count table to `capacity` nonces (minimum 2).
     pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
         self.replay = ReplayTable::new(capacity);
+        self
+    }
+
+    /// Offers the MD5 challenge before the SHA-256 one when `yes`. RFC 8760 §2.4 asks for the preferred
+    /// algorithm first, but many deployed user agents (older phones, sipp) answer only the first
+    /// challenge and know only MD5; both are always offered.
+    pub fn md5_first(mut self, yes: bool) -> Self {
+        self.order = if yes {
+            [Algorithm::Md5, Algorithm::Sha256]
+        } else {
+            [Algorithm::Sha256, Algorithm::Md5]
+        };
         self
     }
 
@@ -311,7 +325,7 @@ impl Challenger {
     }
 
     /// The header values of a challenge for `realm`: one SHA-256 and one MD5 challenge, in that order
-    /// (RFC 8760 §2.4), each `Digest realm="…", nonce="…", algorithm=…, qop="auth"[, stale=true]`.
+    /// (RFC 8760 §2.4) unless [`Challenger::md5_first`], each `Digest realm="…", nonce="…", algorithm=…, qop="auth"[, stale=true]`.
     /// Put them in `WWW-Authenticate` headers for a 401 (registrar) or `Proxy-Authenticate` for a
     /// 407 (proxy), one header per value.
     pub fn challenge(&self, realm: &str, now_unix: u64, stale: bool) -> Vec<String> {
@@ -326,7 +340,7 @@ impl Challenger {
         );
         let realm = quote(realm);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.order
             .iter()
             .map(|alg| {
                 format!(

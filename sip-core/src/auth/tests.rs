@@ -78,6 +78,11 @@ fn challenges_are_distinct_and_sha256_first() {
     assert!(a[1].contains("algorithm=MD5"), "{}", a[1]);
     assert!(a[0].contains("realm=\"acme.example.com\"") && a[0].contains("qop=\"auth\""));
     assert!(!a[0].contains("stale") && b[1].ends_with(", stale=true"));
+    let legacy =
+        Challenger::new([7; 32], 300)
+            .md5_first(true)
+            .challenge("acme.example.com", 1000, false);
+    assert!(legacy[0].contains("algorithm=MD5") && legacy[1].contains("algorithm=SHA-256"));
     let nonce_of = |s: &str| {
         s.split("nonce=\"")
             .nth(1)

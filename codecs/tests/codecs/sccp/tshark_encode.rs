@@ -7,14 +7,16 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use captures::write::{PcapWriter, Resolution, Side, TcpConversation};
 use codecs::sccp::msg::{
-    ButtonDefinition, ButtonTemplateRes, CallInfoV2, CallStateMsg, CloseReceiveChannel, DialedNumber,
-    DisplayPromptStatusV2, Empty, FeatureStatV2Res, ForwardStatRes, LineStatV2Res, OpenReceiveChannel,
-    RegisterAck, SelectSoftKeys, SetLamp, SetRinger, SoftKeyDefinition, SoftKeySetDefinition,
-    SoftKeySetRes, SoftKeyTemplateRes, StartMediaTransmission, StartTone, StopMediaTransmission, TimeDateRes,
+    ButtonDefinition, ButtonTemplateRes, CallInfoV2, CallStateMsg, CloseReceiveChannel,
+    DialedNumber, DisplayPromptStatusV2, Empty, FeatureStatV2Res, ForwardStatRes, LineStatV2Res,
+    OpenReceiveChannel, RegisterAck, SelectSoftKeys, SetLamp, SetRinger, SoftKeyDefinition,
+    SoftKeySetDefinition, SoftKeySetRes, SoftKeyTemplateRes, StartMediaTransmission, StartTone,
+    StopMediaTransmission, TimeDateRes,
 };
 use codecs::sccp::types::{IpField, Slots, VarText};
 use codecs::sccp::{
-    ButtonType, CallState, Ctx, LampMode, Message, PayloadType, RingMode, SoftKeyEvent, SoftKeySet, Stimulus, Tone,
+    ButtonType, CallState, Ctx, LampMode, Message, PayloadType, RingMode, SoftKeyEvent, SoftKeySet,
+    Stimulus, Tone,
 };
 
 /// The messages a call manager sends through registration and one call, with the line and call they
@@ -79,7 +81,10 @@ fn script(ctx: Ctx) -> Vec<(Message, u32, u32)> {
             Message::ButtonTemplateRes(ButtonTemplateRes {
                 button_count: 2,
                 total_button_count: 2,
-                definition: Slots(vec![ButtonDefinition::new(ButtonType(9), 1), ButtonDefinition::new(ButtonType(0x15), 1)]),
+                definition: Slots(vec![
+                    ButtonDefinition::new(ButtonType(9), 1),
+                    ButtonDefinition::new(ButtonType(0x15), 1),
+                ]),
                 ..Default::default()
             }),
             0,
@@ -90,8 +95,14 @@ fn script(ctx: Ctx) -> Vec<(Message, u32, u32)> {
                 soft_key_count: 2,
                 total_soft_key_count: 2,
                 definition: Slots(vec![
-                    SoftKeyDefinition { soft_key_label: "Redial".into(), soft_key_event: SoftKeyEvent::REDIAL },
-                    SoftKeyDefinition { soft_key_label: "NewCall".into(), soft_key_event: SoftKeyEvent::NEW_CALL },
+                    SoftKeyDefinition {
+                        soft_key_label: "Redial".into(),
+                        soft_key_event: SoftKeyEvent::REDIAL,
+                    },
+                    SoftKeyDefinition {
+                        soft_key_label: "NewCall".into(),
+                        soft_key_event: SoftKeyEvent::NEW_CALL,
+                    },
                 ]),
                 ..Default::default()
             }),
@@ -154,7 +165,16 @@ fn script(ctx: Ctx) -> Vec<(Message, u32, u32)> {
             0,
             0,
         ),
-        (Message::SetLamp(SetLamp { stimulus: Stimulus::VOICE_MAIL, stimulus_instance: 0, lamp_mode: LampMode::ON, ..Default::default() }), 0, 0),
+        (
+            Message::SetLamp(SetLamp {
+                stimulus: Stimulus::VOICE_MAIL,
+                stimulus_instance: 0,
+                lamp_mode: LampMode::ON,
+                ..Default::default()
+            }),
+            0,
+            0,
+        ),
         (
             Message::CallState(CallStateMsg {
                 call_state: CallState::RING_IN,
@@ -183,7 +203,9 @@ fn script(ctx: Ctx) -> Vec<(Message, u32, u32)> {
             Message::DisplayPromptStatusV2(DisplayPromptStatusV2 {
                 line_instance: line,
                 call_reference: call,
-                prompt_status: Some(VarText::from_bytes(&[0x80, 0x27, b' ', b'2', b'0', b'0', b'2'])),
+                prompt_status: Some(VarText::from_bytes(&[
+                    0x80, 0x27, b' ', b'2', b'0', b'0', b'2',
+                ])),
                 ..Default::default()
             }),
             line,
@@ -215,29 +237,57 @@ fn script(ctx: Ctx) -> Vec<(Message, u32, u32)> {
             call,
         ),
         (
-            Message::SetRinger(SetRinger { ring_mode: RingMode::INSIDE_RING, ring_duration: 1, line_instance: line, call_reference: call, ..Default::default() }),
+            Message::SetRinger(SetRinger {
+                ring_mode: RingMode::INSIDE_RING,
+                ring_duration: 1,
+                line_instance: line,
+                call_reference: call,
+                ..Default::default()
+            }),
             line,
             call,
         ),
         (
-            Message::StartTone(StartTone { tone: Tone::ALERTING_TONE, line_instance: Some(line), call_reference: Some(call), ..Default::default() }),
+            Message::StartTone(StartTone {
+                tone: Tone::ALERTING_TONE,
+                line_instance: Some(line),
+                call_reference: Some(call),
+                ..Default::default()
+            }),
             line,
             call,
         ),
         (
-            Message::DialedNumber(DialedNumber { dialed_number: "2002".into(), line_instance: line, call_reference: call, ..Default::default() }),
+            Message::DialedNumber(DialedNumber {
+                dialed_number: "2002".into(),
+                line_instance: line,
+                call_reference: call,
+                ..Default::default()
+            }),
             line,
             call,
         ),
         (Message::OpenReceiveChannel(orc), 0, call),
         (Message::StartMediaTransmission(smt), 0, call),
         (
-            Message::CloseReceiveChannel(CloseReceiveChannel { conference_id: call, pass_thru_party_id: 7, call_reference: Some(call), port_handling_flag: Some(0), ..Default::default() }),
+            Message::CloseReceiveChannel(CloseReceiveChannel {
+                conference_id: call,
+                pass_thru_party_id: 7,
+                call_reference: Some(call),
+                port_handling_flag: Some(0),
+                ..Default::default()
+            }),
             0,
             call,
         ),
         (
-            Message::StopMediaTransmission(StopMediaTransmission { conference_id: call, pass_thru_party_id: 7, call_reference: Some(call), port_handling_flag: Some(0), ..Default::default() }),
+            Message::StopMediaTransmission(StopMediaTransmission {
+                conference_id: call,
+                pass_thru_party_id: 7,
+                call_reference: Some(call),
+                port_handling_flag: Some(0),
+                ..Default::default()
+            }),
             0,
             call,
         ),
@@ -269,21 +319,47 @@ fn tshark_decodes_what_we_send_at_every_version() {
     let file = dir.join("crossbar-sends.pcap");
     w.write_to(&file).unwrap();
 
-    let malformed = captures::peer::tshark(&["-r", file.to_str().unwrap(), "-Y", "_ws.malformed || _ws.expert.severity >= error"]).unwrap();
-    assert!(malformed.trim().is_empty(), "tshark finds malformed packets:\n{malformed}");
+    let malformed = captures::peer::tshark(&[
+        "-r",
+        file.to_str().unwrap(),
+        "-Y",
+        "_ws.malformed || _ws.expert.severity >= error",
+    ])
+    .unwrap();
+    assert!(
+        malformed.trim().is_empty(),
+        "tshark finds malformed packets:\n{malformed}"
+    );
 
-    let rows = captures::peer::tshark_fields(&file, &[], "skinny", &["frame.number", "skinny.messageId", "skinny.lineInstance", "skinny.callReference"]).unwrap();
+    let rows = captures::peer::tshark_fields(
+        &file,
+        &[],
+        "skinny",
+        &[
+            "frame.number",
+            "skinny.messageId",
+            "skinny.lineInstance",
+            "skinny.callReference",
+        ],
+    )
+    .unwrap();
     assert_eq!(rows.len(), expected.len(), "one SCCP message per frame");
     for (row, (frame, id, line, call, version)) in rows.iter().zip(&expected) {
         let context = format!("v{version} frame {frame} id {id:#06x}");
         assert_eq!(row[0], frame.to_string(), "{context}");
-        let got = row[1].strip_prefix("0x").map_or_else(|| row[1].parse(), |h| u32::from_str_radix(h, 16));
+        let got = row[1]
+            .strip_prefix("0x")
+            .map_or_else(|| row[1].parse(), |h| u32::from_str_radix(h, 16));
         assert_eq!(got.unwrap(), *id, "{context}");
         if *line != 0 {
             assert_eq!(row[2], line.to_string(), "{context}: lineInstance");
         }
         if *call != 0 {
-            assert!(row[3].split(',').all(|c| c == call.to_string()), "{context}: callReference {}", row[3]);
+            assert!(
+                row[3].split(',').all(|c| c == call.to_string()),
+                "{context}: callReference {}",
+                row[3]
+            );
         }
     }
     // Media addresses and ports, as tshark reads them at each version.
@@ -291,15 +367,31 @@ fn tshark_decodes_what_we_send_at_every_version() {
         &file,
         &[],
         "skinny.messageId == 0x8a || skinny.messageId == 0x105",
-        &["skinny.remoteIpAddr.ipv4", "skinny.remotePortNumber", "skinny.sourceIpAddr.ipv4", "skinny.sourcePortNumber"],
+        &[
+            "skinny.remoteIpAddr.ipv4",
+            "skinny.remotePortNumber",
+            "skinny.sourceIpAddr.ipv4",
+            "skinny.sourcePortNumber",
+        ],
     )
     .unwrap();
     assert_eq!(media.len(), 20);
-    for (row, version) in media.chunks(2).zip([5u8, 11, 15, 16, 17, 18, 19, 20, 21, 22]) {
+    for (row, version) in media
+        .chunks(2)
+        .zip([5u8, 11, 15, 16, 17, 18, 19, 20, 21, 22])
+    {
         let (orc, smt) = (&row[0], &row[1]);
-        assert_eq!((smt[0].as_str(), smt[1].as_str()), ("192.0.2.10", "16384"), "v{version}");
+        assert_eq!(
+            (smt[0].as_str(), smt[1].as_str()),
+            ("192.0.2.10", "16384"),
+            "v{version}"
+        );
         // The source filter exists from protocol 11 on.
-        let source = if version >= 11 { ("192.0.2.20", "20000") } else { ("", "") };
+        let source = if version >= 11 {
+            ("192.0.2.20", "20000")
+        } else {
+            ("", "")
+        };
         assert_eq!((orc[2].as_str(), orc[3].as_str()), source, "v{version}");
     }
 }

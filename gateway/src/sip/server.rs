@@ -1,0 +1,873 @@
+//! The SIP core's driver: one task that owns the transaction layer, the location table, the digest
+//! challenger, the rate limiter and the proxy's forking contexts, and turns each received message into
+//! registrar or proxy work (RFC 3261 §10, §16) with sip-core's sans-IO pieces.
+//!
+//! Loop: receive one message (or wake for the earliest timer), feed it in, then drain
+//! `poll_transmit`/`poll_event` until empty (the drain-until-empty rule of `sip_core::transaction`).
+//!
+//! Policy, in order, for a new request:
+//! 1. flood protection: a source over its rate is dropped, with one log line per burst;
+//! 2. REGISTER: the To AOR must be one of our domains (or our own address, taken as the default
+//!    domain); digest authentication against the user's HA1 (401, realm = domain); the authenticated user
+//!    must be the AOR's; bindings applied, persisted write-behind, and listed in the 200;
+//! 3. other requests: §16.3 checks (483, 482, 420, 416), loose routing; in-dialog requests and requests
+//!    for other hosts go where their Route or Request-URI says; requests from users of our domains must
+//!    authenticate (407); requests for one of our AORs fork in parallel to every live binding (404 for an
+//!    unknown user, 480 for one not registered); a caller of one domain never reaches another domain's
+//!    users (404); callers from outside our domains (trunks, other servers) may call our users.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sip_core::auth::{Authenticated, Challenger, Challenging};
+use sip_core::location::{Aor, Binding, Location};
+use sip_core::msg::{
+    HeaderName, Host, Method, NameAddr, RequestUri, SipMessage, Uri, Via, response_to,
+};
+use sip_core::proxy::{
+    self, Checked, ForkAction, Local, RateConfig, RateLimiter, RateVerdict, ResponseContext,
+};
+use sip_core::registrar::{self, RegistrarPolicy, RequestSource};
+use sip_core::transaction::{Incoming, Reliability, TransactionKey, Transactions, TxEvent};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::directory::SharedDirectory;
+use super::persist::Persister;
+use super::transport::{Inbound, Payload, Peer, Transports};
+use crate::config::Transport;
+
+/// How often expired bindings are swept from memory and from the store.
+const SWEEP: Duration = Duration::from_secs(10);
+/// Server header value.
+const SERVER: &str = concat!("crossbar/", env!("CARGO_PKG_VERSION"));
+
+/// Settings of the SIP core.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The domain a request addressed to our own IP address belongs to.
+    pub default_domain: String,
+    /// Our sent-by host (advertised address, or the listener's IP).
+    pub host: Host,
+    /// The port of our first UDP listener (or TCP if none), for Via, Record-Route.
+    pub udp_port: Option<u16>,
+    /// The port of our first TCP listener.
+    pub tcp_port: Option<u16>,
+    /// Every host and port that means "us".
+    pub local: Local,
+    /// Registration policy.
+    pub policy: RegistrarPolicy,
+    /// Flood protection.
+    pub rate: RateConfig,
+}
+
+/// One forked request: the upstream server transaction and its branches.
+struct Fork {
+    ctx: ResponseContext,
+    server: TransactionKey,
+    /// Each branch's client transaction and where it was sent.
+    branches: Vec<Option<(TransactionKey, Peer)>>,
+}
+
+/// The SIP core.
+pub struct SipServer {
+    settings: Settings,
+    txns: Transactions<Peer>,
+    transports: Transports,
+    challenger: Challenger,
+    location: Location,
+    directory: SharedDirectory,
+    persister: Persister,
+    rate: RateLimiter,
+    started: std::time::Instant,
+    /// Forks by the server transaction of their request.
+    forks: HashMap<TransactionKey, Fork>,
+    /// Client transactions of forks: (server transaction, branch index).
+    branches: HashMap<TransactionKey, (TransactionKey, usize)>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn reliability(peer: &Peer) -> Reliability {
+    match peer.transport {
+        Transport::Udp => Reliability::Unreliable,
+        Transport::Tcp => Reliability::Reliable,
+    }
+}
+
+fn transport_token(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "UDP",
+        Transport::Tcp => "TCP",
+    }
+}
+
+impl SipServer {
+    /// A SIP core with these parts.
+    pub fn new(
+        settings: Settings,
+        transports: Transports,
+        location: Location,
+        directory: SharedDirectory,
+        persister: Persister,
+    ) -> Self {
+        let mut secret = [0u8; 32];
+        rand::fill(&mut secret);
+        Self {
+            rate: RateLimiter::new(settings.rate),
+            settings,
+            txns: Transactions::new(Default::default()),
+            transports,
+            // MD5 first: older phones and sipp answer only the first challenge and know only MD5.
+            challenger: Challenger::new(secret, 300).md5_first(true),
+            location,
+            directory,
+            persister,
+            started: std::time::Instant::now(),
+            forks: HashMap::new(),
+            branches: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown`, taking messages from `inbound`.
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+        let mut sweep = tokio::time::interval(SWEEP);
+        loop {
+            let deadline = self.txns.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                m = inbound.recv() => match m {
+                    Some(m) => self.on_inbound(m),
+                    None => break,
+                },
+                () = sleep_until(deadline) => self.txns.handle_timeout(std::time::Instant::now()),
+                _ = sweep.tick() => self.sweep(),
+            }
+            self.drain();
+        }
+        tracing::info!(
+            aors = self.location.aor_count(),
+            bindings = self.location.binding_count(),
+            "SIP core stopped"
+        );
+    }
+
+    fn sweep(&mut self) {
+        let now = unix_now();
+        let expired = self.location.sweep(now);
+        let mut aors: Vec<Aor> = expired.into_iter().map(|(aor, _)| aor).collect();
+        aors.dedup();
+        for aor in aors {
+            let left: Vec<Binding> = self.location.bindings(&aor).to_vec();
+            self.persister.save(&aor, &left);
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.txns.poll_transmit() {
+                self.transports.send(t.to, t.msg);
+                progressed = true;
+            }
+            while let Some(event) = self.txns.poll_event() {
+                self.on_tx_event(event);
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, inbound: Inbound) {
+        let Inbound { peer, payload } = inbound;
+        let msg = match payload {
+            Payload::Datagram(data) => match SipMessage::parse(data) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(peer = %peer.addr, error = %e, "unparseable SIP datagram dropped");
+                    return;
+                }
+            },
+            Payload::Message(m) => *m,
+        };
+        let now = std::time::Instant::now();
+        if msg.is_request() {
+            let ms =
+                u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
+            if let RateVerdict::Deny { first_in_burst } = self.rate.check(peer.addr.ip(), ms) {
+                if first_in_burst {
+                    tracing::warn!(peer = %peer.addr, "request flood: dropping this source's requests for now");
+                }
+                return;
+            }
+        }
+        let mut msg = msg;
+        if msg.is_request() {
+            if let Err(e) = msg.validate() {
+                let code = e.status_code();
+                tracing::debug!(peer = %peer.addr, error = %e, code, "malformed request answered");
+                if msg.method() != Some(&Method::ACK) && msg.top_via().is_ok() {
+                    let resp = response_to(&msg, code, sip_core::msg::reason_phrase(code));
+                    self.txns.send_stateless(&resp, peer);
+                }
+                return;
+            }
+            stamp_received(&mut msg, &peer);
+        }
+        match self
+            .txns
+            .handle_incoming(now, msg, peer, reliability(&peer))
+        {
+            Ok(incoming) => self.on_incoming(now, incoming),
+            Err(rejected) => {
+                let code = match rejected.error {
+                    sip_core::transaction::TransactionError::Full { .. } => 503,
+                    _ => 400,
+                };
+                if rejected.msg.is_request() && rejected.msg.method() != Some(&Method::ACK) {
+                    let resp = response_to(&rejected.msg, code, sip_core::msg::reason_phrase(code));
+                    self.txns.send_stateless(&resp, rejected.from);
+                }
+            }
+        }
+    }
+
+    fn on_incoming(&mut self, now: std::time::Instant, incoming: Incoming<Peer>) {
+        match incoming {
+            Incoming::Request { key, msg, from } => self.on_request(now, key, msg, from),
+            Incoming::Cancel {
+                invite,
+                key,
+                msg,
+                from: _,
+            } => {
+                let code = if invite.is_some() { 200 } else { 481 };
+                self.respond(now, &key, &msg, code);
+                if let Some(invite) = invite
+                    && let Some(fork) = self.forks.get_mut(&invite)
+                {
+                    fork.ctx.handle_cancel();
+                    self.run_fork(now, &invite);
+                }
+            }
+            Incoming::Ack { msg, from } => self.forward_ack(msg, from),
+            Incoming::Response { key, msg } => {
+                if let Some((server, branch)) = self.branches.get(&key).cloned()
+                    && let Some(fork) = self.forks.get_mut(&server)
+                {
+                    fork.ctx.handle_response(branch, msg);
+                    self.run_fork(now, &server);
+                }
+            }
+            Incoming::StrayResponse { msg, from: _ } => self.forward_stray(msg),
+            _ => {}
+        }
+    }
+
+    fn on_tx_event(&mut self, event: TxEvent) {
+        let now = std::time::Instant::now();
+        match event {
+            TxEvent::Timeout { key, .. } | TxEvent::TransportError { key } => {
+                if let Some((server, branch)) = self.branches.get(&key).cloned()
+                    && let Some(fork) = self.forks.get_mut(&server)
+                {
+                    fork.ctx.handle_timeout(branch);
+                    self.run_fork(now, &server);
+                }
+            }
+            TxEvent::Terminated { key } => {
+                self.branches.remove(&key);
+                if let Some(fork) = self.forks.remove(&key) {
+                    for (client, _) in fork.branches.into_iter().flatten() {
+                        self.branches.remove(&client);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends a response with `code` to the request of server transaction `key`.
+    fn respond(
+        &mut self,
+        now: std::time::Instant,
+        key: &TransactionKey,
+        req: &SipMessage,
+        code: u16,
+    ) {
+        let mut resp = response_to(req, code, sip_core::msg::reason_phrase(code));
+        if code > 100 && req.to().is_ok_and(|t| t.tag().is_none()) {
+            resp = resp.with_to_tag(&proxy::local_tag(req));
+        }
+        self.send_response(now, key, resp);
+    }
+
+    fn send_response(
+        &mut self,
+        now: std::time::Instant,
+        key: &TransactionKey,
+        mut resp: SipMessage,
+    ) {
+        if !resp.headers.contains(&HeaderName::new("Server")) {
+            resp.headers.push(HeaderName::new("Server"), SERVER);
+        }
+        if let Err(e) = self.txns.send_response(now, key, resp) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: std::time::Instant,
+        key: TransactionKey,
+        req: SipMessage,
+        from: Peer,
+    ) {
+        let method = req.method().cloned();
+        match method {
+            Some(m) if m == Method::REGISTER => self.register(now, &key, &req, &from),
+            _ => self.proxy(now, &key, req),
+        }
+    }
+
+    // ---- registrar -------------------------------------------------------------------------------
+
+    /// The AOR a REGISTER is for: its To URI, with our own address meaning the default domain.
+    fn register_aor(&self, req: &SipMessage) -> Result<Aor, registrar::RegisterError> {
+        let directory = self.directory.read().ok();
+        let is_ours = |d: &str| directory.as_ref().is_some_and(|dir| dir.is_our_domain(d));
+        let to = req.to().map_err(registrar::RegisterError::Malformed)?;
+        if self.is_our_address(&to.uri) {
+            let user = to
+                .uri
+                .user_unescaped()
+                .map(|u| u.into_owned())
+                .unwrap_or_default();
+            return Ok(Aor::new(user, &self.settings.default_domain));
+        }
+        registrar::aor_of_uri(&to.uri, is_ours)
+    }
+
+    fn is_our_address(&self, uri: &Uri) -> bool {
+        uri.is_sip()
+            && (self.settings.local.is_local_uri(uri)
+                || (uri.port.is_none() && self.settings.local.hosts.contains(&uri.host)))
+    }
+
+    fn register(
+        &mut self,
+        now: std::time::Instant,
+        key: &TransactionKey,
+        req: &SipMessage,
+        from: &Peer,
+    ) {
+        let now_unix = unix_now();
+        let aor = match self.register_aor(req) {
+            Ok(aor) => aor,
+            Err(e) => return self.send_response(now, key, e.response(req)),
+        };
+        let who = match self.authenticate(req, Challenging::Registrar, &aor.domain, now_unix) {
+            Ok(who) => who,
+            Err(resp) => return self.send_response(now, key, *resp),
+        };
+        if let Err(e) = registrar::authorize(&aor, &who) {
+            return self.send_response(now, key, e.response(req));
+        }
+        let source = RequestSource {
+            transport: transport_token(from.transport).to_owned(),
+            received: from.addr.to_string(),
+            owner: String::new(),
+        };
+        let current = self.location.bindings(&aor).to_vec();
+        match registrar::process_register(req, &current, now_unix, &source, &self.settings.policy) {
+            Ok(outcome) => {
+                if outcome.changed {
+                    self.persister.save(&aor, &outcome.bindings);
+                    self.location.replace(aor.clone(), outcome.bindings.clone());
+                    tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
+                }
+                let resp = outcome.response(req, now_unix);
+                self.send_response(now, key, resp);
+            }
+            Err(e) => self.send_response(now, key, e.response(req)),
+        }
+    }
+
+    /// Digest authentication against the directory: the authenticated user, or the response to send
+    /// (a challenge when credentials are missing or stale, 403 when they are wrong).
+    fn authenticate(
+        &mut self,
+        req: &SipMessage,
+        kind: Challenging,
+        realm: &str,
+        now_unix: u64,
+    ) -> Result<Authenticated, Box<SipMessage>> {
+        let directory = self.directory.read().ok();
+        let lookup = |user: &str| {
+            directory
+                .as_ref()
+                .and_then(|d| d.ha1(&Aor::new(user, realm)))
+        };
+        match self
+            .challenger
+            .verify_request(req, kind, realm, now_unix, lookup)
+        {
+            Ok(who) => Ok(who),
+            Err(e) => {
+                use sip_core::auth::AuthError;
+                let forbidden = matches!(
+                    e,
+                    AuthError::UnknownUser { .. }
+                        | AuthError::WrongResponse { .. }
+                        | AuthError::Replay { .. }
+                );
+                if forbidden {
+                    tracing::info!(realm, error = %e, "authentication failed");
+                    let mut resp = response_to(req, 403, "Forbidden");
+                    resp = resp.with_to_tag(&proxy::local_tag(req));
+                    Err(Box::new(resp))
+                } else {
+                    Err(Box::new(self.challenger.challenge_response(
+                        req,
+                        kind,
+                        realm,
+                        now_unix,
+                        e.is_stale(),
+                    )))
+                }
+            }
+        }
+    }
+
+    // ---- proxy -----------------------------------------------------------------------------------
+
+    fn proxy(&mut self, now: std::time::Instant, key: &TransactionKey, mut req: SipMessage) {
+        let is_invite = req.method() == Some(&Method::INVITE);
+        if is_invite {
+            self.respond(now, key, &req, 100);
+        }
+        match proxy::check_request(&req, &self.settings.local) {
+            Ok(Checked::Forward) => {}
+            Ok(Checked::AnswerLocally) => return self.answer_options(now, key, &req),
+            Err(reject) => return self.send_response(now, key, reject.response(&req)),
+        }
+        let decision = match proxy::loose_route(&mut req, &self.settings.local) {
+            Ok(d) => d,
+            Err(reject) => return self.send_response(now, key, reject.response(&req)),
+        };
+        let ruri = match req.request_uri() {
+            Some(RequestUri::Parsed(u)) => u.clone(),
+            _ => return self.respond(now, key, &req, 416),
+        };
+        let in_dialog = req.to().is_ok_and(|t| t.tag().is_some());
+        // Routed or in-dialog requests for another host go where they say.
+        if decision.next_route.is_some() || (in_dialog && !self.is_local_target(&ruri)) {
+            return self.forward_stateful(now, key, &req, None);
+        }
+        if req.method() == Some(&Method::OPTIONS)
+            && ruri.user.is_none()
+            && self.is_our_address(&ruri)
+        {
+            return self.answer_options(now, key, &req);
+        }
+        let caller_domain = self.caller_domain(&req);
+        if let Some(domain) = caller_domain.clone()
+            && !in_dialog
+        {
+            match self.authenticate(&req, Challenging::Proxy, &domain, unix_now()) {
+                Ok(who) => {
+                    let caller = req
+                        .from()
+                        .ok()
+                        .and_then(|f| f.uri.user_unescaped().map(|u| u.into_owned()));
+                    if caller.as_deref() != Some(who.username.as_str()) {
+                        tracing::info!(user = %who.username, "caller identity does not match the credentials");
+                        return self.respond(now, key, &req, 403);
+                    }
+                    sip_core::auth::remove_credentials(&mut req, Challenging::Proxy, &domain);
+                }
+                Err(resp) => return self.send_response(now, key, *resp),
+            }
+        }
+        let target = {
+            let directory = self.directory.read().ok();
+            let is_ours = |d: &str| directory.as_ref().is_some_and(|dir| dir.is_our_domain(d));
+            let caller = caller_domain.as_deref().or_else(|| {
+                self.is_our_address(&ruri)
+                    .then_some(self.settings.default_domain.as_str())
+            });
+            proxy::target_aor(&ruri, caller, &self.settings.local, is_ours)
+        };
+        match target {
+            Ok(Some(aor)) => self.fork_to_aor(now, key, &req, &aor),
+            Ok(None) if caller_domain.is_some() || in_dialog => {
+                self.forward_stateful(now, key, &req, None)
+            }
+            // No open relay: an outside caller reaches only our users.
+            Ok(None) => self.respond(now, key, &req, 403),
+            Err(reject) => self.send_response(now, key, reject.response(&req)),
+        }
+    }
+
+    fn is_local_target(&self, uri: &Uri) -> bool {
+        if self.is_our_address(uri) {
+            return true;
+        }
+        let host = uri.host.to_string().to_ascii_lowercase();
+        self.directory.read().is_ok_and(|d| d.is_our_domain(&host))
+    }
+
+    /// The caller's domain if the From URI is in one of our domains (then the caller must authenticate).
+    fn caller_domain(&self, req: &SipMessage) -> Option<String> {
+        let from = req.from().ok()?;
+        let host = from.uri.host.to_string().to_ascii_lowercase();
+        let directory = self.directory.read().ok()?;
+        directory.is_our_domain(&host).then_some(host)
+    }
+
+    fn answer_options(&mut self, now: std::time::Instant, key: &TransactionKey, req: &SipMessage) {
+        let mut resp = response_to(req, 200, "OK").with_to_tag(&proxy::local_tag(req));
+        resp.headers.push(
+            HeaderName::new("Allow"),
+            "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE, UPDATE, PRACK",
+        );
+        resp.headers
+            .push(HeaderName::new("Accept"), "application/sdp");
+        self.send_response(now, key, resp);
+    }
+
+    fn our_via(&self, transport: Transport, branch: &str) -> Via {
+        let port = match transport {
+            Transport::Udp => self.settings.udp_port,
+            Transport::Tcp => self.settings.tcp_port,
+        };
+        Via::new(
+            transport_token(transport),
+            self.settings.host.clone(),
+            port,
+            branch,
+        )
+    }
+
+    fn record_route(&self, transport: Transport) -> NameAddr {
+        let mut uri = Uri::sip(self.settings.host.clone());
+        uri.port = match transport {
+            Transport::Udp => self.settings.udp_port,
+            Transport::Tcp => self.settings.tcp_port,
+        };
+        if transport == Transport::Tcp {
+            uri.params.set("transport", Some("tcp"));
+        }
+        uri.params.set("lr", None);
+        NameAddr::new(uri)
+    }
+
+    fn fork_to_aor(
+        &mut self,
+        now: std::time::Instant,
+        key: &TransactionKey,
+        req: &SipMessage,
+        aor: &Aor,
+    ) {
+        let bindings: Vec<Binding> = self
+            .location
+            .lookup(aor, unix_now())
+            .into_iter()
+            .cloned()
+            .collect();
+        if bindings.is_empty() {
+            let known = self.directory.read().is_ok_and(|d| d.has_user(aor));
+            let code = if known { 480 } else { 404 };
+            return self.respond(now, key, req, code);
+        }
+        let dialog_creating =
+            matches!(req.method(), Some(m) if *m == Method::INVITE || *m == Method::SUBSCRIBE);
+        let mut fork = Fork {
+            ctx: ResponseContext::new(req),
+            server: key.clone(),
+            branches: Vec::new(),
+        };
+        for binding in &bindings {
+            let Some(index) = fork.ctx.add_branch() else {
+                break;
+            };
+            let transport = binding_transport(binding);
+            let branch = proxy::branch_for(req, index);
+            let via = self.our_via(transport, &branch);
+            let rr = dialog_creating.then(|| self.record_route(transport));
+            let sent = proxy::forward_to_binding(req, binding, &via, rr.as_ref())
+                .ok()
+                .and_then(|fwd| {
+                    let peer = self.binding_peer(binding, &fwd.next_hop, transport)?;
+                    let client = self
+                        .txns
+                        .send_request(now, fwd.msg, peer, reliability(&peer))
+                        .ok()?;
+                    Some((client, peer))
+                });
+            match &sent {
+                Some((client, _)) => {
+                    self.branches.insert(client.clone(), (key.clone(), index));
+                }
+                None => fork.ctx.handle_timeout(index),
+            }
+            fork.branches.push(sent);
+        }
+        self.forks.insert(key.clone(), fork);
+        self.run_fork(now, key);
+    }
+
+    /// Where a request to `binding` goes: the address the REGISTER came from when the device is behind
+    /// NAT (its Contact names another IP) or on TCP (connection reuse), else the Contact's own address.
+    fn binding_peer(
+        &self,
+        binding: &Binding,
+        next_hop: &Uri,
+        transport: Transport,
+    ) -> Option<Peer> {
+        let received: Option<SocketAddr> = binding.received.parse().ok();
+        let contact = uri_socket(next_hop);
+        let addr = match (received, contact) {
+            (Some(r), _) if transport == Transport::Tcp && binding.path.is_empty() => r,
+            (Some(r), Some(c)) if binding.path.is_empty() && r.ip() != c.ip() => r,
+            (_, Some(c)) => c,
+            (Some(r), None) => r,
+            (None, None) => return None,
+        };
+        Some(self.peer_for(transport, addr))
+    }
+
+    fn peer_for(&self, transport: Transport, addr: SocketAddr) -> Peer {
+        let port = match transport {
+            Transport::Udp => self.settings.udp_port,
+            Transport::Tcp => self.settings.tcp_port,
+        };
+        let ip = self
+            .settings
+            .host
+            .ip()
+            .unwrap_or_else(|| IpAddr::from([127, 0, 0, 1]));
+        Peer {
+            transport,
+            addr,
+            local: SocketAddr::new(ip, port.unwrap_or(5060)),
+        }
+    }
+
+    /// Forwards a request statefully to its top Route or Request-URI (one branch).
+    fn forward_stateful(
+        &mut self,
+        now: std::time::Instant,
+        key: &TransactionKey,
+        req: &SipMessage,
+        _: Option<()>,
+    ) {
+        let mut fork = Fork {
+            ctx: ResponseContext::new(req),
+            server: key.clone(),
+            branches: Vec::new(),
+        };
+        let Some(index) = fork.ctx.add_branch() else {
+            return;
+        };
+        let branch = proxy::branch_for(req, index);
+        let probe = self.our_via(Transport::Udp, &branch);
+        let sent = proxy::prepare_forward(req, None, &[], &probe, None)
+            .ok()
+            .and_then(|fwd| {
+                let transport = uri_transport(&fwd.next_hop);
+                let addr = uri_socket(&fwd.next_hop)?;
+                let mut msg = fwd.msg;
+                if transport != Transport::Udp {
+                    // Our Via names the transport actually used.
+                    msg.headers.remove_first(&HeaderName::VIA);
+                    msg.headers.push_front(
+                        HeaderName::VIA,
+                        self.our_via(transport, &branch).to_string(),
+                    );
+                }
+                let peer = self.peer_for(transport, addr);
+                let client = self
+                    .txns
+                    .send_request(now, msg, peer, reliability(&peer))
+                    .ok()?;
+                Some((client, peer))
+            });
+        match &sent {
+            Some((client, _)) => {
+                self.branches.insert(client.clone(), (key.clone(), index));
+            }
+            None => fork.ctx.handle_timeout(index),
+        }
+        fork.branches.push(sent);
+        self.forks.insert(key.clone(), fork);
+        self.run_fork(now, key);
+    }
+
+    fn run_fork(&mut self, now: std::time::Instant, server: &TransactionKey) {
+        loop {
+            let Some(fork) = self.forks.get_mut(server) else {
+                return;
+            };
+            let Some(action) = fork.ctx.poll_action() else {
+                break;
+            };
+            match action {
+                ForkAction::Forward(resp) => {
+                    let key = fork.server.clone();
+                    self.send_response(now, &key, *resp);
+                }
+                ForkAction::Cancel(branch) => {
+                    let Some(Some((client, peer))) = fork.branches.get(branch).cloned() else {
+                        continue;
+                    };
+                    if let Ok(cancel) = self.txns.build_cancel(&client) {
+                        let _ = self
+                            .txns
+                            .send_request(now, cancel, peer, reliability(&peer));
+                    }
+                }
+            }
+        }
+    }
+
+    /// An ACK for a 2xx: end to end, forwarded statelessly by its Route or Request-URI (§16.11 style).
+    fn forward_ack(&mut self, mut ack: SipMessage, _from: Peer) {
+        if proxy::loose_route(&mut ack, &self.settings.local).is_err() {
+            return;
+        }
+        let Some(RequestUri::Parsed(ruri)) = ack.request_uri().cloned() else {
+            return;
+        };
+        let branch = proxy::branch_for(&ack, 0);
+        // A Route-less ACK to our own address (some UAs ignore Record-Route): the callee's binding.
+        if ack.routes().is_ok_and(|r| r.is_empty()) && self.is_local_target(&ruri) {
+            let aor = self.register_aor_for_uri(&ruri);
+            let binding = aor.and_then(|a| {
+                self.location
+                    .lookup(&a, unix_now())
+                    .into_iter()
+                    .next()
+                    .cloned()
+            });
+            if let Some(b) = binding {
+                let transport = binding_transport(&b);
+                let via = self.our_via(transport, &branch);
+                if let Ok(fwd) = proxy::forward_to_binding(&ack, &b, &via, None)
+                    && let Some(peer) = self.binding_peer(&b, &fwd.next_hop, transport)
+                {
+                    self.txns.send_stateless(&fwd.msg, peer);
+                }
+            }
+            return;
+        }
+        let via = self.our_via(Transport::Udp, &branch);
+        if let Ok(fwd) = proxy::prepare_forward(&ack, None, &[], &via, None) {
+            let transport = uri_transport(&fwd.next_hop);
+            if let Some(addr) = uri_socket(&fwd.next_hop) {
+                let peer = self.peer_for(transport, addr);
+                self.txns.send_stateless(&fwd.msg, peer);
+            }
+        }
+    }
+
+    fn register_aor_for_uri(&self, uri: &Uri) -> Option<Aor> {
+        let user = uri.user_unescaped()?.into_owned();
+        if self.is_our_address(uri) {
+            return Some(Aor::new(user, &self.settings.default_domain));
+        }
+        Some(Aor::new(user, &uri.host.to_string()))
+    }
+
+    /// A response that matches no transaction (a retransmitted 2xx to an INVITE whose transaction has
+    /// ended): forwarded statelessly to the next Via (RFC 6026 §8.4). Anything else is dropped.
+    fn forward_stray(&mut self, mut resp: SipMessage) {
+        let is_invite_2xx = resp.code().is_some_and(|c| (200..300).contains(&c))
+            && resp.cseq().is_ok_and(|c| c.method == Method::INVITE);
+        if !is_invite_2xx {
+            return;
+        }
+        let Ok(vias) = resp.vias() else { return };
+        let Some(ours) = vias.first() else { return };
+        if !self.settings.local.is_local_via(ours) {
+            return;
+        }
+        let Some(next) = vias.get(1) else { return };
+        let transport = if next.transport.eq_ignore_ascii_case("TCP") {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let ip = next.received_ip().or_else(|| next.host.ip());
+        let port = next.rport().flatten().or(next.port).unwrap_or(5060);
+        let Some(ip) = ip else { return };
+        resp.headers.remove_all(&HeaderName::VIA);
+        for v in vias.iter().skip(1) {
+            resp.headers.push(HeaderName::VIA, v.to_string());
+        }
+        let peer = self.peer_for(transport, SocketAddr::new(ip, port));
+        self.txns.send_stateless(&resp, peer);
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// RFC 3581 and RFC 3261 §18.2.1: a request's top Via gets `received` when its sent-by is not the source
+/// address, and `rport` filled in when the client asked for it.
+fn stamp_received(msg: &mut SipMessage, peer: &Peer) {
+    let Ok(mut vias) = msg.vias() else { return };
+    let Some(top) = vias.first_mut() else { return };
+    let ip = peer.addr.ip();
+    let asked_rport = top.rport().is_some();
+    if top.host.ip() != Some(ip) || asked_rport {
+        top.params.set("received", Some(&ip.to_string()));
+    }
+    if asked_rport {
+        top.params.set("rport", Some(&peer.addr.port().to_string()));
+    }
+    msg.headers.remove_all(&HeaderName::VIA);
+    for v in &vias {
+        msg.headers.push(HeaderName::VIA, v.to_string());
+    }
+}
+
+fn binding_transport(binding: &Binding) -> Transport {
+    let from_contact = binding
+        .contact
+        .to_ascii_lowercase()
+        .contains("transport=tcp");
+    if from_contact || binding.transport.eq_ignore_ascii_case("TCP") {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    }
+}
+
+fn uri_transport(uri: &Uri) -> Transport {
+    match uri.params.get("transport") {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        _ => Transport::Udp,
+    }
+}
+
+/// The socket address of a URI with an IP host (hosts needing DNS are not resolved here).
+fn uri_socket(uri: &Uri) -> Option<SocketAddr> {
+    let ip = uri
+        .params
+        .get("maddr")
+        .and_then(|m| m.parse().ok())
+        .or_else(|| uri.host.ip())?;
+    Some(SocketAddr::new(ip, uri.port.unwrap_or(5060)))
+}
