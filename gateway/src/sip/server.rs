@@ -409,39 +409,30 @@ impl SipServer {
         realm: &str,
         now_unix: u64,
     ) -> Result<Authenticated, Box<SipMessage>> {
+        use sip_core::auth::AuthError;
         let directory = self.directory.read().ok();
         let lookup = |user: &str| {
             directory
                 .as_ref()
                 .and_then(|d| d.ha1(&Aor::new(user, realm)))
         };
-        match self
+        // Credentials whose digest uri names us are accepted too (sipp puts our address there).
+        let local = &self.settings.local;
+        let names_us = |uri: &str| Uri::parse(uri).is_ok_and(|u| local.is_local_uri(&u));
+        let verdict = self
             .challenger
-            .verify_request(req, kind, realm, now_unix, lookup)
-        {
+            .verify_request_with(req, kind, realm, now_unix, names_us, lookup);
+        match verdict {
             Ok(who) => Ok(who),
+            Err(e @ (AuthError::UnknownUser { .. } | AuthError::WrongResponse { .. } | AuthError::Replay { .. })) => {
+                tracing::info!(realm, error = %e, "authentication failed");
+                let resp = response_to(req, 403, "Forbidden").with_to_tag(&proxy::local_tag(req));
+                Err(Box::new(resp))
+            }
             Err(e) => {
-                use sip_core::auth::AuthError;
-                let forbidden = matches!(
-                    e,
-                    AuthError::UnknownUser { .. }
-                        | AuthError::WrongResponse { .. }
-                        | AuthError::Replay { .. }
-                );
-                if forbidden {
-                    tracing::info!(realm, error = %e, "authentication failed");
-                    let mut resp = response_to(req, 403, "Forbidden");
-                    resp = resp.with_to_tag(&proxy::local_tag(req));
-                    Err(Box::new(resp))
-                } else {
-                    Err(Box::new(self.challenger.challenge_response(
-                        req,
-                        kind,
-                        realm,
-                        now_unix,
-                        e.is_stale(),
-                    )))
-                }
+                tracing::debug!(realm, error = %e, "challenging");
+                let stale = e.is_stale();
+                Err(Box::new(self.challenger.challenge_response(req, kind, realm, now_unix, stale)))
             }
         }
     }

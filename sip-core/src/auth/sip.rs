@@ -104,8 +104,33 @@ impl Challenger {
         now_unix: u64,
         lookup: impl FnOnce(&str) -> Option<Ha1>,
     ) -> Result<Authenticated, AuthError> {
+        self.verify_request_with(req, kind, realm, now_unix, |_| false, lookup)
+    }
+
+    /// [`Challenger::verify_request`], also accepting credentials whose `uri` differs from the
+    /// Request-URI when `accept_uri` says it names us. RFC 2617 §3.2.2.5 asks the server to check the
+    /// `uri`; some user agents (sipp among them) put the server's address there instead of the
+    /// Request-URI. The response still covers the `uri` the client sent, and nonce and nonce-count
+    /// checks still apply, so only a request addressed to us can be authorised this way.
+    ///
+    /// # Errors
+    /// As [`Challenger::verify`].
+    pub fn verify_request_with(
+        &mut self,
+        req: &SipMessage,
+        kind: Challenging,
+        realm: &str,
+        now_unix: u64,
+        accept_uri: impl Fn(&str) -> bool,
+        lookup: impl FnOnce(&str) -> Option<Ha1>,
+    ) -> Result<Authenticated, AuthError> {
         let creds = credentials_for(req, kind, realm)?;
-        let uri = req.request_uri().map(|u| u.to_string()).unwrap_or_default();
+        let ruri = req.request_uri().map(|u| u.to_string()).unwrap_or_default();
+        let uri = if !creds.uri.eq_ignore_ascii_case(&ruri) && accept_uri(&creds.uri) {
+            creds.uri.clone()
+        } else {
+            ruri
+        };
         let method = req.method().map(|m| m.as_str()).unwrap_or("");
         let digest_req = DigestRequest {
             method,
