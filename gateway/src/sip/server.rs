@@ -424,7 +424,11 @@ impl SipServer {
             .verify_request_with(req, kind, realm, now_unix, names_us, lookup);
         match verdict {
             Ok(who) => Ok(who),
-            Err(e @ (AuthError::UnknownUser { .. } | AuthError::WrongResponse { .. } | AuthError::Replay { .. })) => {
+            Err(
+                e @ (AuthError::UnknownUser { .. }
+                | AuthError::WrongResponse { .. }
+                | AuthError::Replay { .. }),
+            ) => {
                 tracing::info!(realm, error = %e, "authentication failed");
                 let resp = response_to(req, 403, "Forbidden").with_to_tag(&proxy::local_tag(req));
                 Err(Box::new(resp))
@@ -432,7 +436,10 @@ impl SipServer {
             Err(e) => {
                 tracing::debug!(realm, error = %e, "challenging");
                 let stale = e.is_stale();
-                Err(Box::new(self.challenger.challenge_response(req, kind, realm, now_unix, stale)))
+                Err(Box::new(
+                    self.challenger
+                        .challenge_response(req, kind, realm, now_unix, stale),
+                ))
             }
         }
     }

@@ -1,0 +1,419 @@
+//! The SIP registrar and proxy against sipp as a real peer: digest registration with passwords from the
+//! imported CSV, re-registration and removal, calls through the proxy with Record-Route, CANCEL while
+//! ringing, a busy callee, unknown and unregistered users, tenant isolation, and a restart that keeps
+//! every registration.
+
+use crate::harness::{Gateway, free_port, have_sipp, scenario, settle, shared_scenario, sipp};
+
+/// Three users of acme and one of globex with the same extension as an acme user.
+const FLEET: &str = "extension,domain,password,first_name\n\
+    2001,acme.example.com,alice-secret,Alice\n\
+    2002,acme.example.com,bob-secret,Bob\n\
+    2003,acme.example.com,carol-secret,Carol\n\
+    2001,globex.example.com,globex-secret,Gus\n";
+
+fn auth(user: &str, password: &str) -> String {
+    format!("[authentication username={user} password={password}]")
+}
+
+/// One digest registration of `user` from `port` (its Contact), with this expiry.
+async fn register_run(
+    gw: &Gateway,
+    tag: &str,
+    user: (&str, &str, &str),
+    expires: u32,
+    port: u16,
+) -> crate::harness::SippRun {
+    let (name, domain, password) = user;
+    let csv = gw.write(
+        &format!("{tag}.csv"),
+        &format!("SEQUENTIAL\n{name};{domain};{}\n", auth(name, password)),
+    );
+    sipp(
+        gw.dir.path(),
+        tag,
+        vec![
+            gw.sip_udp.to_string(),
+            "-sf".into(),
+            scenario("register_auth.xml").display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-key".into(),
+            "expires".into(),
+            expires.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-m".into(),
+            "1".into(),
+        ],
+    )
+    .await
+}
+
+/// Registers `user` with its Contact at `contact_port` (a sipp UAS).
+async fn register_contact(
+    gw: &Gateway,
+    user: &str,
+    domain: &str,
+    password: &str,
+    contact_port: u16,
+) {
+    let csv = gw.write(
+        &format!("reg-{user}-{contact_port}.csv"),
+        &format!("SEQUENTIAL\n{user};{domain};{}\n", auth(user, password)),
+    );
+    let run = sipp(
+        gw.dir.path(),
+        &format!("reg-{user}-{contact_port}"),
+        vec![
+            gw.sip_udp.to_string(),
+            "-sf".into(),
+            scenario("register_contact.xml").display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-key".into(),
+            "contact_port".into(),
+            contact_port.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            "1".into(),
+        ],
+    )
+    .await;
+    assert!(
+        run.ok(),
+        "registration of {user} failed:\n{}",
+        run.describe()
+    );
+}
+
+/// A sipp UAS running `scenario` on `port` for one call, in the background.
+fn uas(
+    gw: &Gateway,
+    tag: &str,
+    scenario_path: std::path::PathBuf,
+    port: u16,
+) -> tokio::task::JoinHandle<crate::harness::SippRun> {
+    let dir = gw.dir.path().to_owned();
+    let tag = tag.to_owned();
+    tokio::spawn(async move {
+        sipp(
+            &dir,
+            &tag,
+            vec![
+                "-sf".into(),
+                scenario_path.display().to_string(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+                "-m".into(),
+                "1".into(),
+            ],
+        )
+        .await
+    })
+}
+
+/// A UAC call from `caller` (acme) to `callee` with `scenario_name`.
+async fn call(
+    gw: &Gateway,
+    tag: &str,
+    scenario_name: &str,
+    caller: (&str, &str, &str),
+    callee: &str,
+) -> crate::harness::SippRun {
+    let (user, domain, password) = caller;
+    let csv = gw.write(
+        &format!("{tag}.csv"),
+        &format!(
+            "SEQUENTIAL\n{user};{domain};{};{callee}\n",
+            auth(user, password)
+        ),
+    );
+    sipp(
+        gw.dir.path(),
+        tag,
+        vec![
+            gw.sip_udp.to_string(),
+            "-sf".into(),
+            scenario(scenario_name).display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            "1".into(),
+            "-d".into(),
+            "300".into(),
+        ],
+    )
+    .await
+}
+
+const ALICE: (&str, &str, &str) = ("2001", "acme.example.com", "alice-secret");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_softphone_registers_calls_a_registered_user_and_hangs_up() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    // Alice registers like a softphone: REGISTER, 401, REGISTER with her digest, 200.
+    let reg = register_run(&gw, "alice-register", ALICE, 3600, free_port()).await;
+    assert!(reg.ok(), "{}", reg.describe());
+    assert_eq!(
+        reg.first_lines()[..3]
+            .iter()
+            .map(|l| &l[..11.min(l.len())])
+            .collect::<Vec<_>>(),
+        ["REGISTER si", "SIP/2.0 401", "REGISTER si"]
+    );
+    assert!(
+        reg.messages.contains(";expires=3600"),
+        "the 200 lists the binding:\n{}",
+        reg.messages
+    );
+    // Bob is reachable at a sipp UAS; Alice calls him through the proxy and hangs up.
+    let bob_port = free_port();
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", bob_port).await;
+    let bob = uas(&gw, "bob-uas", shared_scenario("uas_rr.xml"), bob_port);
+    settle().await;
+    let alice = call(&gw, "alice-calls-bob", "uac_auth.xml", ALICE, "2002").await;
+    let bob = bob.await.expect("join");
+    assert!(alice.ok(), "{}", alice.describe());
+    assert!(bob.ok(), "{}", bob.describe());
+    let lines = alice.first_lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("SIP/2.0 407")),
+        "the caller was challenged: {lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("SIP/2.0 200")));
+    // The callee saw the INVITE with our Record-Route, and the ACK and BYE came through us.
+    assert!(
+        bob.messages.contains("Record-Route: <sip:127.0.0.1:"),
+        "{}",
+        bob.messages
+    );
+    let bob_lines = bob.first_lines();
+    assert!(
+        bob_lines.iter().any(|l| l.starts_with("ACK "))
+            && bob_lines.iter().any(|l| l.starts_with("BYE ")),
+        "{bob_lines:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_unknown_user_and_short_expiry_are_refused() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    for (tag, user, password, expect) in [
+        ("wrong-password", "2001", "not-her-password", "SIP/2.0 403"),
+        ("unknown-user", "2999", "whatever", "SIP/2.0 403"),
+    ] {
+        let run = register_run(
+            &gw,
+            tag,
+            (user, "acme.example.com", password),
+            3600,
+            free_port(),
+        )
+        .await;
+        assert!(!run.ok(), "{tag} must not register");
+        assert!(
+            run.first_lines().iter().any(|l| l.starts_with(expect)),
+            "{tag}: {}",
+            run.describe()
+        );
+    }
+    // Expires below the minimum: 423 with Min-Expires.
+    let run = register_run(&gw, "short", ALICE, 5, free_port()).await;
+    assert!(
+        run.messages.contains("SIP/2.0 423") && run.messages.contains("Min-Expires: 60"),
+        "{}",
+        run.describe()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reregistration_refreshes_and_expires_zero_removes() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let bob = ("2002", "acme.example.com", "bob-secret");
+    let port = free_port();
+    for tag in ["bob-first", "bob-refresh"] {
+        let run = register_run(&gw, tag, bob, 3600, port).await;
+        assert!(run.ok(), "{}", run.describe());
+        // One binding, listed once: a refresh replaces, it does not add.
+        assert_eq!(
+            run.messages.matches(";expires=").count(),
+            1,
+            "{}",
+            run.describe()
+        );
+    }
+    // Removing the binding (same Contact, Expires 0): the next call finds Bob unregistered (480).
+    let off = register_run(&gw, "bob-off", bob, 0, port).await;
+    assert!(off.ok(), "{}", off.describe());
+    let run = call(&gw, "after-unregister", "uac_refused.xml", ALICE, "2002").await;
+    assert!(run.ok(), "{}", run.describe());
+    assert!(
+        run.first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 480")),
+        "{}",
+        run.describe()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_ringing_reaches_the_callee() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let port = free_port();
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", port).await;
+    let bob = uas(&gw, "bob-rings", scenario("uas_ring_cancel.xml"), port);
+    settle().await;
+    let alice = call(&gw, "alice-cancels", "uac_cancel.xml", ALICE, "2002").await;
+    let bob = bob.await.expect("join");
+    assert!(alice.ok(), "{}", alice.describe());
+    assert!(bob.ok(), "{}", bob.describe());
+    assert!(
+        bob.first_lines().iter().any(|l| l.starts_with("CANCEL ")),
+        "{}",
+        bob.describe()
+    );
+    assert!(
+        alice
+            .first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 487"))
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_callee_gives_486_and_unknown_or_foreign_users_404() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let port = free_port();
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", port).await;
+    let bob = uas(&gw, "bob-busy", scenario("uas_busy.xml"), port);
+    settle().await;
+    let busy = call(&gw, "alice-busy", "uac_refused.xml", ALICE, "2002").await;
+    assert!(bob.await.expect("join").ok());
+    assert!(busy.ok(), "{}", busy.describe());
+    assert!(
+        busy.first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 486")),
+        "{}",
+        busy.describe()
+    );
+    // Nobody of that extension.
+    let unknown = call(&gw, "alice-unknown", "uac_refused.xml", ALICE, "2999").await;
+    assert!(
+        unknown
+            .first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 404")),
+        "{}",
+        unknown.describe()
+    );
+    // Carol exists but is not registered.
+    let absent = call(&gw, "alice-carol", "uac_refused.xml", ALICE, "2003").await;
+    assert!(
+        absent
+            .first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 480")),
+        "{}",
+        absent.describe()
+    );
+    // Gus of globex registers his 2001 and is called by acme's Alice at globex: refused, tenants stay apart.
+    register_contact(
+        &gw,
+        "2001",
+        "globex.example.com",
+        "globex-secret",
+        free_port(),
+    )
+    .await;
+    let csv = gw.write(
+        "cross.csv",
+        &format!(
+            "SEQUENTIAL\n2001;acme.example.com;{};2001\n",
+            auth("2001", "alice-secret")
+        ),
+    );
+    let cross = sipp(
+        gw.dir.path(),
+        "cross-domain",
+        vec![
+            gw.sip_udp.to_string(),
+            "-sf".into(),
+            scenario("uac_refused_to.xml").display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-key".into(),
+            "callee_domain".into(),
+            "globex.example.com".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            "1".into(),
+        ],
+    )
+    .await;
+    assert!(
+        cross
+            .first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 404")),
+        "{}",
+        cross.describe()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_every_registration() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let port = free_port();
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", port).await;
+    let gw = gw.restart().await;
+    let bob = uas(
+        &gw,
+        "bob-after-restart",
+        shared_scenario("uas_rr.xml"),
+        port,
+    );
+    settle().await;
+    let alice = call(&gw, "alice-after-restart", "uac_auth.xml", ALICE, "2002").await;
+    assert!(alice.ok(), "{}", alice.describe());
+    assert!(bob.await.expect("join").ok());
+    gw.stop().await;
+}
