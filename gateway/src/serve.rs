@@ -120,7 +120,12 @@ fn sip_settings(config: &Config, listeners: &SipListeners) -> crate::sip::Settin
         tcp_port: port_of(Transport::Tcp).or_else(|| port_of(Transport::Udp)),
         local: Local { hosts, ports },
         policy: RegistrarPolicy::default(),
-        rate: RateConfig::default(),
+        rate: RateConfig {
+            rate_per_sec: config.sip.rate_limit,
+            burst: config.sip.rate_limit.saturating_mul(5),
+            ..RateConfig::default()
+        },
+        rate_limited: config.sip.rate_limit > 0,
     }
 }
 

@@ -51,7 +51,14 @@ pub struct SipConfig {
     pub advertised_address: Option<String>,
     /// A registrar legacy lines register and call through instead of ours.
     pub upstream: Option<String>,
+    /// Flood protection: requests per second allowed from one source address (bursts of five times
+    /// that); 0 turns it off.
+    pub rate_limit: u32,
 }
+
+/// The default `[sip] rate_limit`: generous enough for an office of phones behind one NAT address
+/// re-registering at once, low enough that a scanner is slowed to a trickle.
+pub const DEFAULT_RATE_LIMIT: u32 = 200;
 
 impl Default for SipConfig {
     fn default() -> Self {
@@ -70,6 +77,7 @@ impl Default for SipConfig {
             default_domain: "crossbar.local".to_owned(),
             advertised_address: None,
             upstream: None,
+            rate_limit: DEFAULT_RATE_LIMIT,
         }
     }
 }
@@ -152,6 +160,9 @@ pub(super) fn read(mut s: Section<'_, '_>) -> SipConfig {
             }
         }),
         upstream: s.parsed("upstream", upstream),
+        rate_limit: s
+            .integer("rate_limit", 0..=1_000_000)
+            .map_or(default.rate_limit, |n| u32::try_from(n).unwrap_or(u32::MAX)),
     };
     s.finish();
     config

@@ -169,6 +169,7 @@ listen = ["udp:[::1]:5070"]
 default_domain = "Acme.Example.COM"
 advertised_address = "192.0.2.10"
 upstream = "sip:[2001:db8::1]:5060;transport=tcp"
+rate_limit = 0
 [sccp]
 listen = "127.0.0.1:2001"
 keepalive_secs = 60
@@ -187,6 +188,9 @@ interdigit_ms = 2500
     assert_eq!(config.sip.default_domain, "acme.example.com");
     assert_eq!(config.sip.advertised_address.as_deref(), Some("192.0.2.10"));
     assert!(config.sip.upstream.is_some());
+    assert_eq!(config.sip.rate_limit, 0);
+    assert_eq!(parse("").sip.rate_limit, super::sip::DEFAULT_RATE_LIMIT);
+    assert!(problems("[sip]\nrate_limit = -1\n")[0].contains("sip.rate_limit"));
     assert_eq!(config.sccp.keepalive, Duration::from_secs(60));
     assert_eq!(config.media.mode, MediaMode::Direct);
     assert_eq!(config.media.rtp_ports, 10000..=10099);

@@ -60,6 +60,8 @@ pub struct Settings {
     pub policy: RegistrarPolicy,
     /// Flood protection.
     pub rate: RateConfig,
+    /// Whether flood protection is on (`[sip] rate_limit` above 0).
+    pub rate_limited: bool,
 }
 
 /// One forked request: the upstream server transaction and its branches.
@@ -198,7 +200,7 @@ impl SipServer {
             Payload::Message(m) => *m,
         };
         let now = std::time::Instant::now();
-        if msg.is_request() {
+        if msg.is_request() && self.settings.rate_limited {
             let ms =
                 u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
             if let RateVerdict::Deny { first_in_burst } = self.rate.check(peer.addr.ip(), ms) {
