@@ -58,7 +58,7 @@ pub struct SipConfig {
 
 /// The default `[sip] rate_limit`: generous enough for an office of phones behind one NAT address
 /// re-registering at once, low enough that a scanner is slowed to a trickle.
-pub const DEFAULT_RATE_LIMIT: u32 = 200;
+pub(crate) const DEFAULT_RATE_LIMIT: u32 = 200;
 
 impl Default for SipConfig {
     fn default() -> Self {

@@ -189,7 +189,7 @@ interdigit_ms = 2500
     assert_eq!(config.sip.advertised_address.as_deref(), Some("192.0.2.10"));
     assert!(config.sip.upstream.is_some());
     assert_eq!(config.sip.rate_limit, 0);
-    assert_eq!(parse("").sip.rate_limit, super::sip::DEFAULT_RATE_LIMIT);
+    assert_eq!(parse("").sip.rate_limit, sip::DEFAULT_RATE_LIMIT);
     assert!(problems("[sip]\nrate_limit = -1\n")[0].contains("sip.rate_limit"));
     assert_eq!(config.sccp.keepalive, Duration::from_secs(60));
     assert_eq!(config.media.mode, MediaMode::Direct);

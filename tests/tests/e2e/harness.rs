@@ -31,7 +31,6 @@ pub(crate) struct Gateway {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) sip_udp: SocketAddr,
     /// The TCP listener.
-    #[allow(dead_code)] // used by the TCP tests
     pub(crate) sip_tcp: SocketAddr,
     config_text: String,
     shutdown: CancellationToken,
@@ -41,10 +40,15 @@ pub(crate) struct Gateway {
 impl Gateway {
     /// Imports `csv` into a fresh SQLite store and starts the gateway on it.
     pub(crate) async fn start(csv: &str) -> Self {
+        Self::start_with(csv, "").await
+    }
+
+    /// As [`Gateway::start`], with more `[sip]` keys.
+    pub(crate) async fn start_with(csv: &str, sip_extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_text = format!(
             "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
-             default_domain = \"acme.example.com\"\n",
+             default_domain = \"acme.example.com\"\n{sip_extra}\n",
             dir.path().join("crossbar.db").display()
         );
         let config = Config::parse(&config_text, None).expect("config");

@@ -417,3 +417,183 @@ async fn a_restart_keeps_every_registration() {
     assert!(bob.await.expect("join").ok());
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_on_tcp_reaches_a_callee_on_udp() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let bob_port = free_port();
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", bob_port).await;
+    let bob = uas(&gw, "bob-udp", shared_scenario("uas_rr.xml"), bob_port);
+    settle().await;
+    let csv = gw.write(
+        "alice-tcp.csv",
+        &format!(
+            "SEQUENTIAL\n2001;acme.example.com;{};2002\n",
+            auth("2001", "alice-secret")
+        ),
+    );
+    // Alice registers and calls over one TCP connection (sipp -t t1).
+    let reg_csv = gw.write(
+        "alice-tcp-reg.csv",
+        &format!(
+            "SEQUENTIAL\n2001;acme.example.com;{}\n",
+            auth("2001", "alice-secret")
+        ),
+    );
+    for (tag, scenario_name, csv) in [
+        ("alice-tcp-register", "register_auth.xml", &reg_csv),
+        ("alice-tcp-call", "uac_auth.xml", &csv),
+    ] {
+        let run = sipp(
+            gw.dir.path(),
+            tag,
+            vec![
+                gw.sip_tcp.to_string(),
+                "-t".into(),
+                "t1".into(),
+                "-sf".into(),
+                scenario(scenario_name).display().to_string(),
+                "-inf".into(),
+                csv.display().to_string(),
+                "-key".into(),
+                "expires".into(),
+                "3600".into(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                free_port().to_string(),
+                "-m".into(),
+                "1".into(),
+                "-d".into(),
+                "300".into(),
+            ],
+        )
+        .await;
+        assert!(run.ok(), "{tag}: {}", run.describe());
+        assert!(run.messages.contains("TCP message"), "{tag} went over TCP");
+    }
+    assert!(bob.await.expect("join").ok());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_forks_to_every_contact_and_cancels_the_others() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let (desk, mobile) = (free_port(), free_port());
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", desk).await;
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", mobile).await;
+    // The desk phone answers at once; the mobile rings until it is cancelled.
+    let answers = uas(&gw, "bob-desk", shared_scenario("uas_rr.xml"), desk);
+    let rings = uas(&gw, "bob-mobile", scenario("uas_ring_cancel.xml"), mobile);
+    settle().await;
+    let alice = call(&gw, "alice-forks", "uac_auth.xml", ALICE, "2002").await;
+    let (answers, rings) = (answers.await.expect("join"), rings.await.expect("join"));
+    assert!(alice.ok(), "{}", alice.describe());
+    assert!(answers.ok(), "{}", answers.describe());
+    assert!(
+        rings.ok(),
+        "the other branch was cancelled: {}",
+        rings.describe()
+    );
+    assert!(rings.first_lines().iter().any(|l| l.starts_with("CANCEL ")));
+    // The caller saw one 200 and no 487 (the cancelled branch's final response stays in the proxy).
+    let lines = alice.first_lines();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("SIP/2.0 487")),
+        "{lines:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_source_is_throttled_while_others_register() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start_with(FLEET, "rate_limit = 20").await;
+    // A scanner on 127.0.0.1 tries 600 registrations at 600/s with a wrong password.
+    let flood_csv = gw.write(
+        "flood.csv",
+        &format!(
+            "SEQUENTIAL\n2001;acme.example.com;{}\n",
+            auth("2001", "guess")
+        ),
+    );
+    let dir = gw.dir.path().to_owned();
+    let target = gw.sip_udp.to_string();
+    let flood = tokio::spawn(async move {
+        sipp(
+            &dir,
+            "flood",
+            vec![
+                target,
+                "-sf".into(),
+                scenario("register_auth.xml").display().to_string(),
+                "-inf".into(),
+                flood_csv.display().to_string(),
+                "-key".into(),
+                "expires".into(),
+                "3600".into(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                free_port().to_string(),
+                "-m".into(),
+                "600".into(),
+                "-r".into(),
+                "600".into(),
+                "-l".into(),
+                "600".into(),
+                "-recv_timeout".into(),
+                "2000".into(),
+            ],
+        )
+        .await
+    });
+    settle().await;
+    // Meanwhile Bob registers from another address and gets through.
+    let csv = gw.write(
+        "bob-elsewhere.csv",
+        &format!(
+            "SEQUENTIAL\n2002;acme.example.com;{}\n",
+            auth("2002", "bob-secret")
+        ),
+    );
+    let bob = sipp(
+        gw.dir.path(),
+        "bob-elsewhere",
+        vec![
+            gw.sip_udp.to_string(),
+            "-sf".into(),
+            scenario("register_auth.xml").display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-key".into(),
+            "expires".into(),
+            "3600".into(),
+            "-i".into(),
+            "127.0.0.2".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            "1".into(),
+        ],
+    )
+    .await;
+    let flood = flood.await.expect("join");
+    assert!(bob.ok(), "{}", bob.describe());
+    // Most of the flood got no answer at all: dropped, not even challenged.
+    let answered = flood.messages.matches("SIP/2.0 401").count();
+    assert!(
+        answered < 300,
+        "{answered} of 600 flood requests were answered"
+    );
+    assert!(answered >= 20, "the first burst is answered: {answered}");
+    gw.stop().await;
+}
