@@ -318,3 +318,56 @@ Content-Length: 0
     assert_eq!(left.len(), 1);
     assert!(left[0].contains("carrier.example.net"));
 }
+
+/// Credentials whose digest uri is the server's address rather than the Request-URI (what sipp sends)
+/// verify only when the caller says that address is ours.
+#[test]
+fn a_digest_uri_naming_the_server_is_accepted_only_when_allowed() {
+    let mut c = Challenger::new([5; 32], 300);
+    let n = nonce_of(&c.challenge(REALM, NOW, false)[0]);
+    let server_uri = "sip:192.0.2.1:5060";
+    let h = Ha1::compute("1001", REALM, "s3cret");
+    let resp = request_digest(
+        Algorithm::Md5,
+        &h.md5,
+        &n,
+        Some(("00000001", "0a4f113b")),
+        "REGISTER",
+        server_uri,
+    );
+    let text = format!(
+        "REGISTER sip:acme.example.com SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.9:5062;branch=z9hG4bKsipp1\n\
+         To: <sip:1001@acme.example.com>\nFrom: <sip:1001@acme.example.com>;tag=1\nCall-ID: sipp-1\nCSeq: 2 REGISTER\n\
+         Authorization: Digest username=\"1001\", realm=\"{REALM}\", nonce=\"{n}\", uri=\"{server_uri}\", response=\"{resp}\", \
+         algorithm=MD5, cnonce=\"0a4f113b\", qop=auth, nc=00000001\nContent-Length: 0\n\n"
+    );
+    let msg = parse(&text);
+    let refused = c.verify_request(&msg, Challenging::Registrar, REALM, NOW, ha1);
+    assert!(
+        matches!(refused, Err(AuthError::UriMismatch { .. })),
+        "{refused:?}"
+    );
+    let other = c.verify_request_with(
+        &msg,
+        Challenging::Registrar,
+        REALM,
+        NOW,
+        |u| u == "sip:198.51.100.1",
+        ha1,
+    );
+    assert!(
+        matches!(other, Err(AuthError::UriMismatch { .. })),
+        "{other:?}"
+    );
+    let ok = c
+        .verify_request_with(
+            &msg,
+            Challenging::Registrar,
+            REALM,
+            NOW,
+            |u| u == server_uri,
+            ha1,
+        )
+        .unwrap();
+    assert_eq!(ok.username, "1001");
+}
