@@ -612,16 +612,28 @@ impl SipServer {
                         .ok()?;
                     Some((client, peer))
                 });
-            match &sent {
-                Some((client, _)) => {
-                    self.branches.insert(client.clone(), (key.clone(), index));
-                }
-                None => fork.ctx.handle_timeout(index),
-            }
-            fork.branches.push(sent);
+            self.record_branch(&mut fork, index, sent);
         }
         self.forks.insert(key.clone(), fork);
         self.run_fork(now, key);
+    }
+
+    /// Notes a branch's client transaction, or counts a branch that could not be sent as timed out
+    /// (408 in the best-response choice).
+    fn record_branch(
+        &mut self,
+        fork: &mut Fork,
+        index: usize,
+        sent: Option<(TransactionKey, Peer)>,
+    ) {
+        match &sent {
+            Some((client, _)) => {
+                self.branches
+                    .insert(client.clone(), (fork.server.clone(), index));
+            }
+            None => fork.ctx.handle_timeout(index),
+        }
+        fork.branches.push(sent);
     }
 
     /// Where a request to `binding` goes: the address the REGISTER came from when the device is behind
@@ -700,13 +712,7 @@ impl SipServer {
                     .ok()?;
                 Some((client, peer))
             });
-        match &sent {
-            Some((client, _)) => {
-                self.branches.insert(client.clone(), (key.clone(), index));
-            }
-            None => fork.ctx.handle_timeout(index),
-        }
-        fork.branches.push(sent);
+        self.record_branch(&mut fork, index, sent);
         self.forks.insert(key.clone(), fork);
         self.run_fork(now, key);
     }

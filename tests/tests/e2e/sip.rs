@@ -16,6 +16,37 @@ fn auth(user: &str, password: &str) -> String {
     format!("[authentication username={user} password={password}]")
 }
 
+/// sipp against `target` with `scenario_path` and injection file `csv`, one call from a free port on
+/// 127.0.0.1, then `extra` options (given again, `-m`, `-i` and `-p` override these).
+async fn run_scenario(
+    gw: &Gateway,
+    tag: &str,
+    target: std::net::SocketAddr,
+    scenario_path: std::path::PathBuf,
+    csv: &std::path::Path,
+    extra: &[&str],
+) -> crate::harness::SippRun {
+    let mut args: Vec<String> = vec![
+        target.to_string(),
+        "-sf".into(),
+        scenario_path.display().to_string(),
+        "-inf".into(),
+        csv.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-m".into(),
+        "1".into(),
+    ];
+    // sipp keeps the first -key of a name: the default expiry only when none is given.
+    if !extra.contains(&"expires") {
+        args.extend(["-key", "expires", "3600"].map(str::to_owned));
+    }
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    sipp(gw.dir.path(), tag, args).await
+}
+
 /// One digest registration of `user` from `port` (its Contact), with this expiry.
 async fn register_run(
     gw: &Gateway,
@@ -29,25 +60,14 @@ async fn register_run(
         &format!("{tag}.csv"),
         &format!("SEQUENTIAL\n{name};{domain};{}\n", auth(name, password)),
     );
-    sipp(
-        gw.dir.path(),
+    let (expires, port) = (expires.to_string(), port.to_string());
+    run_scenario(
+        gw,
         tag,
-        vec![
-            gw.sip_udp.to_string(),
-            "-sf".into(),
-            scenario("register_auth.xml").display().to_string(),
-            "-inf".into(),
-            csv.display().to_string(),
-            "-key".into(),
-            "expires".into(),
-            expires.to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-m".into(),
-            "1".into(),
-        ],
+        gw.sip_udp,
+        scenario("register_auth.xml"),
+        &csv,
+        &["-key", "expires", &expires, "-p", &port],
     )
     .await
 }
@@ -60,29 +80,19 @@ async fn register_contact(
     password: &str,
     contact_port: u16,
 ) {
+    let tag = format!("reg-{user}-{contact_port}");
     let csv = gw.write(
-        &format!("reg-{user}-{contact_port}.csv"),
+        &format!("{tag}.csv"),
         &format!("SEQUENTIAL\n{user};{domain};{}\n", auth(user, password)),
     );
-    let run = sipp(
-        gw.dir.path(),
-        &format!("reg-{user}-{contact_port}"),
-        vec![
-            gw.sip_udp.to_string(),
-            "-sf".into(),
-            scenario("register_contact.xml").display().to_string(),
-            "-inf".into(),
-            csv.display().to_string(),
-            "-key".into(),
-            "contact_port".into(),
-            contact_port.to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-m".into(),
-            "1".into(),
-        ],
+    let port = contact_port.to_string();
+    let run = run_scenario(
+        gw,
+        &tag,
+        gw.sip_udp,
+        scenario("register_contact.xml"),
+        &csv,
+        &["-key", "contact_port", &port],
     )
     .await;
     assert!(
@@ -136,24 +146,13 @@ async fn call(
             auth(user, password)
         ),
     );
-    sipp(
-        gw.dir.path(),
+    run_scenario(
+        gw,
         tag,
-        vec![
-            gw.sip_udp.to_string(),
-            "-sf".into(),
-            scenario(scenario_name).display().to_string(),
-            "-inf".into(),
-            csv.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-m".into(),
-            "1".into(),
-            "-d".into(),
-            "300".into(),
-        ],
+        gw.sip_udp,
+        scenario(scenario_name),
+        &csv,
+        &["-d", "300"],
     )
     .await
 }
@@ -364,25 +363,13 @@ async fn a_busy_callee_gives_486_and_unknown_or_foreign_users_404() {
             auth("2001", "alice-secret")
         ),
     );
-    let cross = sipp(
-        gw.dir.path(),
+    let cross = run_scenario(
+        &gw,
         "cross-domain",
-        vec![
-            gw.sip_udp.to_string(),
-            "-sf".into(),
-            scenario("uac_refused_to.xml").display().to_string(),
-            "-inf".into(),
-            csv.display().to_string(),
-            "-key".into(),
-            "callee_domain".into(),
-            "globex.example.com".into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-m".into(),
-            "1".into(),
-        ],
+        gw.sip_udp,
+        scenario("uac_refused_to.xml"),
+        &csv,
+        &["-key", "callee_domain", "globex.example.com"],
     )
     .await;
     assert!(
@@ -447,29 +434,13 @@ async fn a_caller_on_tcp_reaches_a_callee_on_udp() {
         ("alice-tcp-register", "register_auth.xml", &reg_csv),
         ("alice-tcp-call", "uac_auth.xml", &csv),
     ] {
-        let run = sipp(
-            gw.dir.path(),
+        let run = run_scenario(
+            &gw,
             tag,
-            vec![
-                gw.sip_tcp.to_string(),
-                "-t".into(),
-                "t1".into(),
-                "-sf".into(),
-                scenario(scenario_name).display().to_string(),
-                "-inf".into(),
-                csv.display().to_string(),
-                "-key".into(),
-                "expires".into(),
-                "3600".into(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                free_port().to_string(),
-                "-m".into(),
-                "1".into(),
-                "-d".into(),
-                "300".into(),
-            ],
+            gw.sip_tcp,
+            scenario(scenario_name),
+            csv,
+            &["-t", "t1", "-d", "300"],
         )
         .await;
         assert!(run.ok(), "{tag}: {}", run.describe());
@@ -525,38 +496,23 @@ async fn a_flooding_source_is_throttled_while_others_register() {
             auth("2001", "guess")
         ),
     );
-    let dir = gw.dir.path().to_owned();
-    let target = gw.sip_udp.to_string();
-    let flood = tokio::spawn(async move {
-        sipp(
-            &dir,
-            "flood",
-            vec![
-                target,
-                "-sf".into(),
-                scenario("register_auth.xml").display().to_string(),
-                "-inf".into(),
-                flood_csv.display().to_string(),
-                "-key".into(),
-                "expires".into(),
-                "3600".into(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                free_port().to_string(),
-                "-m".into(),
-                "600".into(),
-                "-r".into(),
-                "600".into(),
-                "-l".into(),
-                "600".into(),
-                "-recv_timeout".into(),
-                "2000".into(),
-            ],
-        )
-        .await
-    });
-    settle().await;
+    let flood = run_scenario(
+        &gw,
+        "flood",
+        gw.sip_udp,
+        scenario("register_auth.xml"),
+        &flood_csv,
+        &[
+            "-m",
+            "600",
+            "-r",
+            "600",
+            "-l",
+            "600",
+            "-recv_timeout",
+            "2000",
+        ],
+    );
     // Meanwhile Bob registers from another address and gets through.
     let csv = gw.write(
         "bob-elsewhere.csv",
@@ -565,28 +521,16 @@ async fn a_flooding_source_is_throttled_while_others_register() {
             auth("2002", "bob-secret")
         ),
     );
-    let bob = sipp(
-        gw.dir.path(),
+    let bob = run_scenario(
+        &gw,
         "bob-elsewhere",
-        vec![
-            gw.sip_udp.to_string(),
-            "-sf".into(),
-            scenario("register_auth.xml").display().to_string(),
-            "-inf".into(),
-            csv.display().to_string(),
-            "-key".into(),
-            "expires".into(),
-            "3600".into(),
-            "-i".into(),
-            "127.0.0.2".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-m".into(),
-            "1".into(),
-        ],
-    )
-    .await;
-    let flood = flood.await.expect("join");
+        gw.sip_udp,
+        scenario("register_auth.xml"),
+        &csv,
+        &["-i", "127.0.0.2"],
+    );
+    // Both run at once: the flood from 127.0.0.1, Bob from 127.0.0.2.
+    let (flood, bob) = tokio::join!(flood, bob);
     assert!(bob.ok(), "{}", bob.describe());
     // Most of the flood got no answer at all: dropped, not even challenged.
     let answered = flood.messages.matches("SIP/2.0 401").count();
