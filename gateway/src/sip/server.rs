@@ -29,7 +29,9 @@ use sip_core::proxy::{
     self, Checked, ForkAction, Local, RateConfig, RateLimiter, RateVerdict, ResponseContext,
 };
 use sip_core::registrar::{self, RegistrarPolicy, RequestSource};
-use sip_core::transaction::{Incoming, Reliability, TransactionKey, Transactions, TxEvent};
+use sip_core::transaction::{
+    Config as TransactionConfig, Incoming, Reliability, TransactionKey, Transactions, TxEvent,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +42,9 @@ use crate::config::Transport;
 
 /// How often expired bindings are swept from memory and from the store.
 const SWEEP: Duration = Duration::from_secs(10);
+/// The most server (and client) transactions kept: a proxied call keeps about four for 64·T1 (32 s)
+/// after it ends, so this bounds a 2,000 calls/s load with room to spare; beyond it new requests get 503.
+const MAX_TRANSACTIONS: usize = 1 << 20;
 /// Server header value.
 const SERVER: &str = concat!("crossbar/", env!("CARGO_PKG_VERSION"));
 
@@ -123,7 +128,11 @@ impl SipServer {
         Self {
             rate: RateLimiter::new(settings.rate),
             settings,
-            txns: Transactions::new(Default::default()),
+            txns: Transactions::with_config(TransactionConfig {
+                max_server: MAX_TRANSACTIONS,
+                max_client: MAX_TRANSACTIONS,
+                ..TransactionConfig::default()
+            }),
             transports,
             // MD5 first: older phones and sipp answer only the first challenge and know only MD5.
             challenger: Challenger::new(secret, 300).md5_first(true),
@@ -222,6 +231,12 @@ impl SipServer {
                 return;
             }
             stamp_received(&mut msg, &peer);
+            if msg.method() == Some(&Method::REGISTER) {
+                let mut resp = self.register(&msg, &peer);
+                resp.headers.push(HeaderName::new("Server"), SERVER);
+                self.txns.send_stateless(&resp, peer);
+                return;
+            }
         }
         match self
             .txns
@@ -243,7 +258,8 @@ impl SipServer {
 
     fn on_incoming(&mut self, now: std::time::Instant, incoming: Incoming<Peer>) {
         match incoming {
-            Incoming::Request { key, msg, from } => self.on_request(now, key, msg, from),
+            // REGISTER never gets here: it is answered before the transaction layer.
+            Incoming::Request { key, msg, .. } => self.proxy(now, &key, msg),
             Incoming::Cancel {
                 invite,
                 key,
@@ -325,20 +341,6 @@ impl SipServer {
         }
     }
 
-    fn on_request(
-        &mut self,
-        now: std::time::Instant,
-        key: TransactionKey,
-        req: SipMessage,
-        from: Peer,
-    ) {
-        let method = req.method().cloned();
-        match method {
-            Some(m) if m == Method::REGISTER => self.register(now, &key, &req, &from),
-            _ => self.proxy(now, &key, req),
-        }
-    }
-
     // ---- registrar -------------------------------------------------------------------------------
 
     /// The AOR a REGISTER is for: its To URI, with our own address meaning the default domain.
@@ -363,42 +365,42 @@ impl SipServer {
                 || (uri.port.is_none() && self.settings.local.hosts.contains(&uri.host)))
     }
 
-    fn register(
-        &mut self,
-        now: std::time::Instant,
-        key: &TransactionKey,
-        req: &SipMessage,
-        from: &Peer,
-    ) {
+    /// Answers a REGISTER. The registrar keeps no transaction (as Kamailio's does): a retransmitted
+    /// REGISTER is answered again (a new challenge, or the same bindings: `process_register` recognises
+    /// the Call-ID and CSeq that made them), so a registration storm does not fill the transaction table
+    /// for 64·T1.
+    fn register(&mut self, req: &SipMessage, from: &Peer) -> SipMessage {
         let now_unix = unix_now();
         let aor = match self.register_aor(req) {
             Ok(aor) => aor,
-            Err(e) => return self.send_response(now, key, e.response(req)),
+            Err(e) => return e.response(req),
         };
         let who = match self.authenticate(req, Challenging::Registrar, &aor.domain, now_unix) {
             Ok(who) => who,
-            Err(resp) => return self.send_response(now, key, *resp),
+            Err(resp) => return *resp,
         };
         if let Err(e) = registrar::authorize(&aor, &who) {
-            return self.send_response(now, key, e.response(req));
+            return e.response(req);
         }
         let source = RequestSource {
             transport: transport_token(from.transport).to_owned(),
             received: from.addr.to_string(),
             owner: String::new(),
         };
-        let current = self.location.bindings(&aor).to_vec();
-        match registrar::process_register(req, &current, now_unix, &source, &self.settings.policy) {
+        let current = self.location.bindings(&aor);
+        match registrar::process_register(req, current, now_unix, &source, &self.settings.policy) {
             Ok(outcome) => {
                 if outcome.changed {
                     self.persister.save(&aor, &outcome.bindings);
-                    self.location.replace(aor.clone(), outcome.bindings.clone());
                     tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
                 }
                 let resp = outcome.response(req, now_unix);
-                self.send_response(now, key, resp);
+                if outcome.changed {
+                    self.location.replace(aor, outcome.bindings);
+                }
+                resp
             }
-            Err(e) => self.send_response(now, key, e.response(req)),
+            Err(e) => e.response(req),
         }
     }
 

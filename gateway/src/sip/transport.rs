@@ -19,6 +19,10 @@ use sip_core::msg::Frame;
 
 use crate::config::Transport;
 
+/// The receive buffer asked for on SIP UDP sockets (the kernel caps it at `net.core.rmem_max`): a
+/// registration storm arrives faster than one task reads for a moment, and a small default buffer
+/// drops it, costing retransmissions.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 /// The largest UDP datagram read.
 const MAX_DATAGRAM: usize = 65_535;
 /// Queued outbound messages per TCP connection before new ones are dropped.
@@ -75,6 +79,11 @@ impl SipListeners {
                     let socket = UdpSocket::bind(entry.addr)
                         .await
                         .map_err(|e| with_addr(e, "udp", entry.addr))?;
+                    if let Err(e) =
+                        socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECEIVE_BUFFER)
+                    {
+                        tracing::debug!(error = %e, "cannot enlarge the SIP UDP receive buffer");
+                    }
                     out.udp.push(Arc::new(socket));
                 }
                 Transport::Tcp => {

@@ -84,22 +84,34 @@ impl Store {
         let rows = sqlx::query("SELECT domain, extension, ha1_md5, ha1_sha256 FROM users")
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                let ha1 = match (
-                    r.try_get::<Option<String>, _>("ha1_md5")?,
-                    r.try_get::<Option<String>, _>("ha1_sha256")?,
-                ) {
-                    (Some(md5), Some(sha256)) => Some(Ha1 { md5, sha256 }),
-                    _ => None,
-                };
-                Ok(Credential {
-                    domain: r.try_get("domain")?,
-                    extension: r.try_get("extension")?,
-                    ha1,
-                })
-            })
-            .collect()
+        rows.iter().map(credential_from_row).collect()
+    }
+
+    /// The number of users and the newest `updated_at` among them: enough to tell whether the users
+    /// changed since the last look (a removal changes the count, an import bumps `updated_at`).
+    ///
+    /// # Errors
+    /// [`StoreError`] on a failed query.
+    pub async fn users_fingerprint(&self) -> Result<(i64, i64), StoreError> {
+        let row =
+            sqlx::query("SELECT count(*) AS n, COALESCE(max(updated_at), 0) AS newest FROM users")
+                .fetch_one(self.pool())
+                .await?;
+        Ok((row.try_get("n")?, row.try_get("newest")?))
+    }
+
+    /// The users changed at or after `since` (Unix seconds), with their credentials.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a failed query.
+    pub async fn credentials_since(&self, since: i64) -> Result<Vec<Credential>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT domain, extension, ha1_md5, ha1_sha256 FROM users WHERE updated_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(credential_from_row).collect()
     }
 
     /// The bindings that have not expired at `now` (Unix seconds).
@@ -194,6 +206,20 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+fn credential_from_row(r: &sqlx::any::AnyRow) -> Result<Credential, StoreError> {
+    let md5: Option<String> = r.try_get("ha1_md5")?;
+    let sha256: Option<String> = r.try_get("ha1_sha256")?;
+    let ha1 = match (md5, sha256) {
+        (Some(md5), Some(sha256)) => Some(Ha1 { md5, sha256 }),
+        _ => None,
+    };
+    Ok(Credential {
+        domain: r.try_get("domain")?,
+        extension: r.try_get("extension")?,
+        ha1,
+    })
 }
 
 /// Path values are stored comma-separated; a Path value is a name-addr in `<...>`, so a comma inside

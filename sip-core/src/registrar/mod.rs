@@ -339,7 +339,11 @@ pub fn process_register(
         .cloned()
         .collect();
 
-    if contacts.is_empty() {
+    // A retransmission of the REGISTER that last refreshed a binding (same Call-ID and CSeq) gets the
+    // current bindings again and changes nothing, so a registrar can answer REGISTER without keeping a
+    // transaction (as Kamailio's does): a lost 200 retransmitted by the phone is answered, not refused.
+    let retransmission = live.iter().any(|b| b.call_id == call_id && b.cseq == cseq);
+    if contacts.is_empty() || retransmission {
         return Ok(RegisterOutcome {
             bindings: live,
             changed: false,

@@ -124,9 +124,19 @@ fn refresh_same_call_id_higher_cseq_updates_in_place() {
 }
 
 #[test]
-fn same_call_id_not_higher_cseq_is_500() {
+fn a_retransmitted_register_gets_the_same_bindings_back() {
     let first = run(&two_contacts(5, "cid-1"), &[]).unwrap();
-    for cseq in [5, 4] {
+    let again = run(&two_contacts(5, "cid-1"), &first).unwrap();
+    assert_eq!(
+        again, first,
+        "answered with the current bindings, nothing changed"
+    );
+}
+
+#[test]
+fn same_call_id_lower_cseq_is_500() {
+    let first = run(&two_contacts(5, "cid-1"), &[]).unwrap();
+    for cseq in [4, 1] {
         let err = run(&two_contacts(cseq, "cid-1"), &first).unwrap_err();
         assert!(
             matches!(err, RegisterError::OutOfOrder { stored: 5, .. }),
@@ -222,9 +232,9 @@ fn expires_zero_removes_one_contact() {
 
 #[test]
 fn star_removes_all_only_with_expires_zero_and_alone() {
-    let first = run(&two_contacts(1, "cid-1"), &[]).unwrap();
+    let first = run(&two_contacts(2, "cid-1"), &[]).unwrap();
     assert!(
-        run(&register(2, "cid-1", "m: *\nExpires: 0\n"), &first)
+        run(&register(3, "cid-1", "m: *\nExpires: 0\n"), &first)
             .unwrap()
             .is_empty()
     );
@@ -233,7 +243,7 @@ fn star_removes_all_only_with_expires_zero_and_alone() {
         "m: *\nExpires: 60\n",
         "m: *, <sip:a@h>\nExpires: 0\n",
     ] {
-        let err = run(&register(2, "cid-1", bad), &first).unwrap_err();
+        let err = run(&register(3, "cid-1", bad), &first).unwrap_err();
         assert_eq!(err.status(), 400, "{bad}");
     }
     // `*` with a stale CSeq of the same Call-ID is out of order.
