@@ -3,6 +3,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: SIP parsing and the location table make many small
+/// allocations, and mimalloc both serves them faster and gives freed memory back to the system, so the
+/// resident size follows the registered users instead of the last registration storm's peak.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser as _;
 use gateway::cli::{self, Cli};
 

@@ -164,11 +164,11 @@ pub async fn run(
     ));
     let (persister, writer) = Persister::start(store.clone());
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-    let transports = Transports::start(listeners.sip, inbound_tx, shutdown.clone());
+    let (transports, primary_udp) = Transports::start(listeners.sip, inbound_tx, shutdown.clone());
     let server = SipServer::new(sip_settings, transports, location, directory, persister);
     let sip_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        server.run(inbound_rx, sip_shutdown).await;
+        server.run(inbound_rx, primary_udp, sip_shutdown).await;
         // The server (and with it every Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });

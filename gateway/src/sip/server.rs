@@ -18,8 +18,10 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use sip_core::auth::{Authenticated, Challenger, Challenging};
 use sip_core::location::{Aor, Binding, Location};
 use sip_core::msg::{
@@ -32,6 +34,7 @@ use sip_core::registrar::{self, RegistrarPolicy, RequestSource};
 use sip_core::transaction::{
     Config as TransactionConfig, Incoming, Reliability, TransactionKey, Transactions, TxEvent,
 };
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +48,8 @@ const SWEEP: Duration = Duration::from_secs(10);
 /// The most server (and client) transactions kept: a proxied call keeps about four for 64·T1 (32 s)
 /// after it ends, so this bounds a 2,000 calls/s load with room to spare; beyond it new requests get 503.
 const MAX_TRANSACTIONS: usize = 1 << 20;
+/// Datagrams taken from the UDP socket in one wake-up beyond the first.
+const UDP_BATCH: usize = 64;
 /// Server header value.
 const SERVER: &str = concat!("crossbar/", env!("CARGO_PKG_VERSION"));
 
@@ -146,8 +151,18 @@ impl SipServer {
     }
 
     /// Runs until `shutdown`, taking messages from `inbound`.
-    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+    ///
+    /// `udp` is a socket the core reads itself (the first `[sip] listen` UDP socket): a datagram then
+    /// costs no channel hop and no task wake-up, and every datagram already queued is taken in one go.
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        udp: Option<Arc<UdpSocket>>,
+        shutdown: CancellationToken,
+    ) {
         let mut sweep = tokio::time::interval(SWEEP);
+        let local = udp.as_ref().and_then(|s| s.local_addr().ok());
+        let mut buf = vec![0u8; 65_535];
         loop {
             let deadline = self.txns.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -155,6 +170,19 @@ impl SipServer {
                 m = inbound.recv() => match m {
                     Some(m) => self.on_inbound(m),
                     None => break,
+                },
+                r = recv_opt(udp.as_deref(), &mut buf) => {
+                    if let (Ok((n, addr)), Some(local)) = (r, local) {
+                        self.on_datagram(&buf, n, addr, local);
+                        // Whatever else is already queued, up to a bound so timers still run.
+                        for _ in 0..UDP_BATCH {
+                            let Some(socket) = udp.as_deref() else { break };
+                            match socket.try_recv_from(&mut buf) {
+                                Ok((n, addr)) => self.on_datagram(&buf, n, addr, local),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                 },
                 () = sleep_until(deadline) => self.txns.handle_timeout(std::time::Instant::now()),
                 _ = sweep.tick() => self.sweep(),
@@ -166,6 +194,24 @@ impl SipServer {
             bindings = self.location.binding_count(),
             "SIP core stopped"
         );
+    }
+
+    fn on_datagram(&mut self, buf: &[u8], n: usize, addr: SocketAddr, local: SocketAddr) {
+        let data = buf.get(..n).unwrap_or_default();
+        if super::transport::is_keepalive(data) {
+            return;
+        }
+        let peer = Peer {
+            transport: Transport::Udp,
+            addr,
+            local,
+        };
+        self.on_inbound(Inbound {
+            peer,
+            payload: Payload::Datagram(Bytes::copy_from_slice(data)),
+        });
+        // Keep the transaction layer's queues short inside a batch.
+        self.drain();
     }
 
     fn sweep(&mut self) {
@@ -822,6 +868,16 @@ impl SipServer {
         }
         let peer = self.peer_for(transport, SocketAddr::new(ip, port));
         self.txns.send_stateless(&resp, peer);
+    }
+}
+
+async fn recv_opt(
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -113,6 +113,12 @@ impl SipListeners {
     }
 }
 
+/// A UDP keep-alive (RFC 5626 CRLF pings over UDP are a single CRLF, some phones send empty or NUL
+/// datagrams): nothing to answer.
+pub(crate) fn is_keepalive(data: &[u8]) -> bool {
+    data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0))
+}
+
 fn with_addr(e: std::io::Error, transport: &str, addr: SocketAddr) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("sip.listen {transport}:{addr}: {e}"))
 }
@@ -130,12 +136,13 @@ pub struct Transports {
 }
 
 impl Transports {
-    /// Starts a reader task per socket and listener; received messages go to `inbound`.
+    /// Starts a reader task per socket and listener but the first UDP socket, which is returned for the
+    /// SIP core to read itself; received messages go to `inbound`.
     pub fn start(
         listeners: SipListeners,
         inbound: mpsc::Sender<Inbound>,
         shutdown: CancellationToken,
-    ) -> Self {
+    ) -> (Self, Option<Arc<UdpSocket>>) {
         let udp: HashMap<_, _> = listeners
             .udp
             .iter()
@@ -150,13 +157,17 @@ impl Transports {
             inbound,
             shutdown,
         };
-        for socket in listeners.udp {
+        // The first UDP socket is read by the SIP core itself (no channel hop per datagram); any
+        // others get a reader task.
+        let mut udp = listeners.udp.into_iter();
+        let primary = udp.next();
+        for socket in udp {
             tokio::spawn(this.clone().udp_reader(socket));
         }
         for listener in listeners.tcp {
             tokio::spawn(this.clone().tcp_acceptor(listener));
         }
-        this
+        (this, primary)
     }
 
     /// Sends `data` to `peer`: on the UDP socket of `peer.local`, or on the peer's TCP connection, which is
@@ -215,8 +226,7 @@ impl Transports {
             match received {
                 Ok((n, addr)) => {
                     let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                    // Keep-alives (RFC 5626 CRLF pings over UDP are a single CRLF or empty): nothing to do.
-                    if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    if is_keepalive(&data) {
                         continue;
                     }
                     let peer = Peer {

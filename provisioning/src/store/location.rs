@@ -156,12 +156,39 @@ impl Store {
         }
         let now = super::unix_now();
         let mut tx = self.pool().begin().await?;
+        // One DELETE per domain and chunk of extensions, not one per AOR: a registration storm writes
+        // a thousand AORs per transaction.
+        let mut by_domain: std::collections::BTreeMap<&str, Vec<&str>> =
+            std::collections::BTreeMap::new();
         for set in sets {
-            sqlx::query("DELETE FROM registrations WHERE domain = $1 AND extension = $2")
-                .bind(&set.domain)
-                .bind(&set.extension)
-                .execute(&mut *tx)
-                .await?;
+            by_domain
+                .entry(&set.domain)
+                .or_default()
+                .push(&set.extension);
+        }
+        for (domain, extensions) in by_domain {
+            for chunk in extensions.chunks(500) {
+                let mut sql = String::from("DELETE FROM registrations WHERE domain = ");
+                let placeholder = |n: usize| match self.backend() {
+                    super::Backend::Sqlite => "?".to_owned(),
+                    super::Backend::Postgres => format!("${n}"),
+                };
+                sql.push_str(&placeholder(1));
+                sql.push_str(" AND extension IN (");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&placeholder(i + 2));
+                }
+                sql.push(')');
+                // Built from our own column names and numbered placeholders only.
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(domain);
+                for extension in chunk {
+                    query = query.bind(*extension);
+                }
+                query.execute(&mut *tx).await?;
+            }
         }
         let paths: Vec<String> = sets
             .iter()
