@@ -18,9 +18,11 @@ pub const FLUSH: Duration = Duration::from_millis(20);
 pub const BATCH: usize = 1000;
 
 /// Sends changed binding sets to the writer task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Persister {
-    tx: mpsc::UnboundedSender<(Aor, Vec<Binding>)>,
+    tx: mpsc::UnboundedSender<Vec<(Aor, Vec<Binding>)>>,
+    /// Changes queued since the last [`Persister::flush`].
+    queued: Vec<(Aor, Vec<Binding>)>,
 }
 
 impl Persister {
@@ -29,29 +31,49 @@ impl Persister {
     pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(writer(store, rx));
-        (Self { tx }, task)
+        (
+            Self {
+                tx,
+                queued: Vec::new(),
+            },
+            task,
+        )
     }
 
-    /// Queues the full binding set of `aor` (empty: all removed).
-    pub fn save(&self, aor: &Aor, bindings: &[Binding]) {
-        let _ = self.tx.send((aor.clone(), bindings.to_vec()));
+    /// Queues the full binding set of `aor` (empty: all removed); nothing leaves before
+    /// [`Persister::flush`], so a batch of requests costs one hand-over to the writer, not one each.
+    pub fn save(&mut self, aor: &Aor, bindings: &[Binding]) {
+        self.queued.push((aor.clone(), bindings.to_vec()));
+    }
+
+    /// Hands what was queued to the writer task.
+    pub fn flush(&mut self) {
+        if !self.queued.is_empty() {
+            let _ = self.tx.send(std::mem::take(&mut self.queued));
+        }
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<(Aor, Vec<Binding>)>) {
+impl Drop for Persister {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<(Aor, Vec<Binding>)>>) {
     let mut pending: HashMap<Aor, Vec<Binding>> = HashMap::new();
     loop {
-        let Some((aor, bindings)) = rx.recv().await else {
+        let Some(batch) = rx.recv().await else {
             break;
         };
-        pending.insert(aor, bindings);
+        pending.extend(batch);
         let deadline = tokio::time::sleep(FLUSH);
         tokio::pin!(deadline);
         while pending.len() < BATCH {
             tokio::select! {
                 () = &mut deadline => break,
                 next = rx.recv() => match next {
-                    Some((aor, bindings)) => { pending.insert(aor, bindings); }
+                    Some(batch) => pending.extend(batch),
                     None => break,
                 },
             }

@@ -188,6 +188,7 @@ impl SipServer {
                 _ = sweep.tick() => self.sweep(),
             }
             self.drain();
+            self.persister.flush();
         }
         tracing::info!(
             aors = self.location.aor_count(),
