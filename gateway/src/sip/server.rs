@@ -518,7 +518,7 @@ impl SipServer {
         let in_dialog = req.to().is_ok_and(|t| t.tag().is_some());
         // Routed or in-dialog requests for another host go where they say.
         if decision.next_route.is_some() || (in_dialog && !self.is_local_target(&ruri)) {
-            return self.forward_stateful(now, key, &req, None);
+            return self.forward_stateful(now, key, &req);
         }
         if req.method() == Some(&Method::OPTIONS)
             && ruri.user.is_none()
@@ -557,7 +557,7 @@ impl SipServer {
         match target {
             Ok(Some(aor)) => self.fork_to_aor(now, key, &req, &aor),
             Ok(None) if caller_domain.is_some() || in_dialog => {
-                self.forward_stateful(now, key, &req, None)
+                self.forward_stateful(now, key, &req)
             }
             // No open relay: an outside caller reaches only our users.
             Ok(None) => self.respond(now, key, &req, 403),
@@ -728,7 +728,6 @@ impl SipServer {
         now: std::time::Instant,
         key: &TransactionKey,
         req: &SipMessage,
-        _: Option<()>,
     ) {
         let mut fork = Fork {
             ctx: ResponseContext::new(req),
