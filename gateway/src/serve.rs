@@ -166,10 +166,41 @@ pub async fn run(
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let (transports, primary_udp) = Transports::start(listeners.sip, inbound_tx, shutdown.clone());
     let server = SipServer::new(sip_settings, transports, location, directory, persister);
+    // The SIP core runs on a thread of its own with a single-threaded runtime that also reads the first
+    // UDP socket (a duplicate of its descriptor): every datagram is received, handled and answered on
+    // that thread, with no wake-up of another one.
+    let primary_udp = primary_udp
+        .map(|s| socket2::SockRef::from(&*s).try_clone())
+        .transpose()
+        .context("duplicating the SIP UDP socket")?;
     let sip_shutdown = shutdown.clone();
+    let core = std::thread::Builder::new()
+        .name("sip-core".to_owned())
+        .spawn(move || -> std::io::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let udp = match primary_udp {
+                    Some(socket) => {
+                        let socket = std::net::UdpSocket::from(socket);
+                        socket.set_nonblocking(true)?;
+                        Some(Arc::new(tokio::net::UdpSocket::from_std(socket)?))
+                    }
+                    None => None,
+                };
+                server.run(inbound_rx, udp, sip_shutdown).await;
+                Ok(())
+            })
+        })
+        .context("starting the SIP core thread")?;
     tasks.spawn(async move {
-        server.run(inbound_rx, primary_udp, sip_shutdown).await;
-        // The server (and with it every Persister) is gone: the writer flushes and ends.
+        match tokio::task::spawn_blocking(move || core.join()).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "the SIP core could not start"),
+            _ => tracing::error!("the SIP core thread ended abnormally"),
+        }
+        // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
     tasks.close();
@@ -188,20 +219,28 @@ pub async fn run(
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn signalled() -> std::io::Result<&'static str> {
+/// Installs the SIGINT and SIGTERM handlers at once (so a signal arriving while the gateway starts is not
+/// fatal) and returns a future that completes on either.
+fn signalled() -> std::io::Result<impl Future<Output = &'static str>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
-            _ = term.recv() => Ok("SIGTERM"),
-        }
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await.map(|()| "interrupt")
+        Ok(async {
+            tokio::signal::ctrl_c()
+                .await
+                .map_or("interrupt", |()| "interrupt")
+        })
     }
 }
 
@@ -211,6 +250,7 @@ async fn signalled() -> std::io::Result<&'static str> {
 /// [`CliError::Runtime`] when the store cannot be opened, a listener cannot be bound, or a subsystem
 /// fails.
 pub async fn serve(config: Config) -> Result<(), CliError> {
+    let signals = signalled().context("installing the SIGINT and SIGTERM handlers")?;
     let origin = config.origin.as_deref().map_or_else(
         || "built-in defaults".to_owned(),
         |p| p.display().to_string(),
@@ -228,10 +268,8 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        match signalled().await {
-            Ok(signal) => tracing::info!(signal, "signal received"),
-            Err(error) => tracing::error!(%error, "cannot wait for signals; stopping"),
-        }
+        let signal = signals.await;
+        tracing::info!(signal, "signal received");
         trigger.cancel();
     });
     run(config, listeners, store, shutdown).await?;

@@ -242,7 +242,16 @@ fn decodes_a_capture_recorded_with_tcpdump() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("phone.pcap");
     let mut dump = Command::new(tcpdump)
-        .args(["-i", "lo", "-U", "--immediate-mode", "-n", "-w"])
+        .args([
+            "-i",
+            "lo",
+            "-U",
+            "--immediate-mode",
+            "-B",
+            "8192",
+            "-n",
+            "-w",
+        ])
         .arg(&file)
         .arg(format!("tcp port {port}"))
         .stderr(std::process::Stdio::piped())
@@ -262,7 +271,7 @@ fn decodes_a_capture_recorded_with_tcpdump() {
         seen.push(byte[0]);
     }
     // "listening on" comes as the capture starts; give the kernel filter a moment to attach.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
     let script = conversation();
     let server_script = script.clone();
     let server = std::thread::spawn(move || {
@@ -273,12 +282,16 @@ fn decodes_a_capture_recorded_with_tcpdump() {
     play(&mut phone, &script, true);
     server.join().unwrap();
     drop(phone);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1000));
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(dump.id().to_string())
         .status();
     dump.wait().unwrap();
+    // tcpdump's closing statistics: a loaded machine can make it drop packets.
+    let mut closing = String::new();
+    let _ = stderr.read_to_string(&mut closing);
+    let dropped = !closing.contains(" 0 packets dropped by kernel");
 
     let recorded = decode_json(&file, &[]);
     let original = decode_json(
@@ -291,8 +304,18 @@ fn decodes_a_capture_recorded_with_tcpdump() {
             .collect::<Vec<_>>()
     };
     // The same messages in the same order (the segment missing from the original capture carried no
-    // complete message, and the script replays only what the capture has).
-    assert_eq!(names(&recorded), names(&original));
+    // complete message, and the script replays only what the capture has) - or, when tcpdump itself
+    // dropped packets, the original's messages minus some, still in order.
+    let (ours, theirs) = (names(&recorded), names(&original));
+    if dropped {
+        let mut rest = theirs.iter();
+        assert!(
+            ours.iter().all(|n| rest.any(|t| t == n)),
+            "{closing}\n{ours:?}\n{theirs:?}"
+        );
+    } else {
+        assert_eq!(ours, theirs, "{closing}");
+    }
     assert_eq!(
         recorded
             .iter()
