@@ -891,15 +891,31 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// RFC 3581 and RFC 3261 §18.2.1: a request's top Via gets `received` when its sent-by is not the source
 /// address, and `rport` filled in when the client asked for it.
 fn stamp_received(msg: &mut SipMessage, peer: &Peer) {
-    let Ok(mut vias) = msg.vias() else { return };
-    let Some(top) = vias.first_mut() else { return };
+    let Ok(mut top) = msg.top_via() else { return };
     let ip = peer.addr.ip();
     let asked_rport = top.rport().is_some();
-    if top.host.ip() != Some(ip) || asked_rport {
-        top.params.set("received", Some(&ip.to_string()));
+    if top.host.ip() == Some(ip) && !asked_rport {
+        // The common case: nothing to add, the message is left as it came.
+        return;
     }
+    top.params.set("received", Some(&ip.to_string()));
     if asked_rport {
         top.params.set("rport", Some(&peer.addr.port().to_string()));
+    }
+    let first_line_has_one = msg
+        .headers
+        .get(&HeaderName::VIA)
+        .is_some_and(|line| !line.contains(','));
+    if first_line_has_one {
+        // Only the top Via changes; the others stay as they are on the wire.
+        msg.headers.remove_first(&HeaderName::VIA);
+        msg.headers.push_front(HeaderName::VIA, top.to_string());
+        return;
+    }
+    // Several Vias on the first line: rebuild them, one per line.
+    let Ok(mut vias) = msg.vias() else { return };
+    if let Some(first) = vias.first_mut() {
+        *first = top;
     }
     msg.headers.remove_all(&HeaderName::VIA);
     for v in &vias {
