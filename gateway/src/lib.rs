@@ -1,5 +1,6 @@
 //! The `crossbar` gateway: configuration, the command line and the wiring of the subsystems.
 
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
