@@ -164,15 +164,12 @@ pub async fn run(
     ));
     let (persister, writer) = Persister::start(store.clone());
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-    let (transports, primary_udp) = Transports::start(listeners.sip, inbound_tx, shutdown.clone());
+    let (transports, primary_udp) = Transports::start(listeners.sip, inbound_tx, shutdown.clone())
+        .context("starting the SIP transports")?;
     let server = SipServer::new(sip_settings, transports, location, directory, persister);
     // The SIP core runs on a thread of its own with a single-threaded runtime that also reads the first
     // UDP socket (a duplicate of its descriptor): every datagram is received, handled and answered on
     // that thread, with no wake-up of another one.
-    let primary_udp = primary_udp
-        .map(|s| socket2::SockRef::from(&*s).try_clone())
-        .transpose()
-        .context("duplicating the SIP UDP socket")?;
     let sip_shutdown = shutdown.clone();
     let core = std::thread::Builder::new()
         .name("sip-core".to_owned())
@@ -183,7 +180,6 @@ pub async fn run(
             runtime.block_on(async move {
                 let udp = match primary_udp {
                     Some(socket) => {
-                        let socket = std::net::UdpSocket::from(socket);
                         socket.set_nonblocking(true)?;
                         Some(Arc::new(tokio::net::UdpSocket::from_std(socket)?))
                     }

@@ -164,7 +164,11 @@ impl SipServer {
         let local = udp.as_ref().and_then(|s| s.local_addr().ok());
         let mut buf = vec![0u8; 65_535];
         loop {
-            let deadline = self.txns.poll_timeout().map(tokio::time::Instant::from_std);
+            let deadline = match (self.txns.poll_timeout(), self.persister.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(tokio::time::Instant::from_std);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 m = inbound.recv() => match m {
@@ -184,12 +188,18 @@ impl SipServer {
                         }
                     }
                 },
-                () = sleep_until(deadline) => self.txns.handle_timeout(std::time::Instant::now()),
+                () = sleep_until(deadline) => {
+                    let now = std::time::Instant::now();
+                    if self.txns.poll_timeout().is_some_and(|t| t <= now) {
+                        self.txns.handle_timeout(now);
+                    }
+                },
                 _ = sweep.tick() => self.sweep(),
             }
             self.drain();
-            self.persister.flush();
+            self.persister.flush_due(std::time::Instant::now());
         }
+        self.persister.flush();
         tracing::info!(
             aors = self.location.aor_count(),
             bindings = self.location.binding_count(),

@@ -123,12 +123,41 @@ fn with_addr(e: std::io::Error, transport: &str, addr: SocketAddr) -> std::io::E
     std::io::Error::new(e.kind(), format!("sip.listen {transport}:{addr}: {e}"))
 }
 
+/// A UDP socket messages are sent on.
+#[derive(Debug, Clone)]
+enum UdpOut {
+    /// A socket read by a reader task of the shared runtime.
+    Reactor(Arc<UdpSocket>),
+    /// The first socket, which the SIP core reads through a duplicate registered with its own runtime.
+    /// This descriptor is registered with no reactor: were it registered with the shared runtime's, every
+    /// datagram arriving would wake a worker thread of that runtime for nothing (edge-triggered epoll
+    /// reports each arrival on every registered descriptor of the socket), measured at two needless
+    /// wake-ups per registration.
+    Plain(Arc<std::net::UdpSocket>),
+}
+
+impl UdpOut {
+    fn send_to(&self, data: &[u8], addr: SocketAddr) -> std::io::Result<usize> {
+        match self {
+            Self::Reactor(s) => s.try_send_to(data, addr),
+            Self::Plain(s) => s.send_to(data, addr),
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Self::Reactor(s) => s.local_addr(),
+            Self::Plain(s) => s.local_addr(),
+        }
+    }
+}
+
 /// Sends messages to peers; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Transports {
-    udp: Arc<HashMap<SocketAddr, Arc<UdpSocket>>>,
+    udp: Arc<HashMap<SocketAddr, UdpOut>>,
     /// The first UDP socket, for peers whose local address is not one of ours (a default route).
-    default_udp: Option<Arc<UdpSocket>>,
+    default_udp: Option<UdpOut>,
     tcp: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>,
     tcp_local: Option<SocketAddr>,
     inbound: mpsc::Sender<Inbound>,
@@ -136,21 +165,40 @@ pub struct Transports {
 }
 
 impl Transports {
-    /// Starts a reader task per socket and listener but the first UDP socket, which is returned for the
-    /// SIP core to read itself; received messages go to `inbound`.
+    /// Starts a reader task per socket and listener but the first UDP socket, a duplicate of which is
+    /// returned (non-blocking, registered with no runtime) for the SIP core to read itself; received
+    /// messages go to `inbound`.
+    ///
+    /// # Errors
+    /// The first UDP socket cannot be taken off the runtime or duplicated.
     pub fn start(
         listeners: SipListeners,
         inbound: mpsc::Sender<Inbound>,
         shutdown: CancellationToken,
-    ) -> (Self, Option<Arc<UdpSocket>>) {
-        let udp: HashMap<_, _> = listeners
-            .udp
+    ) -> std::io::Result<(Self, Option<std::net::UdpSocket>)> {
+        let mut udp_sockets = listeners.udp.into_iter();
+        let (primary, core_socket) = match udp_sockets.next() {
+            Some(first) => match Arc::try_unwrap(first) {
+                Ok(socket) => {
+                    let plain = socket.into_std()?;
+                    let dup = plain.try_clone()?;
+                    (Some(UdpOut::Plain(Arc::new(plain))), Some(dup))
+                }
+                // Shared elsewhere: it stays on the shared runtime and gets a reader task.
+                Err(shared) => (Some(UdpOut::Reactor(shared)), None),
+            },
+            None => (None, None),
+        };
+        let others: Vec<Arc<UdpSocket>> = udp_sockets.collect();
+        let udp: HashMap<_, _> = primary
             .iter()
-            .filter_map(|s| s.local_addr().ok().map(|a| (a, Arc::clone(s))))
+            .cloned()
+            .chain(others.iter().map(|s| UdpOut::Reactor(Arc::clone(s))))
+            .filter_map(|s| s.local_addr().ok().map(|a| (a, s)))
             .collect();
         let tcp_local = listeners.tcp.first().and_then(|l| l.local_addr().ok());
         let this = Self {
-            default_udp: listeners.udp.first().cloned(),
+            default_udp: primary.clone(),
             udp: Arc::new(udp),
             tcp: Arc::new(Mutex::new(HashMap::new())),
             tcp_local,
@@ -159,15 +207,16 @@ impl Transports {
         };
         // The first UDP socket is read by the SIP core itself (no channel hop per datagram); any
         // others get a reader task.
-        let mut udp = listeners.udp.into_iter();
-        let primary = udp.next();
-        for socket in udp {
+        if let Some(UdpOut::Reactor(shared)) = &primary {
+            tokio::spawn(this.clone().udp_reader(Arc::clone(shared)));
+        }
+        for socket in others {
             tokio::spawn(this.clone().udp_reader(socket));
         }
         for listener in listeners.tcp {
             tokio::spawn(this.clone().tcp_acceptor(listener));
         }
-        (this, primary)
+        Ok((this, core_socket))
     }
 
     /// Sends `data` to `peer`: on the UDP socket of `peer.local`, or on the peer's TCP connection, which is
@@ -177,7 +226,7 @@ impl Transports {
             Transport::Udp => {
                 let socket = self.udp.get(&peer.local).or(self.default_udp.as_ref());
                 if let Some(socket) = socket
-                    && let Err(e) = socket.try_send_to(&data, peer.addr)
+                    && let Err(e) = socket.send_to(&data, peer.addr)
                 {
                     tracing::debug!(peer = %peer.addr, error = %e, "udp send failed");
                 }
