@@ -126,6 +126,7 @@ fn sip_settings(config: &Config, listeners: &SipListeners) -> crate::sip::Settin
             ..RateConfig::default()
         },
         rate_limited: config.sip.rate_limit > 0,
+        timer_c: Duration::from_secs(u64::from(config.sip.invite_timeout_secs)),
     }
 }
 

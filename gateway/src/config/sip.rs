@@ -54,7 +54,13 @@ pub struct SipConfig {
     /// Flood protection: requests per second allowed from one source address (bursts of five times
     /// that); 0 turns it off.
     pub rate_limit: u32,
+    /// Timer C of the proxy (RFC 3261 §16.6): seconds an INVITE branch may ring without a final
+    /// response before it is cancelled.
+    pub invite_timeout_secs: u32,
 }
+
+/// The default `[sip] invite_timeout_secs`: just over the three minutes RFC 3261 §16.6 asks for.
+pub(crate) const DEFAULT_INVITE_TIMEOUT_SECS: u32 = 181;
 
 /// The default `[sip] rate_limit`: generous enough for an office of phones behind one NAT address
 /// re-registering at once, low enough that a scanner is slowed to a trickle.
@@ -78,6 +84,7 @@ impl Default for SipConfig {
             advertised_address: None,
             upstream: None,
             rate_limit: DEFAULT_RATE_LIMIT,
+            invite_timeout_secs: DEFAULT_INVITE_TIMEOUT_SECS,
         }
     }
 }
@@ -163,6 +170,11 @@ pub(super) fn read(mut s: Section<'_, '_>) -> SipConfig {
         rate_limit: s
             .integer("rate_limit", 0..=1_000_000)
             .map_or(default.rate_limit, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        invite_timeout_secs: s
+            .integer("invite_timeout_secs", 1..=3600)
+            .map_or(default.invite_timeout_secs, |n| {
+                u32::try_from(n).unwrap_or(DEFAULT_INVITE_TIMEOUT_SECS)
+            }),
     };
     s.finish();
     config

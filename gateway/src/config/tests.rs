@@ -191,6 +191,17 @@ interdigit_ms = 2500
     assert_eq!(config.sip.rate_limit, 0);
     assert_eq!(parse("").sip.rate_limit, sip::DEFAULT_RATE_LIMIT);
     assert!(problems("[sip]\nrate_limit = -1\n")[0].contains("sip.rate_limit"));
+    assert_eq!(
+        parse("").sip.invite_timeout_secs,
+        sip::DEFAULT_INVITE_TIMEOUT_SECS
+    );
+    assert_eq!(
+        parse("[sip]\ninvite_timeout_secs = 30\n")
+            .sip
+            .invite_timeout_secs,
+        30
+    );
+    assert!(problems("[sip]\ninvite_timeout_secs = 0\n")[0].contains("sip.invite_timeout_secs"));
     assert_eq!(config.sccp.keepalive, Duration::from_secs(60));
     assert_eq!(config.media.mode, MediaMode::Direct);
     assert_eq!(config.media.rtp_ports, 10000..=10099);

@@ -72,6 +72,8 @@ pub struct Settings {
     pub rate: RateConfig,
     /// Whether flood protection is on (`[sip] rate_limit` above 0).
     pub rate_limited: bool,
+    /// Timer C (`[sip] invite_timeout_secs`).
+    pub timer_c: Duration,
 }
 
 /// One forked request: the upstream server transaction and its branches.
@@ -80,7 +82,30 @@ struct Fork {
     server: TransactionKey,
     /// Each branch's client transaction and where it was sent.
     branches: Vec<Option<(TransactionKey, Peer)>>,
+    /// INVITE only: each branch's Timer C (RFC 3261 §16.6 step 11), `None` once it has a final response.
+    timer_c: Vec<Option<TimerC>>,
 }
+
+/// A branch's Timer C: when it fires, and whether the branch has had a provisional response (then it is
+/// cancelled) or was already cancelled by it (then it counts as timed out).
+#[derive(Debug, Clone, Copy)]
+struct TimerC {
+    at: std::time::Instant,
+    phase: TimerCPhase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerCPhase {
+    /// No provisional response yet.
+    Waiting,
+    /// A provisional response came: firing sends CANCEL.
+    Provisional,
+    /// CANCEL sent on firing: firing again counts the branch as a 408.
+    Cancelled,
+}
+
+/// After Timer C cancelled a branch, how long its 487 may take before the branch counts as a 408 (64·T1).
+const TIMER_C_CANCEL_WAIT: Duration = Duration::from_secs(32);
 
 /// The SIP core.
 pub struct SipServer {
@@ -161,6 +186,7 @@ impl SipServer {
         shutdown: CancellationToken,
     ) {
         let mut sweep = tokio::time::interval(SWEEP);
+        let mut timer_c_tick = tokio::time::interval(Duration::from_secs(1));
         let local = udp.as_ref().and_then(|s| s.local_addr().ok());
         let mut buf = vec![0u8; 65_535];
         loop {
@@ -169,6 +195,7 @@ impl SipServer {
                 (a, b) => a.or(b),
             }
             .map(tokio::time::Instant::from_std);
+            // Timer C is minutes long: its deadline is checked once a second, not polled per message.
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 m = inbound.recv() => match m {
@@ -195,6 +222,12 @@ impl SipServer {
                     }
                 },
                 _ = sweep.tick() => self.sweep(),
+                _ = timer_c_tick.tick() => {
+                    let now = std::time::Instant::now();
+                    if self.next_timer_c().is_some_and(|t| t <= now) {
+                        self.fire_timer_c(now);
+                    }
+                },
             }
             self.drain();
             self.persister.flush_due(std::time::Instant::now());
@@ -223,6 +256,59 @@ impl SipServer {
         });
         // Keep the transaction layer's queues short inside a batch.
         self.drain();
+    }
+
+    /// Fires every Timer C that is due: a branch with a provisional response is cancelled; one without
+    /// (or already cancelled by Timer C and still unanswered) counts as a 408 (RFC 3261 §16.8).
+    fn fire_timer_c(&mut self, now: std::time::Instant) {
+        let mut due = Vec::new();
+        for (server, fork) in &self.forks {
+            for (index, slot) in fork.timer_c.iter().enumerate() {
+                if let Some(t) = slot
+                    && t.at <= now
+                {
+                    due.push((server.clone(), index, t.phase));
+                }
+            }
+        }
+        for (server, index, phase) in due {
+            let Some(fork) = self.forks.get_mut(&server) else {
+                continue;
+            };
+            let branch = fork.branches.get(index).cloned().flatten();
+            let Some(slot) = fork.timer_c.get_mut(index) else {
+                continue;
+            };
+            if phase == TimerCPhase::Provisional {
+                *slot = Some(TimerC {
+                    at: now + TIMER_C_CANCEL_WAIT,
+                    phase: TimerCPhase::Cancelled,
+                });
+                tracing::debug!(
+                    branch = index,
+                    "Timer C: no final response in time, branch cancelled"
+                );
+                if let Some((client, peer)) = branch
+                    && let Ok(cancel) = self.txns.build_cancel(&client)
+                {
+                    let _ = self
+                        .txns
+                        .send_request(now, cancel, peer, reliability(&peer));
+                }
+            } else {
+                *slot = None;
+                fork.ctx.handle_timeout(index);
+                self.run_fork(now, &server);
+            }
+        }
+    }
+
+    /// The earliest Timer C of any fork.
+    fn next_timer_c(&self) -> Option<std::time::Instant> {
+        self.forks
+            .values()
+            .flat_map(|f| f.timer_c.iter().flatten().map(|t| t.at))
+            .min()
     }
 
     fn sweep(&mut self) {
@@ -337,6 +423,17 @@ impl SipServer {
                 if let Some((server, branch)) = self.branches.get(&key).cloned()
                     && let Some(fork) = self.forks.get_mut(&server)
                 {
+                    if let Some(slot) = fork.timer_c.get_mut(branch) {
+                        let provisional = msg.code().is_some_and(|c| c < 200);
+                        *slot = match (*slot, provisional) {
+                            (Some(t), true) if t.phase != TimerCPhase::Cancelled => Some(TimerC {
+                                at: now + self.settings.timer_c,
+                                phase: TimerCPhase::Provisional,
+                            }),
+                            (t, true) => t,
+                            (_, false) => None,
+                        };
+                    }
                     fork.ctx.handle_response(branch, msg);
                     self.run_fork(now, &server);
                 }
@@ -652,6 +749,7 @@ impl SipServer {
             ctx: ResponseContext::new(req),
             server: key.clone(),
             branches: Vec::new(),
+            timer_c: Vec::new(),
         };
         for binding in &bindings {
             let Some(index) = fork.ctx.add_branch() else {
@@ -685,6 +783,7 @@ impl SipServer {
         index: usize,
         sent: Option<(TransactionKey, Peer)>,
     ) {
+        let invite = *fork.server.method() == Method::INVITE;
         match &sent {
             Some((client, _)) => {
                 self.branches
@@ -692,6 +791,11 @@ impl SipServer {
             }
             None => fork.ctx.handle_timeout(index),
         }
+        fork.timer_c
+            .push((invite && sent.is_some()).then(|| TimerC {
+                at: std::time::Instant::now() + self.settings.timer_c,
+                phase: TimerCPhase::Waiting,
+            }));
         fork.branches.push(sent);
     }
 
@@ -743,6 +847,7 @@ impl SipServer {
             ctx: ResponseContext::new(req),
             server: key.clone(),
             branches: Vec::new(),
+            timer_c: Vec::new(),
         };
         let Some(index) = fork.ctx.add_branch() else {
             return;

@@ -308,6 +308,38 @@ async fn cancel_while_ringing_reaches_the_callee() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_c_cancels_a_call_that_rings_too_long() {
+    if !have_sipp() {
+        return;
+    }
+    // Timer C at 2 s: bob rings and never answers; the proxy cancels his branch by itself and alice,
+    // who never sends CANCEL, gets the 487.
+    let gw = Gateway::start_with(FLEET, "invite_timeout_secs = 2").await;
+    let port = free_port();
+    register_contact(&gw, "2002", "acme.example.com", "bob-secret", port).await;
+    let bob = uas(&gw, "bob-rings-on", scenario("uas_ring_cancel.xml"), port);
+    settle().await;
+    let alice = call(&gw, "alice-waits", "uac_refused.xml", ALICE, "2002").await;
+    let bob = bob.await.expect("join");
+    assert!(alice.ok(), "{}", alice.describe());
+    assert!(bob.ok(), "{}", bob.describe());
+    assert!(
+        bob.first_lines().iter().any(|l| l.starts_with("CANCEL ")),
+        "{}",
+        bob.describe()
+    );
+    assert!(
+        alice
+            .first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 487")),
+        "{}",
+        alice.describe()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_callee_gives_486_and_unknown_or_foreign_users_404() {
     if !have_sipp() {
         return;
