@@ -86,6 +86,24 @@ struct Fork {
     timer_c: Vec<Option<TimerC>>,
 }
 
+/// A next hop named by a host name, resolved off the SIP core's loop: the request waits in
+/// [`Resolved::msg`] until its address is known.
+#[derive(Debug)]
+struct Resolved {
+    /// The server transaction it belongs to.
+    server: TransactionKey,
+    /// The request, ready to send (our Via on top).
+    msg: SipMessage,
+    transport: Transport,
+    /// The host name looked up, for the log.
+    host: String,
+    /// The addresses found, in the resolver's order.
+    addrs: std::io::Result<Vec<SocketAddr>>,
+}
+
+/// How long a next-hop host name may take to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A branch's Timer C: when it fires, and whether the branch has had a provisional response (then it is
 /// cancelled) or was already cancelled by it (then it counts as timed out).
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +140,9 @@ pub struct SipServer {
     forks: HashMap<TransactionKey, Fork>,
     /// Client transactions of forks: (server transaction, branch index).
     branches: HashMap<TransactionKey, (TransactionKey, usize)>,
+    /// Next hops whose host name is being resolved report here.
+    resolved_tx: mpsc::UnboundedSender<Resolved>,
+    resolved_rx: Option<mpsc::UnboundedReceiver<Resolved>>,
 }
 
 fn unix_now() -> u64 {
@@ -155,6 +176,7 @@ impl SipServer {
     ) -> Self {
         let mut secret = [0u8; 32];
         rand::fill(&mut secret);
+        let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         Self {
             rate: RateLimiter::new(settings.rate),
             settings,
@@ -172,6 +194,8 @@ impl SipServer {
             started: std::time::Instant::now(),
             forks: HashMap::new(),
             branches: HashMap::new(),
+            resolved_tx,
+            resolved_rx: Some(resolved_rx),
         }
     }
 
@@ -187,6 +211,10 @@ impl SipServer {
     ) {
         let mut sweep = tokio::time::interval(SWEEP);
         let mut timer_c_tick = tokio::time::interval(Duration::from_secs(1));
+        let mut resolved = self
+            .resolved_rx
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
         let local = udp.as_ref().and_then(|s| s.local_addr().ok());
         let mut buf = vec![0u8; 65_535];
         loop {
@@ -222,6 +250,7 @@ impl SipServer {
                     }
                 },
                 _ = sweep.tick() => self.sweep(),
+                Some(r) = resolved.recv() => self.on_resolved(r),
                 _ = timer_c_tick.tick() => {
                     let now = std::time::Instant::now();
                     if self.next_timer_c().is_some_and(|t| t <= now) {
@@ -854,30 +883,131 @@ impl SipServer {
         };
         let branch = proxy::branch_for(req, index);
         let probe = self.our_via(Transport::Udp, &branch);
-        let sent = proxy::prepare_forward(req, None, &[], &probe, None)
-            .ok()
-            .and_then(|fwd| {
-                let transport = uri_transport(&fwd.next_hop);
-                let addr = uri_socket(&fwd.next_hop)?;
-                let mut msg = fwd.msg;
-                if transport != Transport::Udp {
-                    // Our Via names the transport actually used.
-                    msg.headers.remove_first(&HeaderName::VIA);
-                    msg.headers.push_front(
-                        HeaderName::VIA,
-                        self.our_via(transport, &branch).to_string(),
-                    );
+        let Ok(fwd) = proxy::prepare_forward(req, None, &[], &probe, None) else {
+            self.record_branch(&mut fork, index, None);
+            self.forks.insert(key.clone(), fork);
+            return self.run_fork(now, key);
+        };
+        let transport = uri_transport(&fwd.next_hop);
+        let mut msg = fwd.msg;
+        if transport != Transport::Udp {
+            // Our Via names the transport actually used.
+            msg.headers.remove_first(&HeaderName::VIA);
+            msg.headers.push_front(
+                HeaderName::VIA,
+                self.our_via(transport, &branch).to_string(),
+            );
+        }
+        let sent = match uri_socket(&fwd.next_hop) {
+            Some(addr) => self.send_branch(now, msg, transport, addr),
+            None => match next_hop_name(&fwd.next_hop) {
+                Some((host, port)) => {
+                    // The branch is sent once the name resolves (on_resolved).
+                    self.forks.insert(key.clone(), fork);
+                    self.resolve(key.clone(), msg, transport, host, port);
+                    return;
                 }
-                let peer = self.peer_for(transport, addr);
-                let client = self
-                    .txns
-                    .send_request(now, msg, peer, reliability(&peer))
-                    .ok()?;
-                Some((client, peer))
-            });
+                None => None,
+            },
+        };
         self.record_branch(&mut fork, index, sent);
         self.forks.insert(key.clone(), fork);
         self.run_fork(now, key);
+    }
+
+    fn send_branch(
+        &mut self,
+        now: std::time::Instant,
+        msg: SipMessage,
+        transport: Transport,
+        addr: SocketAddr,
+    ) -> Option<(TransactionKey, Peer)> {
+        let peer = self.peer_for(transport, addr);
+        let client = self
+            .txns
+            .send_request(now, msg, peer, reliability(&peer))
+            .ok()?;
+        Some((client, peer))
+    }
+
+    /// Looks `host` up (A/AAAA through the system resolver, which also reads /etc/hosts) off the loop;
+    /// the answer comes back to [`SipServer::on_resolved`].
+    fn resolve(
+        &self,
+        server: TransactionKey,
+        msg: SipMessage,
+        transport: Transport,
+        host: String,
+        port: u16,
+    ) {
+        let tx = self.resolved_tx.clone();
+        tokio::spawn(async move {
+            let lookup = tokio::net::lookup_host((host.as_str(), port));
+            let addrs = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => Ok(found.collect::<Vec<_>>()),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no answer in time",
+                )),
+            };
+            let _ = tx.send(Resolved {
+                server,
+                msg,
+                transport,
+                host,
+                addrs,
+            });
+        });
+    }
+
+    /// A next hop's name has resolved (or not): the waiting branch is sent to the first address, IPv4
+    /// preferred since our listeners are usually IPv4, or counted as failed (the caller gets 408 or a
+    /// better response of another branch).
+    fn on_resolved(&mut self, resolved: Resolved) {
+        let now = std::time::Instant::now();
+        let Resolved {
+            server,
+            msg,
+            transport,
+            host,
+            addrs,
+        } = resolved;
+        if !self.forks.contains_key(&server) {
+            return;
+        }
+        let addr = match &addrs {
+            Ok(found) => found
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or_else(|| found.first())
+                .copied(),
+            Err(_) => None,
+        };
+        let Some(addr) = addr else {
+            match &addrs {
+                Err(e) => tracing::info!(host = %host, error = %e, "next hop does not resolve"),
+                Ok(_) => tracing::info!(host = %host, "next hop resolves to no address"),
+            }
+            // The branch ends as if the next hop had answered 478 (RFC 3261 §21.4.20), which
+            // tells the caller what went wrong better than a 408 would.
+            if let Some(fork) = self.forks.get_mut(&server) {
+                let index = fork.branches.len();
+                fork.branches.push(None);
+                fork.timer_c.push(None);
+                fork.ctx
+                    .handle_response(index, response_to(&msg, 478, "Unresolvable destination"));
+            }
+            return self.run_fork(now, &server);
+        };
+        let sent = self.send_branch(now, msg, transport, addr);
+        let Some(mut fork) = self.forks.remove(&server) else {
+            return;
+        };
+        let index = fork.branches.len();
+        self.record_branch(&mut fork, index, sent);
+        self.forks.insert(server.clone(), fork);
+        self.run_fork(now, &server);
     }
 
     fn run_fork(&mut self, now: std::time::Instant, server: &TransactionKey) {
@@ -1058,6 +1188,15 @@ fn uri_transport(uri: &Uri) -> Transport {
 }
 
 /// The socket address of a URI with an IP host (hosts needing DNS are not resolved here).
+/// The host name and port of a next hop that is not an IP literal (RFC 3263 §4.2 without NAPTR and
+/// SRV: the name's A/AAAA records at the URI's port, or 5060).
+fn next_hop_name(uri: &Uri) -> Option<(String, u16)> {
+    match &uri.host {
+        Host::Name(name) => Some((name.clone(), uri.port.unwrap_or(5060))),
+        _ => None,
+    }
+}
+
 fn uri_socket(uri: &Uri) -> Option<SocketAddr> {
     let ip = uri
         .params

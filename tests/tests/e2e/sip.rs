@@ -339,6 +339,93 @@ async fn timer_c_cancels_a_call_that_rings_too_long() {
     gw.stop().await;
 }
 
+/// A name of this machine that the system resolver maps to 127.0.0.1 and that Crossbar does not take
+/// for itself (it knows "localhost"): the host name, usually listed in /etc/hosts.
+fn loopback_name() -> Option<String> {
+    let name = std::fs::read_to_string("/etc/hostname")
+        .ok()?
+        .trim()
+        .to_owned();
+    if name.is_empty() || name == "localhost" {
+        return None;
+    }
+    use std::net::ToSocketAddrs as _;
+    let resolves = (name.as_str(), 5060)
+        .to_socket_addrs()
+        .ok()?
+        .any(|a| a.ip() == std::net::IpAddr::from([127, 0, 0, 1]));
+    resolves.then_some(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_host_name_is_resolved_and_an_unresolvable_one_gets_478() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    // A host that does not resolve (RFC 6761 reserves .invalid): 478 after the 407 round.
+    let csv = gw.write(
+        "nowhere.csv",
+        &format!(
+            "SEQUENTIAL\n{};{};{};carol\n",
+            ALICE.0,
+            ALICE.1,
+            auth(ALICE.0, ALICE.2)
+        ),
+    );
+    let nowhere = run_scenario(
+        &gw,
+        "alice-calls-nowhere",
+        gw.sip_udp,
+        scenario("uac_refused_to.xml"),
+        &csv,
+        &["-key", "callee_domain", "pbx.crossbar-test.invalid"],
+    )
+    .await;
+    assert!(nowhere.ok(), "{}", nowhere.describe());
+    assert!(
+        nowhere
+            .first_lines()
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 478")),
+        "{}",
+        nowhere.describe()
+    );
+    // A host name of this machine: the INVITE reaches the sipp UAS listening there.
+    let Some(name) = loopback_name() else {
+        println!("skipped the resolvable half: no host name of this machine resolves to 127.0.0.1");
+        gw.stop().await;
+        return;
+    };
+    let port = free_port();
+    let carol = uas(&gw, "carol-elsewhere", shared_scenario("uas_rr.xml"), port);
+    settle().await;
+    let alice = run_scenario(
+        &gw,
+        "alice-calls-by-name",
+        gw.sip_udp,
+        scenario("uac_auth_to.xml"),
+        &csv,
+        &[
+            "-key",
+            "callee_domain",
+            &format!("{name}:{port}"),
+            "-d",
+            "300",
+        ],
+    )
+    .await;
+    let carol = carol.await.expect("join");
+    assert!(alice.ok(), "{}", alice.describe());
+    assert!(carol.ok(), "{}", carol.describe());
+    assert!(
+        carol.first_lines()[0].starts_with(&format!("INVITE sip:carol@{name}:{port}")),
+        "{}",
+        carol.describe()
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_callee_gives_486_and_unknown_or_foreign_users_404() {
     if !have_sipp() {
