@@ -698,8 +698,10 @@ impl Engine {
             return;
         };
         if self.out.ssrc.is_none() {
+            // Keys before the phone's first packet: a stream of our own, on a clock of our own.
             self.out.ssrc = Some(rand::random());
             self.out.last_seq = rand::random();
+            self.out.clock = Some((rand::random(), now));
         }
         self.sending = Some(Sending {
             packets: packets.collect(),
