@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::task::{Command, Engine, Shared};
 use super::{MediaError, MediaEvent, PortPool, RelayStats, rfc4733};
 use crate::call::{Direction, Dtmf, MediaDescription};
+use crate::config::{MediaConfig, MediaMode};
 
 /// How the relay treats addresses and events; the defaults suit phones behind NAT and SIP peers on
 /// public addresses.
@@ -45,6 +46,14 @@ impl MediaRelay {
     /// A relay over `ports` (`[media] rtp_ports`) on `bind_ip`. Binds nothing until [`Self::open`].
     pub fn new(bind_ip: IpAddr, ports: RangeInclusive<u16>) -> Self {
         Self::with_options(bind_ip, ports, RelayOptions::default())
+    }
+
+    /// The relay `[media]` asks for: `None` in direct mode, where RTP does not pass through Crossbar.
+    pub fn for_config(config: &MediaConfig, bind_ip: IpAddr) -> Option<Self> {
+        match config.mode {
+            MediaMode::Relay => Some(Self::new(bind_ip, config.rtp_ports.clone())),
+            MediaMode::Direct => None,
+        }
     }
 
     /// The same with non-default options.

@@ -430,6 +430,12 @@ impl Engine {
             } => {
                 if self.sip.announce(rtp) {
                     self.shared.set_remote(Leg::Sip, rtp);
+                    // A new peer: its event timestamps have nothing to do with the old one's.
+                    if let Some(dtmf) = self.receiver.expire() {
+                        self.report(dtmf);
+                    }
+                    self.receiver = Receiver::new();
+                    self.receive_expiry = None;
                 }
                 self.telephone_event = telephone_event;
                 self.sip_direction = direction;

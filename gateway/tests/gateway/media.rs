@@ -718,3 +718,17 @@ impl Drop for SippGuard {
         self.stop();
     }
 }
+
+#[test]
+fn direct_mode_builds_no_relay() {
+    use gateway::config::{MediaConfig, MediaMode};
+    let relay =
+        MediaRelay::for_config(&MediaConfig::default(), LOOPBACK).expect("relay by default");
+    // 16384-32767: 8192 RTP/RTCP pairs, two per call.
+    assert_eq!(relay.ports().capacity(), 8192);
+    let direct = MediaConfig {
+        mode: MediaMode::Direct,
+        ..MediaConfig::default()
+    };
+    assert!(MediaRelay::for_config(&direct, LOOPBACK).is_none());
+}
