@@ -260,6 +260,31 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic_and_parsed_bounds_hold() {
+        // A deterministic xorshift stream of datagrams 0..64 bytes long, biased toward version 2.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = usize::try_from(next() % 64).unwrap();
+            let mut pkt: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
+            if let Some(b0) = pkt.first_mut() {
+                *b0 = (*b0 & 0x3f) | 0x80;
+            }
+            if let Ok(h) = RtpHeader::parse(&pkt) {
+                assert!(h.payload_offset <= h.payload_end && h.payload_end <= pkt.len());
+                let _ = h.payload(&pkt);
+            }
+            let _ = super::super::rfc4733::TelephoneEvent::decode(&pkt);
+            let _ = is_rtcp(&pkt);
+        }
+    }
+
+    #[test]
     fn write_refuses_a_small_buffer() {
         let mut out = [0; 13];
         assert_eq!(
