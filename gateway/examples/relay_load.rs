@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gateway::call::{Codec, Direction, MediaDescription};
+use gateway::media::ports::Lease;
 use gateway::media::rtp::RtpHeader;
 use gateway::media::{MediaRelay, RelayCall};
 
@@ -38,6 +39,8 @@ struct Opts {
     ports: (u16, u16),
     workers: usize,
     gen_sockets: usize,
+    /// `relay` (gateway::media) or `naive` (a bare task per RTP socket, for comparison).
+    engine: String,
 }
 
 impl Opts {
@@ -50,6 +53,7 @@ impl Opts {
             ports: (20000, 29999),
             workers: 0,
             gen_sockets: 64,
+            engine: "relay".to_owned(),
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -60,6 +64,7 @@ impl Opts {
                 "--secs" => o.secs = value()?.parse()?,
                 "--pps" => o.pps = value()?.parse()?,
                 "--workers" => o.workers = value()?.parse()?,
+                "--engine" => o.engine = value()?,
                 "--gen-sockets" => o.gen_sockets = value()?.parse::<usize>()?.max(1),
                 "--ports" => {
                     let v = value()?;
@@ -79,6 +84,8 @@ impl Opts {
             format!("{}-{}", self.ports.0, self.ports.1),
             "--workers".into(),
             self.workers.to_string(),
+            "--engine".into(),
+            self.engine.clone(),
         ]
     }
 }
@@ -115,6 +122,7 @@ fn relay_main(o: &Opts) -> Res<()> {
     rt.block_on(async {
         let relay = MediaRelay::new(LOOPBACK, o.ports.0..=o.ports.1);
         let mut calls: Vec<RelayCall> = Vec::new();
+        let mut leases = Vec::new();
         let stdin = std::io::stdin();
         let mut out = std::io::stdout().lock();
         let mut line = String::new();
@@ -126,6 +134,12 @@ fn relay_main(o: &Opts) -> Res<()> {
             let mut it = line.split_whitespace().skip(1);
             let phone: SocketAddr = it.next().ok_or("phone")?.parse()?;
             let sip: SocketAddr = it.next().ok_or("sip")?.parse()?;
+            if o.engine == "naive" {
+                let (p, s, lease) = naive_call(relay.ports(), phone, sip)?;
+                writeln!(out, "OPEN {p} {s}")?;
+                leases.push(lease);
+                continue;
+            }
             let call = relay.open()?;
             call.set_phone_remote(phone);
             call.set_sip_remote(&MediaDescription {
@@ -163,6 +177,30 @@ fn relay_main(o: &Opts) -> Res<()> {
         println!("STATS {p2s} {s2p} {dropped}");
         Ok::<_, Box<dyn Error>>(())
     })
+}
+
+/// The comparison: one task per RTP socket doing `recv_from().await` then `send_to().await` toward a
+/// fixed remote (no latching, no RTCP, no checks): the floor of a per-socket-task design.
+fn naive_call(
+    pool: &gateway::media::PortPool,
+    phone: SocketAddr,
+    sip: SocketAddr,
+) -> Res<(SocketAddr, SocketAddr, [Lease; 2])> {
+    let (a, b) = (pool.allocate()?, pool.allocate()?);
+    let (pa, sa) = (a.local(), b.local());
+    let (a_rtp, _a_rtcp, a_lease) = a.into_parts();
+    let (b_rtp, _b_rtcp, b_lease) = b.into_parts();
+    let a = Arc::new(tokio::net::UdpSocket::from_std(a_rtp)?);
+    let b = Arc::new(tokio::net::UdpSocket::from_std(b_rtp)?);
+    for (from, to, dest) in [(Arc::clone(&a), Arc::clone(&b), sip), (b, a, phone)] {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1536];
+            while let Ok((n, _)) = from.recv_from(&mut buf).await {
+                let _ = to.send_to(&buf[..n], dest).await;
+            }
+        });
+    }
+    Ok((pa, sa, [a_lease, b_lease]))
 }
 
 /// utime + stime of a process, in seconds.
