@@ -39,6 +39,7 @@ struct Opts {
     ports: (u16, u16),
     workers: usize,
     gen_sockets: usize,
+    senders: usize,
     /// `relay` (gateway::media) or `naive` (a bare task per RTP socket, for comparison).
     engine: String,
 }
@@ -53,6 +54,7 @@ impl Opts {
             ports: (20000, 29999),
             workers: 0,
             gen_sockets: 64,
+            senders: 2,
             engine: "relay".to_owned(),
         };
         let mut args = std::env::args().skip(1);
@@ -65,6 +67,7 @@ impl Opts {
                 "--pps" => o.pps = value()?.parse()?,
                 "--workers" => o.workers = value()?.parse()?,
                 "--engine" => o.engine = value()?,
+                "--senders" => o.senders = value()?.parse::<usize>()?.max(1),
                 "--gen-sockets" => o.gen_sockets = value()?.parse::<usize>()?.max(1),
                 "--ports" => {
                     let v = value()?;
@@ -316,11 +319,15 @@ fn driver_main(o: &Opts) -> Res<()> {
 
     // The sender thread: every call sends one packet each way per 1/pps s, spread over SLICES slices.
     let tx = Arc::new(AtomicU64::new(0));
-    let sender = {
+    let chunk = relay_addrs.len().div_ceil(o.senders.max(1)).max(1);
+    let mut senders = Vec::new();
+    for (n, part) in relay_addrs.chunks(chunk).enumerate() {
         let (phones, sips) = (clone_all(&phones)?, clone_all(&sips)?);
-        let (stop, tx, o) = (Arc::clone(&stop), Arc::clone(&tx), o.clone());
-        std::thread::spawn(move || send_loop(&o, &phones, &sips, &relay_addrs, &stop, &tx))
-    };
+        let (stop, tx, o, part) = (Arc::clone(&stop), Arc::clone(&tx), o.clone(), part.to_vec());
+        senders.push(std::thread::spawn(move || {
+            send_loop(&o, &phones, &sips, &part, n * chunk, &stop, &tx)
+        }));
+    }
 
     std::thread::sleep(WARMUP);
     let (cpu0, self0, t0, rx0) = (
@@ -340,8 +347,21 @@ fn driver_main(o: &Opts) -> Res<()> {
     let rss = rss_kib(&pid)?;
     let load_after = loadavg();
     stop.store(true, Ordering::Relaxed);
-    let sent_each_way = sender.join().map_err(|_| "sender panicked")?;
-    std::thread::sleep(Duration::from_millis(500));
+    let mut sent_each_way = 0;
+    for s in senders {
+        sent_each_way += s.join().map_err(|_| "sender panicked")?;
+    }
+    // Let what is queued drain (a relay behind schedule catches up) before counting loss.
+    let total = || rx_phone.load(Ordering::Relaxed) + rx_sip.load(Ordering::Relaxed);
+    let (mut last, mut still) = (total(), 0);
+    let drain_start = Instant::now();
+    while still < 3 && drain_start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = total();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    let drained_in = drain_start.elapsed().as_secs_f64() - 0.6;
     drop(to_child);
     line.clear();
     from_child.read_line(&mut line)?;
@@ -367,7 +387,8 @@ fn driver_main(o: &Opts) -> Res<()> {
         line.trim().trim_start_matches("STATS "),
     );
     println!(
-        "load average before {load_before}, after {load_after}; sends behind schedule: {}",
+        "load average before {load_before}, after {load_after}; send slices behind schedule: {}; \
+         backlog drained {drained_in:.1} s after the senders stopped",
         tx.load(Ordering::Relaxed)
     );
     Ok(())
@@ -386,6 +407,7 @@ fn send_loop(
     phones: &[UdpSocket],
     sips: &[UdpSocket],
     relay: &[(SocketAddr, SocketAddr)],
+    base: usize,
     stop: &AtomicBool,
     late: &AtomicU64,
 ) -> u64 {
@@ -410,8 +432,8 @@ fn send_loop(
         let first = part * per_slice;
         for i in first..(first + per_slice).min(relay.len()) {
             let (phone_dst, sip_dst) = relay[i];
-            let g = i % phones.len();
-            let ssrc = u32::try_from(i).unwrap_or(0);
+            let g = (base + i) % phones.len();
+            let ssrc = u32::try_from(base + i).unwrap_or(0);
             let ts = round.wrapping_mul(160);
             let len = RtpHeader::new(0, seq[i], ts, ssrc)
                 .write(&[0xd5; 160], &mut buf)
