@@ -138,19 +138,24 @@ impl RelayCall {
     }
 
     /// Where the phone receives RTP, from OpenReceiveChannelAck. The phone's first RTP packet corrects
-    /// it when it comes from elsewhere (NAT).
+    /// it when it comes from elsewhere (NAT). An unspecified address or port 0 is ignored.
     pub fn set_phone_remote(&self, addr: SocketAddr) {
+        if addr.port() == 0 || addr.ip().is_unspecified() {
+            tracing::debug!(%addr, "ignoring an unusable phone RTP address");
+            return;
+        }
         self.send(Command::PhoneRemote(addr));
     }
 
     /// The SIP side's media from the offer/answer: where to send, its `telephone-event` payload type,
     /// and its direction (`sendonly` stops forwarding toward it, `recvonly` toward the phone,
-    /// `inactive` both). Port 0 (a rejected stream) stops sending toward it.
+    /// `inactive` both). Port 0 (a rejected stream) or address `0.0.0.0` (RFC 2543 hold) stops sending
+    /// toward it.
     pub fn set_sip_remote(&self, media: &MediaDescription) {
         let te = media.telephone_event.map_or(NO_TELEPHONE_EVENT, u16::from);
         self.telephone_event.store(te, Ordering::Relaxed);
         self.send(Command::SipRemote {
-            rtp: (media.rtp.port() != 0).then_some(media.rtp),
+            rtp: (media.rtp.port() != 0 && !media.rtp.ip().is_unspecified()).then_some(media.rtp),
             telephone_event: media.telephone_event,
             direction: media.direction,
         });

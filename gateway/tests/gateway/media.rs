@@ -258,6 +258,16 @@ async fn hold_and_direction_stop_forwarding_toward_the_held_side() {
     phone.send_audio(call.phone_local(), 0).await;
     assert!(sip.recv(QUIET).await.is_none());
     assert_eq!(call.stats().dropped.no_destination, 1);
+    // RFC 2543 hold (c=0.0.0.0) too; the real address again resumes.
+    call.set_sip_remote(&description(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), sip.addr().port()),
+        Direction::SendRecv,
+    ));
+    phone.send_audio(call.phone_local(), 0).await;
+    assert!(sip.recv(QUIET).await.is_none());
+    assert_eq!(call.stats().dropped.no_destination, 2);
+    call.set_sip_remote(&description(sip.addr(), Direction::SendRecv));
+    assert_eq!(exchange(&mut phone, &mut sip, &call).await, (true, true));
 }
 
 #[tokio::test]
@@ -945,4 +955,38 @@ async fn sipp_plays_rfc4733_keys_into_the_sip_leg() {
     );
     assert_eq!(call.stats().dtmf_received, 2);
     uas_child.stop();
+}
+
+/// A flood of packets from a stranger on the phone leg costs the call nothing: the SIP side's audio
+/// keeps reaching the phone, every flood packet is dropped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_a_stranger_is_dropped_without_starving_the_call() {
+    let relay = relay();
+    let (call, mut phone, mut sip) = wired(&relay).await;
+    phone.send_audio(call.phone_local(), 0).await; // latch the phone leg
+    assert!(sip.recv(WAIT).await.is_some());
+    let target = call.phone_local();
+    let flooder = tokio::spawn(async move {
+        let s = StdSocket::bind((LOOPBACK, 0)).expect("bind");
+        let pkt = RtpHeader::new(0, 1, 1, 0xbad).to_vec(&[0; 160]);
+        let mut sent = 0u64;
+        for _ in 0..20_000 {
+            if s.send_to(&pkt, target).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    });
+    for i in 0..20u8 {
+        sip.send_audio(call.sip_local(), i).await;
+        sleep(Duration::from_millis(5)).await;
+    }
+    let flooded = flooder.await.expect("flooder");
+    let got = phone.drain(QUIET).await;
+    assert_eq!(got.len(), 20, "the call's audio got through");
+    let s = call.stats();
+    assert!(s.dropped.unexpected_source > 0);
+    // What the kernel did not drop for a full buffer was counted as from an unexpected source.
+    assert!(s.dropped.unexpected_source <= flooded);
+    assert_eq!(s.phone_to_sip.packets, 1);
 }
