@@ -27,6 +27,7 @@ pub mod ports;
 pub mod relay;
 pub mod rfc4733;
 pub mod rtp;
+mod stats;
 mod task;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use std::ops::RangeInclusive;
 
 pub use ports::{PortPair, PortPool};
 pub use relay::{MediaRelay, RelayCall, RelayOptions};
+pub use stats::{Drops, Flow, RelayStats};
 
 use crate::call::Dtmf;
 
@@ -76,57 +78,4 @@ pub enum MediaError {
 pub enum MediaEvent {
     /// A key press received from the SIP side as RFC 4733 events (reported once, at its end).
     Dtmf(Dtmf),
-}
-
-/// Packets and bytes relayed in one direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flow {
-    /// Datagrams sent on.
-    pub packets: u64,
-    /// Their bytes (UDP payload).
-    pub bytes: u64,
-}
-
-/// Packets the relay did not forward, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Drops {
-    /// From an address other than the latched (or expected) one.
-    pub unexpected_source: u64,
-    /// Not RTP (or RTCP on the RTCP ports), or a malformed RFC 4733 payload.
-    pub malformed: u64,
-    /// Toward a side whose address is not known yet.
-    pub no_destination: u64,
-    /// Toward a side on hold (or whose direction excludes it).
-    pub held: u64,
-    /// Phone audio replaced by RFC 4733 events while a key is sent.
-    pub during_dtmf: u64,
-    /// The socket refused the send (buffer full, unreachable).
-    pub send_failed: u64,
-}
-
-/// A snapshot of a call's counters ([`RelayCall::stats`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RelayStats {
-    /// RTP from the phone, sent to the SIP side (including generated RFC 4733 packets).
-    pub phone_to_sip: Flow,
-    /// RTP from the SIP side, sent to the phone.
-    pub sip_to_phone: Flow,
-    /// RTCP from the phone, sent to the SIP side.
-    pub rtcp_phone_to_sip: Flow,
-    /// RTCP from the SIP side, sent to the phone.
-    pub rtcp_sip_to_phone: Flow,
-    /// When the first valid RTP packet from the phone arrived.
-    pub first_from_phone: Option<tokio::time::Instant>,
-    /// When the first valid RTP packet from the SIP side arrived.
-    pub first_from_sip: Option<tokio::time::Instant>,
-    /// Where the phone leg sends now (announced or latched).
-    pub phone_remote: Option<SocketAddr>,
-    /// Where the SIP leg sends now (from SDP or latched).
-    pub sip_remote: Option<SocketAddr>,
-    /// RFC 4733 packets generated toward the SIP side.
-    pub dtmf_packets_sent: u64,
-    /// Key presses received from the SIP side and reported.
-    pub dtmf_received: u64,
-    /// What was not forwarded.
-    pub dropped: Drops,
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::task::{Command, Engine, Shared};
+use super::stats::Shared;
+use super::task::{Command, Engine};
 use super::{MediaError, MediaEvent, PortPool, RelayStats, rfc4733};
 use crate::call::{Direction, Dtmf, MediaDescription};
 use crate::config::{MediaConfig, MediaMode};

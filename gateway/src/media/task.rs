@@ -11,8 +11,6 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdSocket};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
@@ -21,11 +19,12 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
+use super::MediaEvent;
 use super::ports::{Lease, PortPair};
 use super::relay::RelayOptions;
 use super::rfc4733::{self, Receiver, ScheduledPacket, TelephoneEvent};
 use super::rtp::{self, RtpHeader};
-use super::{Drops, Flow, MediaEvent, RelayStats};
+use super::stats::{Counter, Shared};
 use crate::call::{Direction, Dtmf};
 
 /// Packets taken from one socket per wake-up before the task yields.
@@ -47,118 +46,8 @@ pub(super) enum Command {
     Dtmf(Dtmf),
 }
 
-/// Counters shared with the handle; written by the task only.
-#[derive(Debug)]
-pub(super) struct Shared {
-    created: Instant,
-    counters: [AtomicU64; Counter::COUNT],
-    remotes: Mutex<[Option<SocketAddr>; 2]>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Counter {
-    PhoneToSipPackets,
-    PhoneToSipBytes,
-    SipToPhonePackets,
-    SipToPhoneBytes,
-    RtcpPhoneToSipPackets,
-    RtcpPhoneToSipBytes,
-    RtcpSipToPhonePackets,
-    RtcpSipToPhoneBytes,
-    /// Nanoseconds after `created`, plus one; zero until the first packet.
-    FirstFromPhone,
-    FirstFromSip,
-    DtmfSent,
-    DtmfReceived,
-    UnexpectedSource,
-    Malformed,
-    NoDestination,
-    Held,
-    DuringDtmf,
-    SendFailed,
-}
-
-impl Counter {
-    const COUNT: usize = Self::SendFailed as usize + 1;
-}
-
-impl Shared {
-    pub(super) fn new() -> Self {
-        Self {
-            created: Instant::now(),
-            counters: std::array::from_fn(|_| AtomicU64::new(0)),
-            remotes: Mutex::new([None, None]),
-        }
-    }
-
-    fn add(&self, c: Counter, n: u64) {
-        if let Some(a) = self.counters.get(c as usize) {
-            a.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    fn get(&self, c: Counter) -> u64 {
-        self.counters
-            .get(c as usize)
-            .map_or(0, |a| a.load(Ordering::Relaxed))
-    }
-
-    fn mark_first(&self, c: Counter, now: Instant) {
-        if let Some(a) = self.counters.get(c as usize)
-            && a.load(Ordering::Relaxed) == 0
-        {
-            let nanos = u64::try_from((now - self.created).as_nanos()).unwrap_or(u64::MAX - 1);
-            a.store(nanos + 1, Ordering::Relaxed);
-        }
-    }
-
-    fn first(&self, c: Counter) -> Option<Instant> {
-        match self.get(c) {
-            0 => None,
-            n => Some(self.created + std::time::Duration::from_nanos(n - 1)),
-        }
-    }
-
-    fn set_remote(&self, leg: Leg, addr: Option<SocketAddr>) {
-        let mut r = self.remotes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = r.get_mut(leg as usize) {
-            *slot = addr;
-        }
-    }
-
-    pub(super) fn snapshot(&self) -> RelayStats {
-        use Counter as C;
-        let flow = |p, b| Flow {
-            packets: self.get(p),
-            bytes: self.get(b),
-        };
-        let [phone_remote, sip_remote] =
-            *self.remotes.lock().unwrap_or_else(PoisonError::into_inner);
-        RelayStats {
-            phone_to_sip: flow(C::PhoneToSipPackets, C::PhoneToSipBytes),
-            sip_to_phone: flow(C::SipToPhonePackets, C::SipToPhoneBytes),
-            rtcp_phone_to_sip: flow(C::RtcpPhoneToSipPackets, C::RtcpPhoneToSipBytes),
-            rtcp_sip_to_phone: flow(C::RtcpSipToPhonePackets, C::RtcpSipToPhoneBytes),
-            first_from_phone: self.first(C::FirstFromPhone),
-            first_from_sip: self.first(C::FirstFromSip),
-            phone_remote,
-            sip_remote,
-            dtmf_packets_sent: self.get(C::DtmfSent),
-            dtmf_received: self.get(C::DtmfReceived),
-            dropped: Drops {
-                unexpected_source: self.get(C::UnexpectedSource),
-                malformed: self.get(C::Malformed),
-                no_destination: self.get(C::NoDestination),
-                held: self.get(C::Held),
-                during_dtmf: self.get(C::DuringDtmf),
-                send_failed: self.get(C::SendFailed),
-            },
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leg {
+pub(super) enum Leg {
     Phone = 0,
     Sip = 1,
 }

@@ -4,4 +4,5 @@ mod cli;
 mod decode;
 mod fleet;
 mod media;
+mod media_sipp;
 mod support;
