@@ -150,7 +150,8 @@ impl RelayCall {
 
     /// The SIP side's media from the offer/answer: where to send, its `telephone-event` payload type,
     /// and its direction (`sendonly` stops forwarding toward it, `recvonly` toward the phone,
-    /// `inactive` both). Port 0 (a rejected stream) or address `0.0.0.0` (RFC 2543 hold) stops sending
+    /// `inactive` both), and the payload type it uses for the codec (rewritten both ways when it is not
+    /// the codec's static one, so the phone always sees its own). Port 0 (a rejected stream) or address `0.0.0.0` (RFC 2543 hold) stops sending
     /// toward it.
     pub fn set_sip_remote(&self, media: &MediaDescription) {
         let te = media.telephone_event.map_or(NO_TELEPHONE_EVENT, u16::from);
@@ -159,6 +160,8 @@ impl RelayCall {
             rtp: (media.rtp.port() != 0 && !media.rtp.ip().is_unspecified()).then_some(media.rtp),
             telephone_event: media.telephone_event,
             direction: media.direction,
+            payload_map: (media.payload_type != media.codec.payload_type())
+                .then_some((media.codec.payload_type(), media.payload_type)),
         });
     }
 

@@ -178,6 +178,14 @@ pub fn set_sequence(packet: &mut [u8], sequence: u16) {
     }
 }
 
+/// Rewrites the payload type of a packet already checked by [`RtpHeader::parse`], keeping the marker
+/// bit; does nothing to a shorter buffer.
+pub fn set_payload_type(packet: &mut [u8], payload_type: u8) {
+    if let Some(b1) = packet.get_mut(1) {
+        *b1 = (*b1 & 0x80) | (payload_type & 0x7f);
+    }
+}
+
 /// Whether a datagram looks like RTCP (RFC 5761 §4: version 2, packet type 192–223) rather than garbage;
 /// the relay forwards RTCP without interpreting it further.
 pub fn is_rtcp(packet: &[u8]) -> bool {
@@ -298,6 +306,14 @@ mod tests {
         let mut pkt = RtpHeader::new(0, 7, 0, 0).to_vec(&[]);
         set_sequence(&mut pkt, 0x0102);
         assert_eq!(RtpHeader::parse(&pkt).unwrap().sequence, 0x0102);
+        let mut marked = RtpHeader {
+            marker: true,
+            ..RtpHeader::new(0, 1, 2, 3)
+        }
+        .to_vec(&[]);
+        set_payload_type(&mut marked, 96);
+        let h = RtpHeader::parse(&marked).unwrap();
+        assert_eq!((h.marker, h.payload_type), (true, 96));
         assert!(is_rtcp(&[0x80, 200, 0, 6]));
         assert!(!is_rtcp(&[0x80, 0, 0, 6]));
         assert!(!is_rtcp(&[0x80]));

@@ -40,6 +40,8 @@ pub(super) enum Command {
         rtp: Option<SocketAddr>,
         telephone_event: Option<u8>,
         direction: Direction,
+        /// `(the codec's static payload type, the one the SIP side uses for it)` when they differ.
+        payload_map: Option<(u8, u8)>,
     },
     SipDirection(Direction),
     Hold(bool),
@@ -178,6 +180,7 @@ pub(super) struct Engine {
     held: bool,
     sip_direction: Direction,
     telephone_event: Option<u8>,
+    payload_map: Option<(u8, u8)>,
     out: OutStream,
     queue: VecDeque<Dtmf>,
     sending: Option<Sending>,
@@ -215,6 +218,7 @@ impl Engine {
             held: false,
             sip_direction: Direction::SendRecv,
             telephone_event: None,
+            payload_map: None,
             out: OutStream::default(),
             queue: VecDeque::new(),
             sending: None,
@@ -316,6 +320,7 @@ impl Engine {
                 rtp,
                 telephone_event,
                 direction,
+                payload_map,
             } => {
                 if self.sip.announce(rtp) {
                     self.shared.set_remote(Leg::Sip, rtp);
@@ -328,6 +333,7 @@ impl Engine {
                 }
                 self.telephone_event = telephone_event;
                 self.sip_direction = direction;
+                self.payload_map = payload_map;
             }
             Command::SipDirection(d) => self.sip_direction = d,
             Command::Hold(on) => self.held = on,
@@ -446,6 +452,11 @@ impl Engine {
         if self.out.offset != 0 {
             rtp::set_sequence(&mut self.buf[..len], seq);
         }
+        if let Some((phone_pt, sip_pt)) = self.payload_map
+            && header.payload_type == phone_pt
+        {
+            rtp::set_payload_type(&mut self.buf[..len], sip_pt);
+        }
         let sent = send(&self.sip.rtp_out, self.buf.get(..len), dest);
         self.count_sent(
             sent,
@@ -480,6 +491,11 @@ impl Engine {
         let Some(dest) = self.phone.remote else {
             return self.shared.add(Counter::NoDestination, 1);
         };
+        if let Some((phone_pt, sip_pt)) = self.payload_map
+            && header.payload_type == sip_pt
+        {
+            rtp::set_payload_type(&mut self.buf[..len], phone_pt);
+        }
         let sent = send(&self.phone.rtp_out, self.buf.get(..len), dest);
         self.count_sent(
             sent,

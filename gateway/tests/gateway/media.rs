@@ -700,3 +700,26 @@ async fn ipv6_calls_relay_too() {
     assert!(call.sip_local().is_ipv6());
     assert_eq!(exchange(&mut phone, &mut sip, &call).await, (true, true));
 }
+
+/// A SIP side using a dynamic payload type for the codec: rewritten both ways, the phone sees PT 0.
+#[tokio::test]
+async fn a_non_static_payload_type_is_mapped_both_ways() {
+    let relay = relay();
+    let (call, mut phone, sip) = wired(&relay).await;
+    call.set_sip_remote(&MediaDescription {
+        payload_type: 96,
+        ..description(sip.addr(), Direction::SendRecv)
+    });
+    phone.send_audio(call.phone_local(), 1).await;
+    let (p, _) = sip.recv(WAIT).await.expect("to sip");
+    assert_eq!(RtpHeader::parse(&p).expect("rtp").payload_type, 96);
+    let mut h = RtpHeader::new(96, 5, 5, 5);
+    h.marker = true;
+    sip.sock
+        .send_to(&h.to_vec(&[0; 160]), call.sip_local())
+        .await
+        .expect("send");
+    let (p, _) = phone.recv(WAIT).await.expect("to phone");
+    let got = RtpHeader::parse(&p).expect("rtp");
+    assert_eq!((got.payload_type, got.marker), (0, true));
+}
