@@ -723,3 +723,10 @@ async fn a_non_static_payload_type_is_mapped_both_ways() {
     let got = RtpHeader::parse(&p).expect("rtp");
     assert_eq!((got.payload_type, got.marker), (0, true));
 }
+
+#[test]
+fn handles_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<MediaRelay>();
+    send_sync::<RelayCall>();
+}
