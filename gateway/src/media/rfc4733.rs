@@ -372,6 +372,48 @@ mod tests {
     }
 
     #[test]
+    fn receiver_never_reports_a_timestamp_twice_whatever_arrives() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut rx = Receiver::new();
+        let mut reported = std::collections::HashSet::new();
+        let mut ts = 0u32;
+        for _ in 0..50_000 {
+            let r = next();
+            // Mostly the current press, sometimes a new one, sometimes an old one (reordering).
+            ts = match r % 10 {
+                0 => ts.wrapping_add(800),
+                1 => ts.wrapping_sub(800),
+                _ => ts,
+            };
+            let ev = TelephoneEvent {
+                event: (r >> 8) as u8 % 17,
+                end: (r >> 16) % 3 == 0,
+                volume: 10,
+                duration: (r >> 24) as u16,
+            };
+            let before = rx.current.map(|p| p.timestamp);
+            for (i, d) in rx.handle(ts, ev).into_iter().enumerate() {
+                if d.is_some() {
+                    let at = if i == 0 { before.unwrap() } else { ts };
+                    assert!(reported.insert(at), "timestamp {at} reported twice");
+                }
+            }
+            if r % 97 == 0
+                && let Some(_) = rx.expire()
+            {
+                assert!(reported.insert(rx.current.unwrap().timestamp));
+            }
+        }
+        assert!(!reported.is_empty());
+    }
+
+    #[test]
     fn receiver_reports_a_press_whose_end_was_lost() {
         let mut rx = Receiver::new();
         let start = |event, duration| TelephoneEvent {
