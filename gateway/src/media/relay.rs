@@ -13,7 +13,7 @@ use super::stats::Shared;
 use super::task::{Command, Engine};
 use super::{MediaError, MediaEvent, PortPool, RelayStats, rfc4733};
 use crate::call::{Direction, Dtmf, MediaDescription};
-use crate::config::{MediaConfig, MediaMode};
+use crate::config::{MediaConfig, MediaMode, SipLatching};
 
 /// How the relay treats addresses and events; the defaults suit phones behind NAT and SIP peers on
 /// public addresses.
@@ -49,10 +49,18 @@ impl MediaRelay {
         Self::with_options(bind_ip, ports, RelayOptions::default())
     }
 
-    /// The relay `[media]` asks for: `None` in direct mode, where RTP does not pass through Crossbar.
+    /// The relay `[media]` asks for (its ports and `sip_latching`): `None` in direct mode, where RTP
+    /// does not pass through Crossbar.
     pub fn for_config(config: &MediaConfig, bind_ip: IpAddr) -> Option<Self> {
         match config.mode {
-            MediaMode::Relay => Some(Self::new(bind_ip, config.rtp_ports.clone())),
+            MediaMode::Relay => Some(Self::with_options(
+                bind_ip,
+                config.rtp_ports.clone(),
+                RelayOptions {
+                    latch_any_sip_source: config.sip_latching == SipLatching::Any,
+                    ..RelayOptions::default()
+                },
+            )),
             MediaMode::Direct => None,
         }
     }
@@ -67,6 +75,11 @@ impl MediaRelay {
             pool: PortPool::new(bind_ip, ports),
             options: Arc::new(options),
         }
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &RelayOptions {
+        &self.options
     }
 
     /// The port pool (capacity and use).

@@ -649,6 +649,13 @@ fn direct_mode_builds_no_relay() {
         ..MediaConfig::default()
     };
     assert!(MediaRelay::for_config(&direct, LOOPBACK).is_none());
+    assert!(!relay.options().latch_any_sip_source);
+    let any = MediaConfig {
+        sip_latching: gateway::config::SipLatching::Any,
+        ..MediaConfig::default()
+    };
+    let relay = MediaRelay::for_config(&any, LOOPBACK).expect("relay");
+    assert!(relay.options().latch_any_sip_source);
 }
 
 /// A flood of packets from a stranger on the phone leg costs the call nothing: the SIP side's audio
