@@ -472,10 +472,23 @@ async fn dtmf_toward_sip_is_a_correct_rfc4733_sequence_spliced_into_the_phone_st
         call
     });
     let mut received = Vec::new();
+    let mut arrivals = Vec::new();
     while let Some(p) = sip.recv(Duration::from_millis(600)).await {
         received.push(p);
+        arrivals.push(Instant::now());
     }
     let call = talker.await.expect("talker");
+    // Paced in real time: three 50 ms steps from the first event packet to the first end packet, then
+    // two 20 ms gaps (timers never fire early, so these are lower bounds).
+    let event_times: Vec<Instant> = received
+        .iter()
+        .zip(&arrivals)
+        .filter(|((p, _), _)| p.get(1).is_some_and(|b| b & 0x7f == TE))
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(event_times.len(), 6);
+    assert!(event_times[3] - event_times[0] >= Duration::from_millis(145));
+    assert!(event_times[5] - event_times[3] >= Duration::from_millis(35));
     // Own checks: one SSRC, gapless sequence numbers, and the event run.
     let headers: Vec<RtpHeader> = received
         .iter()
@@ -736,4 +749,21 @@ fn handles_can_move_between_tasks() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<MediaRelay>();
     send_sync::<RelayCall>();
+}
+
+/// A re-INVITE moving the call to another SIP peer: media goes to the new one, the old one is a stranger.
+#[tokio::test]
+async fn a_new_sip_peer_replaces_the_old_one() {
+    let relay = relay();
+    let (call, mut phone, mut old) = wired(&relay).await;
+    assert_eq!(exchange(&mut phone, &mut old, &call).await, (true, true));
+    let mut new = Peer::bind(LOOPBACK, 0x3333).await;
+    call.set_sip_remote(&description(new.addr(), Direction::SendRecv));
+    assert_eq!(exchange(&mut phone, &mut new, &call).await, (true, true));
+    old.send_audio(call.sip_local(), 9).await;
+    assert!(phone.recv(QUIET).await.is_none());
+    assert!(old.recv(QUIET).await.is_none());
+    let s = call.stats();
+    assert_eq!(s.dropped.unexpected_source, 1);
+    assert_eq!(s.sip_remote, Some(new.addr()));
 }
