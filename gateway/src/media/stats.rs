@@ -35,7 +35,7 @@ pub struct Drops {
     pub send_failed: u64,
 }
 
-/// A snapshot of a call's counters ([`RelayCall::stats`]).
+/// A snapshot of a call's counters ([`RelayCall::stats`](super::RelayCall::stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayStats {
     /// RTP from the phone, sent to the SIP side (including generated RFC 4733 packets).
