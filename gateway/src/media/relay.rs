@@ -161,6 +161,13 @@ impl RelayCall {
         self.send(Command::PhoneRemote(addr));
     }
 
+    /// Restricts the phone leg to RTP from `ip` (the address the phone's signalling comes from; behind a
+    /// NAT, that NAT's address): before latching, packets from other addresses are dropped as strangers.
+    /// `None` (the default) latches to the first packet from anywhere.
+    pub fn set_phone_source_ip(&self, ip: Option<IpAddr>) {
+        self.send(Command::PhoneSourceIp(ip));
+    }
+
     /// The SIP side's media from the offer/answer: where to send, its `telephone-event` payload type,
     /// and its direction (`sendonly` stops forwarding toward it, `recvonly` toward the phone,
     /// `inactive` both), and the payload type it uses for the codec (rewritten both ways when it is not

@@ -36,6 +36,7 @@ const BUF_LEN: usize = 1536;
 #[derive(Debug)]
 pub(super) enum Command {
     PhoneRemote(SocketAddr),
+    PhoneSourceIp(Option<std::net::IpAddr>),
     SipRemote {
         rtp: Option<SocketAddr>,
         telephone_event: Option<u8>,
@@ -176,6 +177,8 @@ pub(super) struct Engine {
     events: mpsc::Sender<MediaEvent>,
     shared: std::sync::Arc<Shared>,
     latch_any_sip: bool,
+    /// When set, the phone leg latches only to packets from this IP (the phone's signalling address).
+    phone_ip: Option<std::net::IpAddr>,
     dtmf_expiry: std::time::Duration,
     held: bool,
     sip_direction: Direction,
@@ -214,6 +217,7 @@ impl Engine {
             events,
             shared,
             latch_any_sip: options.latch_any_sip_source,
+            phone_ip: None,
             dtmf_expiry: options.dtmf_expiry,
             held: false,
             sip_direction: Direction::SendRecv,
@@ -311,6 +315,7 @@ impl Engine {
 
     fn on_command(&mut self, c: Command) {
         match c {
+            Command::PhoneSourceIp(ip) => self.phone_ip = ip,
             Command::PhoneRemote(addr) => {
                 if self.phone.announce(Some(addr)) {
                     self.shared.set_remote(Leg::Phone, Some(addr));
@@ -365,7 +370,7 @@ impl Engine {
     /// Whether a packet from `from` on `leg`'s RTP port is acceptable, latching if it is the first.
     fn accept_rtp_source(&mut self, leg: Leg, from: SocketAddr) -> bool {
         let latch_any = match leg {
-            Leg::Phone => true,
+            Leg::Phone => self.phone_ip.is_none_or(|ip| ip == from.ip()),
             Leg::Sip => self.latch_any_sip,
         };
         let side = match leg {
@@ -519,7 +524,9 @@ impl Engine {
         } else {
             // The first RTCP comes from the RTP peer's IP (any port: NAT may map it anywhere).
             let ip_ok = side.remote.is_some_and(|r| r.ip() == from.ip())
-                || (leg == Leg::Phone && side.remote.is_none())
+                || (leg == Leg::Phone
+                    && side.remote.is_none()
+                    && self.phone_ip.is_none_or(|ip| ip == from.ip()))
                 || latch_any;
             if ip_ok {
                 side.rtcp_remote = Some(from);

@@ -767,3 +767,24 @@ async fn a_new_sip_peer_replaces_the_old_one() {
     assert_eq!(s.dropped.unexpected_source, 1);
     assert_eq!(s.sip_remote, Some(new.addr()));
 }
+
+/// With the phone's signalling IP given, a stranger on another IP cannot take the phone leg first.
+#[tokio::test]
+async fn the_phone_leg_can_be_held_to_the_phones_ip() {
+    let relay = relay();
+    let call = relay.open().expect("open");
+    let mut phone = Peer::bind(LOOPBACK, 0x1).await;
+    let mut sip = Peer::bind(LOOPBACK, 0x2).await;
+    call.set_phone_source_ip(Some(LOOPBACK));
+    call.set_sip_remote(&description(sip.addr(), Direction::SendRecv));
+    let mut stranger = Peer::bind(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 0x3).await;
+    stranger.send_audio(call.phone_local(), 1).await;
+    assert!(sip.recv(QUIET).await.is_none());
+    assert_eq!(call.stats().dropped.unexpected_source, 1);
+    // The phone, from its own IP but a port nobody announced, is latched.
+    phone.send_audio(call.phone_local(), 2).await;
+    assert!(sip.recv(WAIT).await.is_some());
+    sip.send_audio(call.sip_local(), 3).await;
+    assert!(phone.recv(WAIT).await.is_some());
+    assert!(stranger.recv(QUIET).await.is_none());
+}
