@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod logging;
+pub mod media;
 pub mod serve;
 pub mod sip;
 

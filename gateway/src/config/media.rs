@@ -13,6 +13,17 @@ pub enum MediaMode {
     Direct,
 }
 
+/// Which first packet the relay's SIP leg latches to (sends back to) instead of the SDP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SipLatching {
+    /// Only a packet from the SDP's IP address (any port): the safe default.
+    #[default]
+    SameIp,
+    /// A packet from anywhere: for SIP peers behind NAT that put a private address in SDP.
+    Any,
+}
+
 /// The validated `[media]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaConfig {
@@ -20,6 +31,8 @@ pub struct MediaConfig {
     pub mode: MediaMode,
     /// UDP ports the relay may use.
     pub rtp_ports: RangeInclusive<u16>,
+    /// How the relay's SIP leg latches (`sip_latching = "same-ip" | "any"`).
+    pub sip_latching: SipLatching,
 }
 
 impl Default for MediaConfig {
@@ -27,6 +40,7 @@ impl Default for MediaConfig {
         Self {
             mode: MediaMode::Relay,
             rtp_ports: 16384..=32767,
+            sip_latching: SipLatching::SameIp,
         }
     }
 }
@@ -64,6 +78,13 @@ pub(super) fn read(mut s: Section<'_, '_>) -> MediaConfig {
         rtp_ports: s
             .parsed("rtp_ports", port_range)
             .unwrap_or(default.rtp_ports),
+        sip_latching: s
+            .parsed("sip_latching", |text| match text {
+                "same-ip" => Ok(SipLatching::SameIp),
+                "any" => Ok(SipLatching::Any),
+                _ => Err("expected \"same-ip\" or \"any\"".to_owned()),
+            })
+            .unwrap_or(default.sip_latching),
     };
     s.finish();
     config

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use dialplan::DialplanConfig;
 pub use http::HttpConfig;
-pub use media::{MediaConfig, MediaMode};
+pub use media::{MediaConfig, MediaMode, SipLatching};
 pub use reader::Problem;
 pub use sccp::SccpConfig;
 pub use sip::{SipConfig, SipListen, Transport};

@@ -176,6 +176,7 @@ keepalive_secs = 60
 [media]
 mode = "direct"
 rtp_ports = "10000-10099"
+sip_latching = "any"
 [dialplan]
 interdigit_ms = 2500
 "#,
@@ -205,6 +206,9 @@ interdigit_ms = 2500
     assert_eq!(config.sccp.keepalive, Duration::from_secs(60));
     assert_eq!(config.media.mode, MediaMode::Direct);
     assert_eq!(config.media.rtp_ports, 10000..=10099);
+    assert_eq!(config.media.sip_latching, SipLatching::Any);
+    assert_eq!(parse("").media.sip_latching, SipLatching::SameIp);
+    assert!(problems("[media]\nsip_latching = \"sometimes\"\n")[0].contains("media.sip_latching"));
     assert_eq!(config.dialplan.interdigit, Duration::from_millis(2500));
 }
 

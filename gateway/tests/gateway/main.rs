@@ -3,4 +3,6 @@
 mod cli;
 mod decode;
 mod fleet;
+mod media;
+mod media_sipp;
 mod support;
