@@ -7,5 +7,6 @@ pub mod decode;
 pub mod logging;
 pub mod serve;
 pub mod sip;
+pub mod ua;
 
 pub use config::{Config, ConfigError};
