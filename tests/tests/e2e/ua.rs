@@ -1,0 +1,612 @@
+//! The line user agents against real peers: a test driver attaches a device to the gateway's
+//! [`gateway::ua::Agent`] and plays the phone session's part, while sipp plays SIP phones registered
+//! with Crossbar, and Kamailio (or a second Crossbar) plays an upstream registrar.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gateway::call::types::{
+    CallRef, CallRefs, Codec, Direction, Dtmf, LineId, LineIdentity, MediaOffer, UaCommand, UaEvent,
+};
+use gateway::ua::{Agent, DeviceUa, UaSettings};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{Gateway, free_port, have_sipp, scenario, settle, shared_scenario, sipp};
+use crate::sip::{FLEET, auth, register_contact, run_scenario, uas};
+
+const DOMAIN: &str = "acme.example.com";
+const BOB: (&str, &str, &str) = ("2002", DOMAIN, "bob-secret");
+
+/// Line 1 of a device: extension `ext` of acme, without a SIP password (Crossbar trusts its agent).
+fn line(ext: &str, ha1: Option<provisioning::Ha1>) -> Vec<(LineId, LineIdentity)> {
+    vec![(
+        LineId(1),
+        LineIdentity {
+            extension: ext.to_owned(),
+            domain: DOMAIN.to_owned(),
+            display_name: format!("Line {ext}"),
+            ha1,
+        },
+    )]
+}
+
+fn media(port: u16) -> MediaOffer {
+    MediaOffer {
+        rtp: SocketAddr::from(([127, 0, 0, 1], port)),
+        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        ptime_ms: 20,
+        telephone_event: Some(101),
+        direction: Direction::SendRecv,
+    }
+}
+
+/// The next event, within 15 s.
+async fn next(ua: &mut DeviceUa) -> UaEvent {
+    tokio::time::timeout(Duration::from_secs(15), ua.recv())
+        .await
+        .expect("an event in time")
+        .expect("the agent runs")
+}
+
+/// Skips events until one matches `want`; returns it.
+async fn until(ua: &mut DeviceUa, what: &str, want: impl Fn(&UaEvent) -> bool) -> UaEvent {
+    loop {
+        let e = next(ua).await;
+        if want(&e) {
+            return e;
+        }
+        eprintln!("({what}) skipping {e:?}");
+    }
+}
+
+async fn attach_registered(agent: &Agent, device: &str, ext: &str) -> (DeviceUa, CallRefs) {
+    let calls = CallRefs::new();
+    let mut ua = agent.attach(device.to_owned(), line(ext, None), calls.clone());
+    let e = next(&mut ua).await;
+    assert_eq!(e, UaEvent::Registered { line: LineId(1) });
+    (ua, calls)
+}
+
+/// sipp `user` (authenticating) calls `callee` with the repository scenario `name` and `extra` CSV fields.
+async fn sipp_call(
+    gw: &Gateway,
+    tag: &str,
+    name: &str,
+    callee: &str,
+    extra_fields: &str,
+) -> crate::harness::SippRun {
+    let (user, domain, password) = BOB;
+    let csv = gw.write(
+        &format!("{tag}.csv"),
+        &format!(
+            "SEQUENTIAL\n{user};{domain};{};{callee}{extra_fields}\n",
+            auth(user, password)
+        ),
+    );
+    run_scenario(gw, tag, gw.sip_udp, scenario(name), &csv, &["-d", "300"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_registers_without_password_and_answers_a_sipp_call() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let (mut ua, _) = attach_registered(&gw.agent, "SEP0004F2000001", "2001").await;
+    let caller = tokio::spawn({
+        let gw_dir = gw.dir.path().to_owned();
+        let csv = gw.write(
+            "bob-calls.csv",
+            &format!(
+                "SEQUENTIAL\n2002;{DOMAIN};{};2001\n",
+                auth("2002", "bob-secret")
+            ),
+        );
+        let target = gw.sip_udp;
+        async move {
+            let args = vec![
+                target.to_string(),
+                "-sf".into(),
+                scenario("uac_auth.xml").display().to_string(),
+                "-inf".into(),
+                csv.display().to_string(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                free_port().to_string(),
+                "-m".into(),
+                "1".into(),
+                "-d".into(),
+                "500".into(),
+            ];
+            sipp(&gw_dir, "bob-calls-line", args).await
+        }
+    });
+    let UaEvent::Incoming {
+        call,
+        line,
+        from_name,
+        from_number,
+        offer,
+        replaces,
+    } = until(&mut ua, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(line, LineId(1));
+    assert_eq!((from_name.as_str(), from_number.as_str()), ("2002", "2002"));
+    assert_eq!(replaces, None);
+    let offer = offer.expect("sipp offers SDP");
+    assert_eq!(offer.codec, Codec::Pcmu);
+    assert_eq!(offer.telephone_event, Some(101));
+    ua.send(UaCommand::Ringing { call });
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(40_000),
+    });
+    let e = until(&mut ua, "ended", |e| matches!(e, UaEvent::Ended { .. })).await;
+    assert_eq!(e, UaEvent::Ended { call });
+    let run = caller.await.expect("join");
+    assert!(run.ok(), "{}", run.describe());
+    assert!(
+        run.messages.contains("SIP/2.0 180")
+            && run.messages.contains("m=audio 40000 RTP/AVP 0 101"),
+        "the caller saw ringing and our answer:\n{}",
+        run.messages
+    );
+    // Detaching unregisters: the line is then unreachable (480 for a known user).
+    ua.detach();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = sipp_call(&gw, "after-detach", "uac_refused.xml", "2001", "").await;
+    assert!(
+        after.messages.contains("SIP/2.0 480"),
+        "{}",
+        after.describe()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_calls_a_sip_phone_holds_resumes_sends_dtmf_and_transfers() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let (mut ua, calls) = attach_registered(&gw.agent, "SEP0004F2000001", "2001").await;
+    let bob_port = free_port();
+    register_contact(&gw, "2002", DOMAIN, "bob-secret", bob_port).await;
+    let bob = uas(
+        &gw,
+        "bob-features",
+        scenario("ua_uas_features.xml"),
+        bob_port,
+    );
+    settle().await;
+    let call = calls.next();
+    ua.send(UaCommand::Invite {
+        call,
+        line: LineId(1),
+        target: "2002".to_owned(),
+        offer: media(40_002),
+    });
+    let e = until(&mut ua, "progress", |e| {
+        matches!(e, UaEvent::Progress { .. })
+    })
+    .await;
+    assert_eq!(
+        e,
+        UaEvent::Progress {
+            call,
+            code: 180,
+            media: None
+        }
+    );
+    let UaEvent::Answered { media: far, .. } = until(&mut ua, "answered", |e| {
+        matches!(e, UaEvent::Answered { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(far.codec, Codec::Pcmu);
+    assert_eq!(far.telephone_event, Some(101));
+    ua.send(UaCommand::Hold {
+        call,
+        on: true,
+        media: media(40_002),
+    });
+    let UaEvent::MediaChanged { media: held, .. } = until(&mut ua, "hold answer", |e| {
+        matches!(e, UaEvent::MediaChanged { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(held.direction, Direction::RecvOnly);
+    ua.send(UaCommand::Hold {
+        call,
+        on: false,
+        media: media(40_002),
+    });
+    let UaEvent::MediaChanged { media: resumed, .. } = until(&mut ua, "resume answer", |e| {
+        matches!(e, UaEvent::MediaChanged { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(resumed.direction, Direction::SendRecv);
+    ua.send(UaCommand::Info {
+        call,
+        dtmf: Dtmf {
+            digit: '5',
+            duration_ms: 160,
+        },
+    });
+    ua.send(UaCommand::Transfer {
+        call,
+        target: "2003".to_owned(),
+    });
+    let e = until(&mut ua, "transfer", |e| {
+        matches!(e, UaEvent::TransferResult { .. })
+    })
+    .await;
+    assert_eq!(e, UaEvent::TransferResult { call, code: 200 });
+    ua.send(UaCommand::Hangup { call });
+    let bob = bob.await.expect("join");
+    assert!(bob.ok(), "{}", bob.describe());
+    assert!(bob.messages.contains("Referred-By: "), "{}", bob.messages);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_and_cancelled_outgoing_calls() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let (mut ua, calls) = attach_registered(&gw.agent, "SEP0004F2000001", "2001").await;
+    // Busy.
+    let bob_port = free_port();
+    register_contact(&gw, "2002", DOMAIN, "bob-secret", bob_port).await;
+    let bob = uas(&gw, "bob-busy", scenario("uas_busy.xml"), bob_port);
+    settle().await;
+    let call = calls.next();
+    ua.send(UaCommand::Invite {
+        call,
+        line: LineId(1),
+        target: "2002".to_owned(),
+        offer: media(40_004),
+    });
+    let e = until(&mut ua, "busy", |e| matches!(e, UaEvent::Failed { .. })).await;
+    assert_eq!(
+        e,
+        UaEvent::Failed {
+            call,
+            code: 486,
+            reason: "Busy Here".to_owned()
+        }
+    );
+    assert!(bob.await.expect("join").ok());
+    // Ringing, then the phone hangs up: CANCEL, 487, and no event for the cancelled call.
+    let carol_port = free_port();
+    register_contact(&gw, "2003", DOMAIN, "carol-secret", carol_port).await;
+    let carol = uas(
+        &gw,
+        "carol-ring",
+        scenario("uas_ring_cancel.xml"),
+        carol_port,
+    );
+    settle().await;
+    let call = calls.next();
+    ua.send(UaCommand::Invite {
+        call,
+        line: LineId(1),
+        target: "sip:2003@acme.example.com".to_owned(),
+        offer: media(40_006),
+    });
+    let e = until(&mut ua, "ringing", |e| {
+        matches!(e, UaEvent::Progress { .. })
+    })
+    .await;
+    assert!(matches!(e, UaEvent::Progress { code: 180, .. }));
+    ua.send(UaCommand::Hangup { call });
+    let carol = carol.await.expect("join");
+    assert!(carol.ok(), "{}", carol.describe());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), ua.recv())
+            .await
+            .is_err(),
+        "no event after our own hangup"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refer_from_sipp_transfers_the_line_to_another_sip_phone() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let (mut ua, _) = attach_registered(&gw.agent, "SEP0004F2000001", "2001").await;
+    let carol_port = free_port();
+    register_contact(&gw, "2003", DOMAIN, "carol-secret", carol_port).await;
+    let carol = uas(
+        &gw,
+        "carol-target",
+        shared_scenario("uas_rr.xml"),
+        carol_port,
+    );
+    settle().await;
+    let bob = tokio::spawn({
+        let (user, domain, password) = BOB;
+        let csv = gw.write(
+            "bob-refers.csv",
+            &format!(
+                "SEQUENTIAL\n{user};{domain};{};2001;2003\n",
+                auth(user, password)
+            ),
+        );
+        let (dir, target) = (gw.dir.path().to_owned(), gw.sip_udp);
+        async move {
+            let args = vec![
+                target.to_string(),
+                "-sf".into(),
+                scenario("ua_uac_refer.xml").display().to_string(),
+                "-inf".into(),
+                csv.display().to_string(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                free_port().to_string(),
+                "-m".into(),
+                "1".into(),
+            ];
+            sipp(&dir, "bob-refers", args).await
+        }
+    });
+    let UaEvent::Incoming { call, .. } = until(&mut ua, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(40_008),
+    });
+    let UaEvent::TransferRequested {
+        call: on,
+        new_call,
+        target,
+    } = until(&mut ua, "refer", |e| {
+        matches!(e, UaEvent::TransferRequested { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(on, call);
+    assert_eq!(target, "sip:2003@acme.example.com");
+    ua.send(UaCommand::Invite {
+        call: new_call,
+        line: LineId(1),
+        target,
+        offer: media(40_010),
+    });
+    let e = until(&mut ua, "answered", |e| {
+        matches!(e, UaEvent::Answered { .. })
+    })
+    .await;
+    assert!(matches!(e, UaEvent::Answered { call, .. } if call == new_call));
+    // The transferor hangs up once it has the 200 sipfrag.
+    let e = until(&mut ua, "ended", |e| matches!(e, UaEvent::Ended { .. })).await;
+    assert_eq!(e, UaEvent::Ended { call });
+    let bob = bob.await.expect("join");
+    assert!(bob.ok(), "{}", bob.describe());
+    ua.send(UaCommand::Hangup { call: new_call });
+    let carol = carol.await.expect("join");
+    assert!(carol.ok(), "{}", carol.describe());
+    gw.stop().await;
+}
+
+/// Kamailio from Debian as the upstream registrar and proxy, with the shared in-memory, no-auth
+/// configuration on a free port.
+struct Kamailio {
+    child: std::process::Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Kamailio {
+    fn start() -> Option<Self> {
+        captures::peer::require_tool("kamailio")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let cfg = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/sip/kamailio/kamailio-registrar-proxy.cfg"),
+        )
+        .expect("the shared Kamailio config")
+        .replace("127.0.0.1:5072", &format!("127.0.0.1:{port}"))
+        .replace("children=4", "children=1");
+        std::fs::create_dir_all(dir.path().join("run")).expect("run dir");
+        let path = dir.path().join("kamailio.cfg");
+        std::fs::write(&path, cfg).expect("config written");
+        let child = std::process::Command::new("kamailio")
+            .args([
+                "-f",
+                &path.display().to_string(),
+                "-DD",
+                "-E",
+                "-m",
+                "64",
+                "-M",
+                "8",
+            ])
+            .args([
+                "-P",
+                &dir.path().join("run/kamailio.pid").display().to_string(),
+            ])
+            .args(["-w", &dir.path().display().to_string()])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("kamailio starts");
+        Some(Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_mode_registers_with_kamailio_and_takes_a_call_through_it() {
+    if !have_sipp() {
+        return;
+    }
+    let Some(kamailio) = Kamailio::start() else {
+        return;
+    };
+    let shutdown = CancellationToken::new();
+    let upstream = sip_core::msg::Uri::parse(&format!("sip:{}", kamailio.addr)).expect("uri");
+    let settings = UaSettings::upstream(
+        upstream,
+        [127, 0, 0, 1].into(),
+        sip_core::msg::Host::V4([127, 0, 0, 1].into()),
+    )
+    .with_expires(120);
+    // Kamailio needs a moment to bind; the line retries on its own (1 s backoff) if it is early.
+    let (agent, task) = Agent::start(settings, shutdown.clone())
+        .await
+        .expect("agent");
+    let mut ua = agent.attach(
+        "SEP0004F2000009".to_owned(),
+        line("2001", None),
+        CallRefs::new(),
+    );
+    let e = until(&mut ua, "registered upstream", |e| {
+        matches!(e, UaEvent::Registered { .. })
+    })
+    .await;
+    assert_eq!(e, UaEvent::Registered { line: LineId(1) });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let caller = tokio::spawn({
+        let dir = dir.path().to_owned();
+        let target = kamailio.addr;
+        async move {
+            let args = vec![
+                target.to_string(),
+                "-sn".into(),
+                "uac".into(),
+                "-s".into(),
+                "2001".into(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                free_port().to_string(),
+                "-m".into(),
+                "1".into(),
+                "-d".into(),
+                "300".into(),
+            ];
+            sipp(&dir, "via-kamailio", args).await
+        }
+    });
+    let UaEvent::Incoming { call, .. } = until(&mut ua, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(40_012),
+    });
+    let e = until(&mut ua, "ended", |e| matches!(e, UaEvent::Ended { .. })).await;
+    assert_eq!(e, UaEvent::Ended { call });
+    let run = caller.await.expect("join");
+    assert!(run.ok(), "{}", run.describe());
+    shutdown.cancel();
+    task.await.expect("agent stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_mode_answers_digest_challenges_with_the_stored_ha1() {
+    if !have_sipp() {
+        return;
+    }
+    // The upstream is a Crossbar that does not trust this agent: REGISTER gets 401, INVITE 407.
+    let upstream = Gateway::start(FLEET).await;
+    let shutdown = CancellationToken::new();
+    let uri = sip_core::msg::Uri::parse(&format!("sip:{}", upstream.sip_udp)).expect("uri");
+    let settings = UaSettings::upstream(
+        uri,
+        [127, 0, 0, 1].into(),
+        sip_core::msg::Host::V4([127, 0, 0, 1].into()),
+    );
+    let (agent, task) = Agent::start(settings, shutdown.clone())
+        .await
+        .expect("agent");
+    let ha1 = provisioning::Ha1::compute("2001", DOMAIN, "alice-secret");
+    let calls = CallRefs::new();
+    let mut ua = agent.attach(
+        "SEP0004F2000010".to_owned(),
+        line("2001", Some(ha1)),
+        calls.clone(),
+    );
+    assert_eq!(next(&mut ua).await, UaEvent::Registered { line: LineId(1) });
+    let bob_port = free_port();
+    register_contact(&upstream, "2002", DOMAIN, "bob-secret", bob_port).await;
+    let bob = uas(
+        &upstream,
+        "bob-upstream",
+        shared_scenario("uas_rr.xml"),
+        bob_port,
+    );
+    settle().await;
+    let call: CallRef = calls.next();
+    ua.send(UaCommand::Invite {
+        call,
+        line: LineId(1),
+        target: "2002".to_owned(),
+        offer: media(40_014),
+    });
+    let e = until(&mut ua, "answered", |e| {
+        matches!(e, UaEvent::Answered { .. })
+    })
+    .await;
+    assert!(matches!(e, UaEvent::Answered { .. }));
+    ua.send(UaCommand::Hangup { call });
+    let bob = bob.await.expect("join");
+    assert!(bob.ok(), "{}", bob.describe());
+    // A wrong HA1 is refused and reported.
+    let wrong = provisioning::Ha1::compute("2003", DOMAIN, "not-carol");
+    let mut bad = agent.attach(
+        "SEP0004F2000011".to_owned(),
+        line("2003", Some(wrong)),
+        CallRefs::new(),
+    );
+    let e = next(&mut bad).await;
+    assert!(
+        matches!(e, UaEvent::RegistrationFailed { code: 403, .. }),
+        "{e:?}"
+    );
+    shutdown.cancel();
+    task.await.expect("agent stops");
+    upstream.stop().await;
+}
