@@ -4,3 +4,4 @@ mod cli;
 mod decode;
 mod fleet;
 mod support;
+mod ua;

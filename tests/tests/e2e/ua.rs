@@ -610,3 +610,108 @@ async fn upstream_mode_answers_digest_challenges_with_the_stored_ha1() {
     task.await.expect("agent stops");
     upstream.stop().await;
 }
+
+/// Answers the next incoming call on `ua`; returns its reference and its `replaces`.
+async fn answer_next(ua: &mut DeviceUa, port: u16) -> (CallRef, Option<CallRef>) {
+    let UaEvent::Incoming { call, replaces, .. } =
+        until(ua, "incoming", |e| matches!(e, UaEvent::Incoming { .. })).await
+    else {
+        unreachable!()
+    };
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(port),
+    });
+    (call, replaces)
+}
+
+async fn answered(ua: &mut DeviceUa, call: CallRef) {
+    let e = until(ua, "answered", |e| matches!(e, UaEvent::Answered { .. })).await;
+    assert!(matches!(e, UaEvent::Answered { call: c, .. } if c == call), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attended_transfer_between_three_lines_replaces_the_consultation_call() {
+    let gw = Gateway::start(FLEET).await;
+    let (mut alice, alice_calls) = attach_registered(&gw.agent, "SEP0004F2000001", "2001").await;
+    let (mut bob, bob_calls) = attach_registered(&gw.agent, "SEP0004F2000002", "2002").await;
+    let (mut carol, _) = attach_registered(&gw.agent, "SEP0004F2000003", "2003").await;
+    // Bob calls Alice; Alice holds him and consults Carol.
+    let b1 = bob_calls.next();
+    bob.send(UaCommand::Invite {
+        call: b1,
+        line: LineId(1),
+        target: "2001".to_owned(),
+        offer: media(41_000),
+    });
+    let (a1, _) = answer_next(&mut alice, 41_002).await;
+    answered(&mut bob, b1).await;
+    alice.send(UaCommand::Hold {
+        call: a1,
+        on: true,
+        media: media(41_002),
+    });
+    let e = until(&mut bob, "held", |e| matches!(e, UaEvent::MediaChanged { .. })).await;
+    assert!(
+        matches!(&e, UaEvent::MediaChanged { media, .. } if media.direction == Direction::SendOnly),
+        "{e:?}"
+    );
+    let a2 = alice_calls.next();
+    alice.send(UaCommand::Invite {
+        call: a2,
+        line: LineId(1),
+        target: "2003".to_owned(),
+        offer: media(41_004),
+    });
+    let (c1, _) = answer_next(&mut carol, 41_006).await;
+    answered(&mut alice, a2).await;
+    // Alice transfers Bob to Carol, replacing her consultation call.
+    alice.send(UaCommand::TransferAttended {
+        call: a1,
+        consult: a2,
+    });
+    let UaEvent::TransferRequested {
+        call: on,
+        new_call,
+        target,
+    } = until(&mut bob, "refer", |e| {
+        matches!(e, UaEvent::TransferRequested { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(on, b1);
+    assert!(target.contains("?Replaces="), "{target}");
+    bob.send(UaCommand::Invite {
+        call: new_call,
+        line: LineId(1),
+        target,
+        offer: media(41_008),
+    });
+    let (c2, replaces) = answer_next(&mut carol, 41_010).await;
+    assert_eq!(replaces, Some(c1), "Carol's new call replaces the consultation");
+    answered(&mut bob, new_call).await;
+    let e = until(&mut alice, "transfer result", |e| {
+        matches!(e, UaEvent::TransferResult { .. })
+    })
+    .await;
+    assert_eq!(e, UaEvent::TransferResult { call: a1, code: 200 });
+    // Alice leaves both calls; Carol's session drops the replaced one.
+    alice.send(UaCommand::Hangup { call: a1 });
+    alice.send(UaCommand::Hangup { call: a2 });
+    assert_eq!(
+        until(&mut bob, "ended", |e| matches!(e, UaEvent::Ended { .. })).await,
+        UaEvent::Ended { call: b1 }
+    );
+    assert_eq!(
+        until(&mut carol, "ended", |e| matches!(e, UaEvent::Ended { .. })).await,
+        UaEvent::Ended { call: c1 }
+    );
+    bob.send(UaCommand::Hangup { call: new_call });
+    assert_eq!(
+        until(&mut carol, "ended", |e| matches!(e, UaEvent::Ended { .. })).await,
+        UaEvent::Ended { call: c2 }
+    );
+    gw.stop().await;
+}

@@ -1,0 +1,243 @@
+//! The line user agents' registration against a scripted registrar (a UDP socket in the test): refresh
+//! before expiry, backoff after a failure, 423 Min-Expires, removal of a previous run's stale binding,
+//! unregistration on detach, and malformed datagrams survived.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gateway::call::types::{CallRefs, LineId, LineIdentity, UaEvent};
+use gateway::ua::{Agent, DeviceUa, UaSettings};
+use sip_core::msg::{HeaderName, SipMessage, response_to};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+struct Registrar {
+    socket: UdpSocket,
+}
+
+impl Registrar {
+    async fn bind() -> Self {
+        Self {
+            socket: UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("addr")
+    }
+
+    /// The next request, within `secs`.
+    async fn recv(&self, secs: u64) -> (SipMessage, SocketAddr) {
+        let mut buf = vec![0u8; 65_535];
+        let (n, from) =
+            tokio::time::timeout(Duration::from_secs(secs), self.socket.recv_from(&mut buf))
+                .await
+                .expect("a request in time")
+                .expect("recv");
+        let msg = SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).expect("parses");
+        (msg, from)
+    }
+
+    async fn answer(&self, req: &SipMessage, to: SocketAddr, code: u16, extra: &[(&str, String)]) {
+        let mut resp = response_to(req, code, "").with_to_tag("reg");
+        for (name, value) in extra {
+            resp.headers.push(HeaderName::new(name), value.clone());
+        }
+        self.socket
+            .send_to(&resp.to_bytes(), to)
+            .await
+            .expect("send");
+    }
+}
+
+fn contact_of(req: &SipMessage) -> String {
+    req.headers
+        .get(&HeaderName::CONTACT)
+        .expect("Contact")
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_owned()
+}
+
+async fn event(ua: &mut DeviceUa) -> UaEvent {
+    tokio::time::timeout(Duration::from_secs(5), ua.recv())
+        .await
+        .expect("an event in time")
+        .expect("agent running")
+}
+
+fn line() -> Vec<(LineId, LineIdentity)> {
+    vec![(
+        LineId(1),
+        LineIdentity {
+            extension: "2001".to_owned(),
+            domain: "acme.example.com".to_owned(),
+            display_name: "Alice".to_owned(),
+            ha1: None,
+        },
+    )]
+}
+
+async fn start(registrar: SocketAddr, expires: u32) -> (Agent, CancellationToken) {
+    let mut settings = UaSettings::local(registrar).with_expires(expires);
+    settings.retry_min = Duration::from_millis(200);
+    let shutdown = CancellationToken::new();
+    let (agent, _task) = Agent::start(settings, shutdown.clone())
+        .await
+        .expect("agent");
+    (agent, shutdown)
+}
+
+#[tokio::test]
+async fn lines_refresh_back_off_clean_stale_bindings_and_unregister() {
+    let reg = Registrar::bind().await;
+    let (agent, shutdown) = start(reg.addr(), 2).await;
+    let mut ua = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), CallRefs::new());
+
+    let (first, from) = reg.recv(2).await;
+    assert_eq!(from, agent.local_addr());
+    let ours = contact_of(&first);
+    assert!(
+        ours.starts_with(&format!("sip:2001@{}", agent.local_addr()))
+            && ours.contains(";line=xb-SEP0004F2ABCDEF-1"),
+        "{ours}"
+    );
+    assert_eq!(first.headers.get(&HeaderName::EXPIRES), Some("2"));
+    // The registrar still holds a binding of a previous run (same line token, another port).
+    let stale = "sip:2001@127.0.0.1:9;line=xb-SEP0004F2ABCDEF-1";
+    let t0 = Instant::now();
+    reg.answer(
+        &first,
+        from,
+        200,
+        &[
+            ("Contact", format!("<{ours}>;expires=2")),
+            ("Contact", format!("<{stale}>;expires=900")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        event(&mut ua).await,
+        UaEvent::Registered { line: LineId(1) }
+    );
+
+    // First the cleanup of the stale binding, then the refresh at about 85 % of 2 s.
+    let (cleanup, _) = reg.recv(2).await;
+    assert_eq!(contact_of(&cleanup), stale);
+    assert_eq!(cleanup.headers.get(&HeaderName::EXPIRES), Some("0"));
+    assert_eq!(cleanup.call_id(), first.call_id());
+    reg.answer(&cleanup, from, 200, &[]).await;
+    let (refresh, _) = reg.recv(3).await;
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_millis(2000),
+        "refresh after {waited:?}"
+    );
+    assert_eq!(contact_of(&refresh), ours);
+    assert!(refresh.cseq().unwrap().seq > cleanup.cseq().unwrap().seq);
+
+    // A failed refresh is reported and retried after the first backoff step (200 ms here).
+    reg.answer(&refresh, from, 503, &[]).await;
+    assert_eq!(
+        event(&mut ua).await,
+        UaEvent::RegistrationFailed {
+            line: LineId(1),
+            code: 503
+        }
+    );
+    let t1 = Instant::now();
+    let (retry, _) = reg.recv(2).await;
+    assert!(
+        t1.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        t1.elapsed()
+    );
+    // 423 Interval Too Brief: the line asks again with the registrar's minimum.
+    reg.answer(&retry, from, 423, &[("Min-Expires", "60".to_owned())])
+        .await;
+    let (again, _) = reg.recv(2).await;
+    assert_eq!(again.headers.get(&HeaderName::EXPIRES), Some("60"));
+    reg.answer(
+        &again,
+        from,
+        200,
+        &[("Contact", format!("<{ours}>;expires=60"))],
+    )
+    .await;
+    assert_eq!(
+        event(&mut ua).await,
+        UaEvent::Registered { line: LineId(1) }
+    );
+
+    // Detaching unregisters the line.
+    ua.detach();
+    let (bye, _) = reg.recv(2).await;
+    assert_eq!(contact_of(&bye), ours);
+    assert_eq!(bye.headers.get(&HeaderName::EXPIRES), Some("0"));
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_challenge_without_credentials_fails_and_garbage_is_survived() {
+    let reg = Registrar::bind().await;
+    let (agent, shutdown) = start(reg.addr(), 60).await;
+    let mut ua = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), CallRefs::new());
+    let (first, from) = reg.recv(2).await;
+    reg.answer(
+        &first,
+        from,
+        401,
+        &[(
+            "WWW-Authenticate",
+            "Digest realm=\"acme.example.com\", nonce=\"abc\"".to_owned(),
+        )],
+    )
+    .await;
+    assert_eq!(
+        event(&mut ua).await,
+        UaEvent::RegistrationFailed {
+            line: LineId(1),
+            code: 401
+        }
+    );
+    // Malformed datagrams are dropped; the agent still answers an OPTIONS afterwards.
+    for junk in [
+        &b"\x00\x01garbage"[..],
+        b"INVITE sip:x SIP/2.0\r\n\r\n",
+        b"SIP/2.0 999\r\n\r\n",
+    ] {
+        reg.socket
+            .send_to(junk, agent.local_addr())
+            .await
+            .expect("send");
+    }
+    let options = format!(
+        "OPTIONS sip:2001@{a} SIP/2.0\r\nVia: SIP/2.0/UDP {r};branch=z9hG4bKopt1\r\nMax-Forwards: 70\r\n\
+         From: <sip:probe@{r}>;tag=p\r\nTo: <sip:2001@{a}>\r\nCall-ID: opt1\r\nCSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n",
+        a = agent.local_addr(),
+        r = reg.addr()
+    );
+    reg.socket
+        .send_to(options.as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    loop {
+        let mut buf = vec![0u8; 65_535];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(3), reg.socket.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("recv");
+        let msg = SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).expect("parses");
+        if msg.cseq().is_ok_and(|c| c.method.as_str() == "OPTIONS") {
+            assert_eq!(msg.code(), Some(200));
+            assert!(
+                msg.headers
+                    .get(&HeaderName::ALLOW)
+                    .is_some_and(|a| a.contains("REFER"))
+            );
+            break;
+        }
+    }
+    shutdown.cancel();
+}
