@@ -627,7 +627,10 @@ async fn answer_next(ua: &mut DeviceUa, port: u16) -> (CallRef, Option<CallRef>)
 
 async fn answered(ua: &mut DeviceUa, call: CallRef) {
     let e = until(ua, "answered", |e| matches!(e, UaEvent::Answered { .. })).await;
-    assert!(matches!(e, UaEvent::Answered { call: c, .. } if c == call), "{e:?}");
+    assert!(
+        matches!(e, UaEvent::Answered { call: c, .. } if c == call),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -651,9 +654,21 @@ async fn attended_transfer_between_three_lines_replaces_the_consultation_call() 
         on: true,
         media: media(41_002),
     });
-    let e = until(&mut bob, "held", |e| matches!(e, UaEvent::MediaChanged { .. })).await;
+    let e = until(&mut bob, "held", |e| {
+        matches!(e, UaEvent::MediaChanged { .. })
+    })
+    .await;
     assert!(
         matches!(&e, UaEvent::MediaChanged { media, .. } if media.direction == Direction::SendOnly),
+        "{e:?}"
+    );
+    // Bob's agent answered the hold offer recvonly.
+    let e = until(&mut alice, "hold answered", |e| {
+        matches!(e, UaEvent::MediaChanged { .. })
+    })
+    .await;
+    assert!(
+        matches!(&e, UaEvent::MediaChanged { media, .. } if media.direction == Direction::RecvOnly),
         "{e:?}"
     );
     let a2 = alice_calls.next();
@@ -690,13 +705,23 @@ async fn attended_transfer_between_three_lines_replaces_the_consultation_call() 
         offer: media(41_008),
     });
     let (c2, replaces) = answer_next(&mut carol, 41_010).await;
-    assert_eq!(replaces, Some(c1), "Carol's new call replaces the consultation");
+    assert_eq!(
+        replaces,
+        Some(c1),
+        "Carol's new call replaces the consultation"
+    );
     answered(&mut bob, new_call).await;
     let e = until(&mut alice, "transfer result", |e| {
         matches!(e, UaEvent::TransferResult { .. })
     })
     .await;
-    assert_eq!(e, UaEvent::TransferResult { call: a1, code: 200 });
+    assert_eq!(
+        e,
+        UaEvent::TransferResult {
+            call: a1,
+            code: 200
+        }
+    );
     // Alice leaves both calls; Carol's session drops the replaced one.
     alice.send(UaCommand::Hangup { call: a1 });
     alice.send(UaCommand::Hangup { call: a2 });
@@ -713,5 +738,118 @@ async fn attended_transfer_between_three_lines_replaces_the_consultation_call() 
         until(&mut carol, "ended", |e| matches!(e, UaEvent::Ended { .. })).await,
         UaEvent::Ended { call: c2 }
     );
+    gw.stop().await;
+}
+
+/// sipp `2002` calls line 2001 in the background with scenario `name`.
+fn bob_calls_line(
+    gw: &Gateway,
+    tag: &str,
+    name: &str,
+) -> tokio::task::JoinHandle<crate::harness::SippRun> {
+    let csv = gw.write(
+        &format!("{tag}.csv"),
+        &format!(
+            "SEQUENTIAL\n2002;{DOMAIN};{};2001\n",
+            auth("2002", "bob-secret")
+        ),
+    );
+    let (dir, target, tag, path) = (
+        gw.dir.path().to_owned(),
+        gw.sip_udp,
+        tag.to_owned(),
+        scenario(name),
+    );
+    tokio::spawn(async move {
+        let args = vec![
+            target.to_string(),
+            "-sf".into(),
+            path.display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            "1".into(),
+            "-d".into(),
+            "300".into(),
+        ];
+        sipp(&dir, &tag, args).await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_calls_rejected_cancelled_and_with_a_late_offer() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let (mut ua, _) = attach_registered(&gw.agent, "SEP0004F2000001", "2001").await;
+    // The session rejects: 486 reaches the caller.
+    let run = bob_calls_line(&gw, "rejected", "uac_refused.xml");
+    let UaEvent::Incoming { call, .. } = until(&mut ua, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    ua.send(UaCommand::Reject { call, code: 486 });
+    let run = run.await.expect("join");
+    assert!(
+        run.ok() && run.messages.contains("SIP/2.0 486"),
+        "{}",
+        run.describe()
+    );
+    // The caller cancels while the phone rings: Cancelled, and the caller gets its 487.
+    let run = bob_calls_line(&gw, "cancelled", "uac_cancel.xml");
+    let UaEvent::Incoming { call, .. } = until(&mut ua, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    ua.send(UaCommand::Ringing { call });
+    assert_eq!(
+        until(&mut ua, "cancelled", |e| matches!(
+            e,
+            UaEvent::Cancelled { .. }
+        ))
+        .await,
+        UaEvent::Cancelled { call }
+    );
+    let run = run.await.expect("join");
+    assert!(run.ok(), "{}", run.describe());
+    // No SDP in the INVITE: we offer in the 200, the caller answers in the ACK.
+    let run = bob_calls_line(&gw, "late-offer", "ua_uac_late_offer.xml");
+    let UaEvent::Incoming { call, offer, .. } = until(&mut ua, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(offer, None);
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(40_020),
+    });
+    let UaEvent::MediaChanged { media: far, .. } = until(&mut ua, "answer in ACK", |e| {
+        matches!(e, UaEvent::MediaChanged { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(far.codec, Codec::Pcma);
+    assert_eq!(
+        until(&mut ua, "ended", |e| matches!(e, UaEvent::Ended { .. })).await,
+        UaEvent::Ended { call }
+    );
+    let run = run.await.expect("join");
+    assert!(run.ok(), "{}", run.describe());
     gw.stop().await;
 }
