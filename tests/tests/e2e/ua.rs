@@ -853,3 +853,108 @@ async fn incoming_calls_rejected_cancelled_and_with_a_late_offer() {
     assert!(run.ok(), "{}", run.describe());
     gw.stop().await;
 }
+
+/// Registration storm and call setup through Crossbar, for the figures in the notes. Lines register
+/// with the gateway's own registrar (trusted, no digest); calls go line to line through the proxy, the
+/// callee's "session" answering at once, so the latency is what Crossbar adds (two user agents and the
+/// proxy, both ways).
+///
+/// `CROSSBAR_UA_LINES` (default 20,000 devices of one line), `CROSSBAR_UA_CPS` (default 200 calls/s)
+/// and `CROSSBAR_UA_CALL_SECS` (default 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load figure: cargo test --release -p tests --test e2e ua::load -- --ignored --nocapture"]
+async fn load_registration_storm_and_call_setup() {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let lines = usize::try_from(env("CROSSBAR_UA_LINES", 20_000)).expect("lines");
+    let cps = env("CROSSBAR_UA_CPS", 200);
+    let secs = env("CROSSBAR_UA_CALL_SECS", 5);
+    let gw = Gateway::start(FLEET).await;
+    let started = std::time::Instant::now();
+    let mut devices: Vec<DeviceUa> = (0..lines)
+        .map(|i| {
+            gw.agent.attach(
+                format!("SEP{i:012X}"),
+                line(&format!("{}", 100_000 + i), None),
+                CallRefs::new(),
+            )
+        })
+        .collect();
+    for ua in &mut devices {
+        assert_eq!(next(ua).await, UaEvent::Registered { line: LineId(1) });
+    }
+    let storm = started.elapsed();
+    println!(
+        "registration storm: {lines} lines registered in {:.2} s ({:.0} registrations/s)",
+        storm.as_secs_f64(),
+        lines as f64 / storm.as_secs_f64()
+    );
+    // Callees: the first 100 lines answer every call at once.
+    let pairs = 100usize.min(lines / 2);
+    let mut rest = devices.split_off(pairs);
+    for mut callee in devices {
+        tokio::spawn(async move {
+            while let Some(e) = callee.recv().await {
+                if let UaEvent::Incoming { call, .. } = e {
+                    callee.send(UaCommand::Answer {
+                        call,
+                        media: media(42_000),
+                    });
+                }
+            }
+        });
+    }
+    // Callers: the next 100 lines, each placing a call every pairs/cps seconds.
+    let period = Duration::from_secs_f64(pairs as f64 / cps as f64);
+    let rounds = (secs as f64 / period.as_secs_f64()).ceil() as usize;
+    let mut tasks = Vec::new();
+    for (i, mut caller) in rest.drain(..pairs).enumerate() {
+        let calls = CallRefs::new();
+        tasks.push(tokio::spawn(async move {
+            // Spread the callers over the period.
+            tokio::time::sleep(period.mul_f64(i as f64 / pairs as f64)).await;
+            let mut tick = tokio::time::interval(period);
+            let mut latencies = Vec::new();
+            for _ in 0..rounds {
+                tick.tick().await;
+                let call = calls.next();
+                let t = std::time::Instant::now();
+                caller.send(UaCommand::Invite {
+                    call,
+                    line: LineId(1),
+                    target: format!("{}", 100_000 + i),
+                    offer: media(42_002),
+                });
+                loop {
+                    match next(&mut caller).await {
+                        UaEvent::Answered { call: c, .. } if c == call => break,
+                        UaEvent::Failed { code, .. } => panic!("call failed with {code}"),
+                        _ => {}
+                    }
+                }
+                latencies.push(t.elapsed());
+                caller.send(UaCommand::Hangup { call });
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("caller"));
+    }
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    println!(
+        "call setup at {cps} calls/s for {secs} s: {} calls, INVITE to Answered p50 {:?}, p99 {:?}, max {:?}",
+        all.len(),
+        pct(0.50),
+        pct(0.99),
+        all[all.len() - 1]
+    );
+    drop(rest);
+    gw.stop().await;
+}
