@@ -154,6 +154,36 @@ fn ua_settings(
     })
 }
 
+/// Removes the bindings the line user agents of a previous run left (their contacts carry a
+/// `line=xb-...` token and name that run's port, which is gone): the lines register afresh as their
+/// devices attach. Returns each AOR changed with the bindings it keeps, to persist.
+fn drop_stale_line_bindings(
+    location: &mut sip_core::location::Location,
+) -> Vec<(sip_core::location::Aor, Vec<sip_core::location::Binding>)> {
+    let is_line = |b: &sip_core::location::Binding| {
+        sip_core::msg::Uri::parse(&b.contact)
+            .is_ok_and(|u| u.params.get("line").is_some_and(|t| t.starts_with("xb-")))
+    };
+    let changed: Vec<_> = location
+        .iter()
+        .filter(|(_, bindings)| bindings.iter().any(is_line))
+        .map(|(aor, bindings)| {
+            let keep: Vec<_> = bindings.iter().filter(|b| !is_line(b)).cloned().collect();
+            (aor.clone(), keep)
+        })
+        .collect();
+    for (aor, keep) in &changed {
+        location.replace(aor.clone(), keep.clone());
+    }
+    if !changed.is_empty() {
+        tracing::info!(
+            aors = changed.len(),
+            "removed the bindings of a previous run's line user agents"
+        );
+    }
+    changed
+}
+
 /// Runs the gateway on bound `listeners` until `shutdown` is cancelled, then drains.
 ///
 /// # Errors
@@ -195,9 +225,10 @@ pub async fn run_with(
     let directory = Directory::load(&store)
         .await
         .context("loading users and domains")?;
-    let location = crate::sip::persist::load(&store, unix_now())
+    let mut location = crate::sip::persist::load(&store, unix_now())
         .await
         .context("loading the location table")?;
+    let stale_lines = drop_stale_line_bindings(&mut location);
     tracing::info!(
         users = directory.user_count(),
         aors = location.aor_count(),
@@ -210,7 +241,10 @@ pub async fn run_with(
         Arc::clone(&directory),
         shutdown.clone(),
     ));
-    let (persister, writer) = Persister::start(store.clone());
+    let (mut persister, writer) = Persister::start(store.clone());
+    for (aor, left) in &stale_lines {
+        persister.save(aor, left);
+    }
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let (transports, primary_udp) =
         Transports::start(listeners.sip, inbound_tx, core_shutdown.clone());

@@ -484,8 +484,10 @@ pub(crate) async fn run(
             (Some(d), Some(c)) => Some(d.min(c)),
             (d, c) => d.or(c),
         };
+        // Closing ends once every unregistration is answered (BYEs and CANCELs are already out).
         if let Some(c) = closing
-            && (core.pending.is_empty() || tokio::time::Instant::now() >= c)
+            && (!core.pending.values().any(|p| matches!(p, Pending::Register(_)))
+                || tokio::time::Instant::now() >= c)
         {
             break;
         }

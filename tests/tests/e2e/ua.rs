@@ -958,3 +958,34 @@ async fn load_registration_storm_and_call_setup() {
     drop(rest);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_drops_the_bindings_of_the_previous_line_user_agents() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    // A binding as a line user agent of a crashed run leaves it: its port is dead.
+    let csv = gw.write(
+        "stale.csv",
+        &format!(
+            "SEQUENTIAL\n2001;{DOMAIN};{}\n",
+            auth("2001", "alice-secret")
+        ),
+    );
+    let run = run_scenario(
+        &gw,
+        "stale-line",
+        gw.sip_udp,
+        scenario("register_contact.xml"),
+        &csv,
+        &["-key", "contact_port", "9;line=xb-SEP0004F2000001-1"],
+    )
+    .await;
+    assert!(run.ok(), "{}", run.describe());
+    let gw = gw.restart().await;
+    // The line binding is gone: the caller gets 480 at once, not a timeout on the dead port.
+    let call = sipp_call(&gw, "after-restart", "uac_refused.xml", "2001", "").await;
+    assert!(call.messages.contains("SIP/2.0 480"), "{}", call.describe());
+    gw.stop().await;
+}
