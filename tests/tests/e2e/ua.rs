@@ -474,7 +474,7 @@ impl Drop for Kamailio {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_mode_registers_with_kamailio_and_takes_a_call_through_it() {
+async fn upstream_mode_registers_with_kamailio_and_calls_both_ways_through_it() {
     if !have_sipp() {
         return;
     }
@@ -541,6 +541,76 @@ async fn upstream_mode_registers_with_kamailio_and_takes_a_call_through_it() {
     assert_eq!(e, UaEvent::Ended { call });
     let run = caller.await.expect("join");
     assert!(run.ok(), "{}", run.describe());
+    // And out through it: a sipp UAS registered at Kamailio as 2002 answers the line's call.
+    let bob_port = free_port();
+    let csv = dir.path().join("bob.csv");
+    std::fs::write(&csv, format!("SEQUENTIAL\n2002;{DOMAIN}\n")).expect("csv");
+    let reg = sipp(
+        dir.path(),
+        "bob-at-kamailio",
+        vec![
+            kamailio.addr.to_string(),
+            "-sf".into(),
+            scenario("register_noauth.xml").display().to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-key".into(),
+            "contact_port".into(),
+            bob_port.to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            "1".into(),
+        ],
+    )
+    .await;
+    assert!(reg.ok(), "{}", reg.describe());
+    let bob = tokio::spawn({
+        let dir = dir.path().to_owned();
+        async move {
+            sipp(
+                &dir,
+                "bob-uas-kamailio",
+                vec![
+                    "-sf".into(),
+                    shared_scenario("uas_rr.xml").display().to_string(),
+                    "-i".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    bob_port.to_string(),
+                    "-m".into(),
+                    "1".into(),
+                ],
+            )
+            .await
+        }
+    });
+    settle().await;
+    let out = CallRef(1_000);
+    ua.send(UaCommand::Invite {
+        call: out,
+        line: LineId(1),
+        target: "2002".to_owned(),
+        offer: media(40_016),
+    });
+    let e = until(&mut ua, "answered", |e| {
+        matches!(e, UaEvent::Answered { .. })
+    })
+    .await;
+    assert!(
+        matches!(e, UaEvent::Answered { call, .. } if call == out),
+        "{e:?}"
+    );
+    ua.send(UaCommand::Hangup { call: out });
+    let bob = bob.await.expect("join");
+    assert!(bob.ok(), "{}", bob.describe());
+    assert!(
+        bob.messages.contains("Record-Route:"),
+        "the call went through Kamailio:\n{}",
+        bob.messages
+    );
     shutdown.cancel();
     task.await.expect("agent stops");
 }
