@@ -291,6 +291,37 @@ async fn busy_and_cancelled_outgoing_calls() {
         }
     );
     assert!(bob.await.expect("join").ok());
+    // Early media (183 with SDP), then busy.
+    let bob = uas(
+        &gw,
+        "bob-early",
+        scenario("ua_uas_early_busy.xml"),
+        bob_port,
+    );
+    settle().await;
+    let call = calls.next();
+    ua.send(UaCommand::Invite {
+        call,
+        line: LineId(1),
+        target: "2002".to_owned(),
+        offer: media(40_005),
+    });
+    let e = until(&mut ua, "early media", |e| {
+        matches!(e, UaEvent::Progress { .. })
+    })
+    .await;
+    let UaEvent::Progress {
+        code: 183,
+        media: Some(early),
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!((early.codec, early.rtp.port()), (Codec::Pcma, 30_000));
+    let e = until(&mut ua, "busy", |e| matches!(e, UaEvent::Failed { .. })).await;
+    assert!(matches!(e, UaEvent::Failed { code: 486, .. }), "{e:?}");
+    assert!(bob.await.expect("join").ok());
     // Ringing, then the phone hangs up: CANCEL, 487, and no event for the cancelled call.
     let carol_port = free_port();
     register_contact(&gw, "2003", DOMAIN, "carol-secret", carol_port).await;
