@@ -734,7 +734,7 @@ impl Core {
                         self.txns.send_stateless(&ack, to);
                     } else {
                         // Another fork answered too: ACK and end that dialog.
-                        self.ack_and_bye_fork(resp);
+                        self.ack_and_bye_fork(now, resp);
                     }
                     return;
                 }
@@ -855,7 +855,7 @@ impl Core {
         self.end_call(dev, call, false);
     }
 
-    fn ack_and_bye_fork(&mut self, resp: &SipMessage) {
+    fn ack_and_bye_fork(&mut self, now: Instant, resp: &SipMessage) {
         let Ok(to) = resp.to() else { return };
         let Ok(from) = resp.from() else { return };
         let (Some(call_id), Ok(cseq)) = (resp.call_id(), resp.cseq()) else {
@@ -888,7 +888,6 @@ impl Core {
         let ack = d.request(Method::ACK, cseq.seq, &self.via);
         self.txns.send_stateless(&ack, to);
         let bye = d.request(Method::BYE, cseq.seq.saturating_add(1), &self.via);
-        let now = tokio::time::Instant::now().into_std();
         self.send_request(now, bye, to, Pending::Other);
     }
 
