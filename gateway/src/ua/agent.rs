@@ -486,7 +486,10 @@ pub(crate) async fn run(
         };
         // Closing ends once every unregistration is answered (BYEs and CANCELs are already out).
         if let Some(c) = closing
-            && (!core.pending.values().any(|p| matches!(p, Pending::Register(_)))
+            && (!core
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Register(_)))
                 || tokio::time::Instant::now() >= c)
         {
             break;

@@ -186,3 +186,83 @@ impl ViaOf {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sip_core::msg::Host;
+
+    fn via() -> ViaOf {
+        ViaOf {
+            host: Host::V4([127, 0, 0, 1].into()),
+            port: 5999,
+        }
+    }
+
+    #[test]
+    fn uac_dialog_takes_route_set_reversed_and_target_from_the_2xx() {
+        let mut d = Dialog::uac(
+            NameAddr::parse("\"A\" <sip:2001@acme.example.com>").unwrap(),
+            NameAddr::parse("<sip:2002@acme.example.com>").unwrap(),
+            Uri::parse("sip:2002@acme.example.com").unwrap(),
+        );
+        let ok = SipMessage::parse(Bytes::from_static(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKx\r\n\
+Record-Route: <sip:10.0.0.2;lr>, <sip:10.0.0.1:5070;lr>\r\nFrom: <sip:2001@acme.example.com>;tag=a\r\n\
+To: <sip:2002@acme.example.com>;tag=b\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContact: <sip:2002@10.0.0.9:5062>\r\n\
+Content-Length: 0\r\n\r\n",
+        ))
+        .unwrap();
+        d.on_response(&ok);
+        assert_eq!(d.remote_tag.as_deref(), Some("b"));
+        assert_eq!(d.remote_target.to_string(), "sip:2002@10.0.0.9:5062");
+        assert_eq!(
+            d.next_hop("127.0.0.1:1".parse().unwrap()),
+            "10.0.0.1:5070".parse().unwrap()
+        );
+        let cseq = d.next_cseq();
+        let bye = d.request(Method::BYE, cseq, &via());
+        assert_eq!(
+            bye.request_uri().unwrap().to_string(),
+            "sip:2002@10.0.0.9:5062"
+        );
+        let routes: Vec<String> = bye
+            .routes()
+            .unwrap()
+            .iter()
+            .map(|r| r.uri.to_string())
+            .collect();
+        assert_eq!(routes, ["sip:10.0.0.1:5070;lr", "sip:10.0.0.2;lr"]);
+        assert_eq!(bye.cseq().unwrap().seq, 2);
+        assert!(
+            bye.headers
+                .get(&HeaderName::TO)
+                .unwrap()
+                .ends_with(";tag=b")
+        );
+    }
+
+    #[test]
+    fn a_strict_router_first_hop_gets_the_request_uri() {
+        let req = SipMessage::parse(Bytes::from_static(
+            b"INVITE sip:2001@127.0.0.1:5999 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKy\r\n\
+Record-Route: <sip:10.0.0.1>\r\nFrom: \"B\" <sip:2002@acme.example.com>;tag=f\r\n\
+To: <sip:2001@acme.example.com>\r\nCall-ID: k\r\nCSeq: 7 INVITE\r\nContact: <sip:2002@10.0.0.5>\r\n\
+Content-Length: 0\r\n\r\n",
+        ))
+        .unwrap();
+        let d = Dialog::uas(&req).unwrap();
+        assert_eq!(d.remote_cseq, Some(7));
+        assert_eq!(d.remote.display.as_deref(), Some("B"));
+        let bye = d.request(Method::BYE, 2, &via());
+        assert_eq!(bye.request_uri().unwrap().to_string(), "sip:10.0.0.1");
+        let routes: Vec<String> = bye
+            .routes()
+            .unwrap()
+            .iter()
+            .map(|r| r.uri.to_string())
+            .collect();
+        assert_eq!(routes, ["sip:2002@10.0.0.5"]);
+    }
+}
