@@ -68,6 +68,7 @@ pub(crate) struct Call {
     /// CSeq of our pending re-INVITE.
     reinvite_cseq: Option<u32>,
     auth_tries: u8,
+    /// Early media of our INVITE (UAC); the far end's media as `Incoming` reported it (UAS).
     early: Option<MediaDescription>,
     /// We sent a REFER on this call and wait for its NOTIFYs.
     referred: bool,
@@ -375,9 +376,17 @@ impl Core {
         else {
             return;
         };
+        let mut changed = None;
         let body = match &c.remote_offer {
             Some(offer) => match sdp::answer(&mut c.origin, offer, &media) {
-                Ok((_, body)) => body,
+                Ok((agreed, body)) => {
+                    // `Incoming` described the offer against every codec we know; the session's media
+                    // may have chosen another of the offered ones.
+                    if c.early.as_ref() != Some(&agreed) {
+                        changed = Some(agreed);
+                    }
+                    body
+                }
                 Err(e) => {
                     tracing::info!(%call, error = %e, "cannot answer the offer");
                     let resp = response_to(&req, 488, "").with_to_tag(&c.dialog.local_tag);
@@ -412,6 +421,9 @@ impl Core {
         }
         self.respond(now, &key, resp);
         self.arm(now + t1, AppTimer::Resend2xx { dev, call });
+        if let Some(media) = changed {
+            self.emit(dev, UaEvent::MediaChanged { call, media });
+        }
     }
 
     pub(super) fn on_resend_2xx(&mut self, now: Instant, dev: u64, call: CallRef) {
@@ -1108,6 +1120,7 @@ impl Core {
         });
         let mut c = Call::new(line, Phase::Incoming, dialog);
         c.remote_offer = offer;
+        c.early.clone_from(&remote);
         c.invite = Some(req);
         c.server_invite = Some(key.clone());
         self.dialogs.insert(

@@ -779,8 +779,37 @@ async fn attended_transfer_between_three_lines_replaces_the_consultation_call() 
         target: "2003".to_owned(),
         offer: media(41_004),
     });
-    let (c1, _) = answer_next(&mut carol, 41_006).await;
-    answered(&mut alice, a2).await;
+    // Carol's phone has only A-law: the answer picks PCMA from Alice's offer (PCMU first), and both
+    // sides learn it.
+    let UaEvent::Incoming {
+        call: c1, offer, ..
+    } = until(&mut carol, "incoming", |e| {
+        matches!(e, UaEvent::Incoming { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(offer.map(|o| o.codec), Some(Codec::Pcmu));
+    let mut alaw = media(41_006);
+    alaw.codecs = vec![Codec::Pcma];
+    carol.send(UaCommand::Answer {
+        call: c1,
+        media: alaw,
+    });
+    let e = next(&mut carol).await;
+    assert!(
+        matches!(&e, UaEvent::MediaChanged { call, media } if *call == c1 && media.codec == Codec::Pcma),
+        "{e:?}"
+    );
+    let e = until(&mut alice, "answered", |e| {
+        matches!(e, UaEvent::Answered { .. })
+    })
+    .await;
+    assert!(
+        matches!(&e, UaEvent::Answered { call, media } if *call == a2 && media.codec == Codec::Pcma),
+        "{e:?}"
+    );
     // Alice transfers Bob to Carol, replacing her consultation call.
     alice.send(UaCommand::TransferAttended {
         call: a1,
