@@ -89,6 +89,9 @@ pub(crate) struct Core {
     pub(super) transfers: HashMap<(u64, CallRef), CallRef>,
     timers: BTreeMap<(Instant, u64), AppTimer>,
     serial: u64,
+    /// Line REGISTER transactions in flight, and lines waiting for a slot.
+    pub(super) reg_inflight: usize,
+    pub(super) reg_waiting: std::collections::VecDeque<(u64, LineId)>,
 }
 
 impl Core {
@@ -117,6 +120,8 @@ impl Core {
             transfers: HashMap::new(),
             timers: BTreeMap::new(),
             serial: 0,
+            reg_inflight: 0,
+            reg_waiting: std::collections::VecDeque::new(),
         }
     }
 

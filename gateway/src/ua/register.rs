@@ -10,6 +10,9 @@ use super::auth::Challenge;
 use super::dialog::{branch, token};
 use crate::call::types::{LineId, LineIdentity, UaEvent};
 
+/// The most line REGISTERs in flight at once; more wait their turn.
+const MAX_INFLIGHT: usize = 512;
+
 /// What a REGISTER is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum RegKind {
@@ -117,7 +120,28 @@ impl Core {
     fn send_register(&mut self, now: Instant, job: RegJob, auth: Option<(HeaderName, String)>) {
         let msg = self.build_register(&job, auth);
         let to = self.outbound;
-        self.send_request(now, msg, to, Pending::Register(Box::new(job)));
+        let refresh = job.kind == RegKind::Refresh;
+        let sent = self
+            .send_request(now, msg, to, Pending::Register(Box::new(job)))
+            .is_some();
+        if sent && refresh {
+            self.reg_inflight = self.reg_inflight.saturating_add(1);
+        }
+    }
+
+    /// A line's REGISTER transaction ended (final response or timeout): its slot is free, and lines
+    /// waiting for one go out.
+    fn register_done(&mut self, now: Instant, job: &RegJob) {
+        if job.kind != RegKind::Refresh {
+            return;
+        }
+        self.reg_inflight = self.reg_inflight.saturating_sub(1);
+        while self.reg_inflight < MAX_INFLIGHT {
+            let Some((dev, lid)) = self.reg_waiting.pop_front() else {
+                break;
+            };
+            self.register_line(now, dev, lid);
+        }
     }
 
     fn line_mut(&mut self, dev: u64, line: LineId) -> Option<&mut Line> {
@@ -131,6 +155,15 @@ impl Core {
     /// Sends (or refreshes) a line's registration.
     pub(super) fn register_line(&mut self, now: Instant, dev: u64, lid: LineId) {
         let expires = self.settings.expires_secs;
+        if self.line_mut(dev, lid).is_none() {
+            return;
+        }
+        if self.reg_inflight >= MAX_INFLIGHT {
+            // A storm (thousands of phones attaching at once): pace it rather than flood the registrar
+            // and pay for retransmissions.
+            self.reg_waiting.push_back((dev, lid));
+            return;
+        }
         let Some(line) = self.line_mut(dev, lid) else {
             return;
         };
@@ -211,6 +244,7 @@ impl Core {
     }
 
     pub(super) fn on_register_timeout(&mut self, now: Instant, job: RegJob) {
+        self.register_done(now, &job);
         self.register_failed(now, &job, 408);
     }
 
@@ -250,6 +284,9 @@ impl Core {
         resp: &SipMessage,
     ) {
         let code = resp.code().unwrap_or(500);
+        if code >= 200 {
+            self.register_done(now, &job);
+        }
         match code {
             100..=199 => {}
             200..=299 => self.on_registered(now, &job, resp),
