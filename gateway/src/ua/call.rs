@@ -444,7 +444,8 @@ impl Core {
         let next = interval.saturating_mul(2).min(t2);
         c.ok = Some((resp.clone(), key.clone(), next, giveup));
         self.respond(now, &key, resp);
-        self.arm(now + next, AppTimer::Resend2xx { dev, call });
+        // The last wait ends at the give-up time, not after it.
+        self.arm((now + next).min(giveup), AppTimer::Resend2xx { dev, call });
     }
 
     fn reject(&mut self, now: Instant, dev: u64, call: CallRef, code: u16) {

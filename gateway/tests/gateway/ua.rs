@@ -241,3 +241,177 @@ async fn a_challenge_without_credentials_fails_and_garbage_is_survived() {
     }
     shutdown.cancel();
 }
+
+fn media() -> gateway::call::types::MediaOffer {
+    gateway::call::types::MediaOffer {
+        rtp: "127.0.0.1:40000".parse().unwrap(),
+        codecs: vec![gateway::call::types::Codec::Pcmu],
+        ptime_ms: 20,
+        telephone_event: Some(101),
+        direction: gateway::call::types::Direction::SendRecv,
+    }
+}
+
+const SDP: &str = "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30000 RTP/AVP 0\r\n";
+
+/// A registered line on an agent whose registrar and proxy is the scripted socket, with short timers.
+async fn registered_line() -> (Registrar, Agent, DeviceUa, CallRefs, CancellationToken) {
+    let reg = Registrar::bind().await;
+    let mut settings = UaSettings::local(reg.addr()).with_expires(3600);
+    settings.timers.t1 = Duration::from_millis(50);
+    let shutdown = CancellationToken::new();
+    let (agent, _task) = Agent::start(settings, shutdown.clone())
+        .await
+        .expect("agent");
+    let calls = CallRefs::new();
+    let mut ua = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), calls.clone());
+    let (first, from) = reg.recv(2).await;
+    let contact = format!("<{}>;expires=3600", contact_of(&first));
+    reg.answer(&first, from, 200, &[("Contact", contact)]).await;
+    assert_eq!(
+        event(&mut ua).await,
+        UaEvent::Registered { line: LineId(1) }
+    );
+    (reg, agent, ua, calls, shutdown)
+}
+
+#[tokio::test]
+async fn retransmitted_2xx_are_acked_again() {
+    use gateway::call::types::UaCommand;
+    let (peer, agent, mut ua, calls, shutdown) = registered_line().await;
+    let call = calls.next();
+    ua.send(UaCommand::Invite {
+        call,
+        line: LineId(1),
+        target: "2002".to_owned(),
+        offer: media(),
+    });
+    let (invite, from) = peer.recv(2).await;
+    assert_eq!(from, agent.local_addr());
+    assert_eq!(invite.content_type(), Some("application/sdp"));
+    let contact = format!("<sip:2002@{}>", peer.addr());
+    let mut ok = response_to(&invite, 200, "").with_to_tag("callee");
+    ok.headers.push(HeaderName::CONTACT, contact);
+    ok.headers.push(HeaderName::CONTENT_TYPE, "application/sdp");
+    ok.body = Bytes::from_static(SDP.as_bytes());
+    peer.socket
+        .send_to(&ok.to_bytes(), from)
+        .await
+        .expect("send");
+    let (ack, _) = peer.recv(2).await;
+    assert_eq!(ack.method().map(|m| m.as_str()), Some("ACK"));
+    assert_eq!(ack.cseq().unwrap().seq, invite.cseq().unwrap().seq);
+    assert!(matches!(event(&mut ua).await, UaEvent::Answered { .. }));
+    // The ACK was "lost": the 200 comes again and is ACKed again, with no second event.
+    peer.socket
+        .send_to(&ok.to_bytes(), from)
+        .await
+        .expect("send");
+    let (again, _) = peer.recv(2).await;
+    assert_eq!(again.method().map(|m| m.as_str()), Some("ACK"));
+    assert_eq!(again.call_id(), ack.call_id());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), ua.recv())
+            .await
+            .is_err()
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn our_2xx_is_retransmitted_until_the_ack_and_the_call_ends_without_one() {
+    use gateway::call::types::UaCommand;
+    let (peer, agent, mut ua, _calls, shutdown) = registered_line().await;
+    let invite = |call_id: &str| {
+        format!(
+            "INVITE sip:2001@{a};line=xb-SEP0004F2ABCDEF-1 SIP/2.0\r\nVia: SIP/2.0/UDP {p};branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: \"Bob\" <sip:2002@acme.example.com>;tag=caller\r\nTo: <sip:2001@acme.example.com>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:2002@{p}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {len}\r\n\r\n{SDP}",
+            a = agent.local_addr(),
+            p = peer.addr(),
+            len = SDP.len()
+        )
+    };
+    // 1. Answered, then ACKed after two retransmissions: the retransmissions stop.
+    peer.socket
+        .send_to(invite("acked").as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    let UaEvent::Incoming {
+        call, from_name, ..
+    } = event(&mut ua).await
+    else {
+        panic!("not an incoming call")
+    };
+    assert_eq!(from_name, "Bob");
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(),
+    });
+    let mut oks = Vec::new();
+    while oks.len() < 3 {
+        let mut buf = vec![0u8; 65_535];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), peer.socket.recv_from(&mut buf))
+            .await
+            .expect("a response")
+            .expect("recv");
+        let msg = SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).expect("parses");
+        if msg.code() == Some(200) {
+            oks.push(msg);
+        }
+    }
+    let ok = &oks[0];
+    let to = ok.headers.get(&HeaderName::TO).expect("To").to_owned();
+    let ack = format!(
+        "ACK sip:2001@{a};line=xb-SEP0004F2ABCDEF-1 SIP/2.0\r\nVia: SIP/2.0/UDP {p};branch=z9hG4bKack1\r\n\
+         Max-Forwards: 70\r\nFrom: \"Bob\" <sip:2002@acme.example.com>;tag=caller\r\nTo: {to}\r\n\
+         Call-ID: acked\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        a = agent.local_addr(),
+        p = peer.addr(),
+    );
+    peer.socket
+        .send_to(ack.as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 65_535];
+    let quiet =
+        tokio::time::timeout(Duration::from_millis(600), peer.socket.recv_from(&mut buf)).await;
+    assert!(quiet.is_err(), "no 200 after the ACK");
+    // 2. Answered and never ACKed: after 64·T1 (3.2 s here) the agent gives up, BYEs and reports Ended.
+    peer.socket
+        .send_to(invite("unacked").as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    let UaEvent::Incoming { call, .. } = event(&mut ua).await else {
+        panic!("not an incoming call")
+    };
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(),
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(6), ua.recv())
+        .await
+        .expect("Ended in time")
+        .expect("agent");
+    assert_eq!(ended, UaEvent::Ended { call });
+    let mut saw_bye = false;
+    for _ in 0..200 {
+        let mut buf = vec![0u8; 65_535];
+        match tokio::time::timeout(Duration::from_millis(300), peer.socket.recv_from(&mut buf))
+            .await
+        {
+            Ok(Ok((n, _))) => {
+                let msg = SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).expect("parses");
+                if msg.method().is_some_and(|m| m.as_str() == "BYE") {
+                    saw_bye = true;
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    assert!(saw_bye, "the agent hung up the unacknowledged call");
+    shutdown.cancel();
+}
