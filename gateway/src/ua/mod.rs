@@ -229,7 +229,7 @@ impl DeviceUa {
         let _ = self.requests.send(Request::Command { id: self.id, cmd });
     }
 
-    /// The next event; `None` once the agent has stopped.
+    /// The next event; `None` once the agent has stopped. Cancel-safe, so it can sit in a `select!`.
     pub async fn recv(&mut self) -> Option<UaEvent> {
         self.events.recv().await
     }

@@ -415,3 +415,96 @@ async fn our_2xx_is_retransmitted_until_the_ack_and_the_call_ends_without_one() 
     assert!(saw_bye, "the agent hung up the unacknowledged call");
     shutdown.cancel();
 }
+
+/// Receives responses and requests on the scripted peer until one matches `want`.
+async fn recv_until(peer: &Registrar, want: impl Fn(&SipMessage) -> bool) -> SipMessage {
+    loop {
+        let mut buf = vec![0u8; 65_535];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), peer.socket.recv_from(&mut buf))
+            .await
+            .expect("a message in time")
+            .expect("recv");
+        let msg = SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).expect("parses");
+        if want(&msg) {
+            return msg;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_offerless_reinvite_gets_our_offer_and_the_answer_in_the_ack_tells_hold() {
+    use gateway::call::types::{Direction, UaCommand};
+    let (peer, agent, mut ua, _calls, shutdown) = registered_line().await;
+    let (a, p) = (agent.local_addr(), peer.addr());
+    let request = |method: &str, cseq: u32, to: &str, body: &str, branch: &str| {
+        let ct = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/sdp\r\n".to_owned()
+        };
+        format!(
+            "{method} sip:2001@{a};line=xb-SEP0004F2ABCDEF-1 SIP/2.0\r\nVia: SIP/2.0/UDP {p};branch=z9hG4bK{branch}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:2002@acme.example.com>;tag=caller\r\nTo: {to}\r\nCall-ID: reinv\r\n\
+             CSeq: {cseq} {method}\r\nContact: <sip:2002@{p}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let send = |text: String| {
+        let socket = &peer.socket;
+        async move { socket.send_to(text.as_bytes(), a).await.expect("send") }
+    };
+    send(request(
+        "INVITE",
+        1,
+        "<sip:2001@acme.example.com>",
+        SDP,
+        "i1",
+    ))
+    .await;
+    let UaEvent::Incoming { call, .. } = event(&mut ua).await else {
+        panic!("not an incoming call")
+    };
+    ua.send(UaCommand::Answer {
+        call,
+        media: media(),
+    });
+    let ok = recv_until(&peer, |m| m.code() == Some(200)).await;
+    let to = ok.headers.get(&HeaderName::TO).expect("To").to_owned();
+    send(request("ACK", 1, &to, "", "a1")).await;
+    // Re-INVITE without SDP: our offer comes in the 200; the far end's answer, in the ACK, holds.
+    send(request("INVITE", 2, &to, "", "i2")).await;
+    let ok2 = recv_until(&peer, |m| {
+        m.code() == Some(200) && m.cseq().is_ok_and(|c| c.seq == 2)
+    })
+    .await;
+    let offer = String::from_utf8_lossy(&ok2.body).into_owned();
+    assert!(offer.contains("m=audio 40000 RTP/AVP 0 101"), "{offer}");
+    let held = SDP.replace(
+        "m=audio 30000 RTP/AVP 0\r\n",
+        "m=audio 30000 RTP/AVP 0\r\na=sendonly\r\n",
+    );
+    send(request("ACK", 2, &to, &held, "a2")).await;
+    let e = event(&mut ua).await;
+    assert!(
+        matches!(&e, UaEvent::MediaChanged { call: c, media } if *c == call && media.direction == Direction::SendOnly),
+        "{e:?}"
+    );
+    // UPDATE is not supported: 501 with Allow.
+    send(request("UPDATE", 3, &to, "", "u3")).await;
+    let resp = recv_until(&peer, |m| m.cseq().is_ok_and(|c| c.seq == 3)).await;
+    assert_eq!(resp.code(), Some(501));
+    assert!(resp.headers.get(&HeaderName::ALLOW).is_some());
+    // An out-of-order CSeq is refused (RFC 3261 §12.2.2).
+    send(request("INFO", 1, &to, "", "x1")).await;
+    let resp = recv_until(&peer, |m| {
+        m.cseq().is_ok_and(|c| c.method.as_str() == "INFO")
+    })
+    .await;
+    assert_eq!(resp.code(), Some(500));
+    // BYE ends it.
+    send(request("BYE", 4, &to, "", "b4")).await;
+    let resp = recv_until(&peer, |m| m.cseq().is_ok_and(|c| c.seq == 4)).await;
+    assert_eq!(resp.code(), Some(200));
+    assert_eq!(event(&mut ua).await, UaEvent::Ended { call });
+    shutdown.cancel();
+}
