@@ -271,9 +271,7 @@ impl Core {
         };
         match pending {
             Some(Pending::Register(job)) => self.on_register_response(now, *job, &msg),
-            Some(Pending::Invite { dev, call }) => {
-                self.on_invite_response(now, dev, call, &key, &msg)
-            }
+            Some(Pending::Invite { dev, call }) => self.on_invite_response(now, dev, call, &msg),
             Some(Pending::ReInvite { dev, call }) => {
                 self.on_reinvite_response(now, dev, call, &msg)
             }

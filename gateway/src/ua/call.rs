@@ -498,15 +498,10 @@ impl Core {
             cancel
                 .headers
                 .push(HeaderName::new("Reason"), "SIP;cause=487;text=\"Hung up\"");
+            // Our INVITEs all go to the outbound proxy, and a CANCEL goes where its INVITE went (§9.1).
             let to = self.outbound;
-            let to = self.pending_peer(invite).unwrap_or(to);
             self.send_request(now, cancel, to, Pending::Other);
         }
-    }
-
-    /// The destination of an INVITE client transaction (a CANCEL goes where its INVITE went).
-    fn pending_peer(&self, _invite: &TransactionKey) -> Option<std::net::SocketAddr> {
-        Some(self.outbound)
     }
 
     /// A request within `call`'s dialog, sent to its next hop.
@@ -681,7 +676,6 @@ impl Core {
         now: Instant,
         dev: u64,
         call: CallRef,
-        key: &TransactionKey,
         resp: &SipMessage,
     ) {
         let code = resp.code().unwrap_or(500);
@@ -831,10 +825,7 @@ impl Core {
                     None => self.on_invite_failed(now, dev, call, 503, "Service Unavailable"),
                 }
             }
-            _ => {
-                let _ = key;
-                self.on_invite_failed(now, dev, call, code, &reason_of(resp));
-            }
+            _ => self.on_invite_failed(now, dev, call, code, &reason_of(resp)),
         }
     }
 
