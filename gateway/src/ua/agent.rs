@@ -194,6 +194,16 @@ impl Core {
         self.respond(now, key, resp);
     }
 
+    /// In local mode every request for a line comes through Crossbar's own proxy (the lines' bindings
+    /// point at the agent, and the proxy record-routes), so requests from any other host are refused:
+    /// nobody reaches a phone around the proxy's policy. In upstream mode the upstream decides.
+    fn accepts_requests_from(&self, from: SocketAddr) -> bool {
+        match self.settings.registrar {
+            super::RegistrarTarget::Local(_) => from.ip() == self.outbound.ip(),
+            super::RegistrarTarget::Upstream(_) => true,
+        }
+    }
+
     // ---- inputs ----------------------------------------------------------------------------------
 
     pub(crate) fn handle_request(&mut self, now: Instant, request: Request) {
@@ -228,6 +238,13 @@ impl Core {
             if msg.method() != Some(&Method::ACK) && msg.top_via().is_ok() {
                 let code = e.status_code();
                 self.txns.send_stateless(&response_to(&msg, code, ""), from);
+            }
+            return;
+        }
+        if msg.is_request() && !self.accepts_requests_from(from) {
+            tracing::debug!(peer = %from, "request from outside Crossbar's SIP server refused");
+            if msg.method() != Some(&Method::ACK) {
+                self.txns.send_stateless(&response_to(&msg, 403, ""), from);
             }
             return;
         }

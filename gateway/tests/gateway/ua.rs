@@ -508,3 +508,38 @@ async fn an_offerless_reinvite_gets_our_offer_and_the_answer_in_the_ack_tells_ho
     assert_eq!(event(&mut ua).await, UaEvent::Ended { call });
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn in_local_mode_requests_from_other_hosts_are_refused() {
+    let (_peer, agent, mut ua, _calls, shutdown) = registered_line().await;
+    // 127.0.0.2 is another loopback address: not Crossbar's SIP server.
+    let Ok(stranger) = UdpSocket::bind("127.0.0.2:0").await else {
+        eprintln!("skipped: cannot bind 127.0.0.2");
+        return;
+    };
+    let invite = format!(
+        "INVITE sip:2001@{a};line=xb-SEP0004F2ABCDEF-1 SIP/2.0\r\nVia: SIP/2.0/UDP {p};branch=z9hG4bKs1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:evil@example.net>;tag=e\r\nTo: <sip:2001@acme.example.com>\r\n\
+         Call-ID: stranger\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        a = agent.local_addr(),
+        p = stranger.local_addr().expect("addr"),
+    );
+    stranger
+        .send_to(invite.as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), stranger.recv_from(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("recv");
+    let resp = SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).expect("parses");
+    assert_eq!(resp.code(), Some(403));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), ua.recv())
+            .await
+            .is_err(),
+        "the phone never rang"
+    );
+    shutdown.cancel();
+}
