@@ -8,5 +8,6 @@ pub mod logging;
 pub mod media;
 pub mod serve;
 pub mod sip;
+pub mod ua;
 
 pub use config::{Config, ConfigError};

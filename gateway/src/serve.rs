@@ -127,7 +127,62 @@ fn sip_settings(config: &Config, listeners: &SipListeners) -> crate::sip::Settin
         },
         rate_limited: config.sip.rate_limit > 0,
         timer_c: Duration::from_secs(u64::from(config.sip.invite_timeout_secs)),
+        trusted: Vec::new(),
     }
+}
+
+/// The line user agents' settings: local mode registers with our first UDP listener (over loopback
+/// when it is on the wildcard address); with `[sip] upstream`, lines register there instead.
+fn ua_settings(
+    config: &Config,
+    listeners: &SipListeners,
+    host: &Host,
+) -> anyhow::Result<crate::ua::UaSettings> {
+    let addresses = listeners.addresses();
+    let udp = addresses
+        .iter()
+        .find(|(t, _)| *t == Transport::Udp)
+        .or_else(|| addresses.first())
+        .map(|(_, a)| *a)
+        .context("the line user agents need a [sip] listen address")?;
+    Ok(match &config.sip.upstream {
+        None => crate::ua::UaSettings::local(udp),
+        Some(up) => {
+            let uri = sip_core::msg::Uri::parse(up)
+                .map_err(|e| anyhow::anyhow!("[sip] upstream {up}: {e}"))?;
+            crate::ua::UaSettings::upstream(uri, udp.ip(), host.clone())
+        }
+    })
+}
+
+/// Removes the bindings the line user agents of a previous run left (their contacts carry a
+/// `line=xb-...` token and name that run's port, which is gone): the lines register afresh as their
+/// devices attach. Returns each AOR changed with the bindings it keeps, to persist.
+fn drop_stale_line_bindings(
+    location: &mut sip_core::location::Location,
+) -> Vec<(sip_core::location::Aor, Vec<sip_core::location::Binding>)> {
+    let is_line = |b: &sip_core::location::Binding| {
+        sip_core::msg::Uri::parse(&b.contact)
+            .is_ok_and(|u| u.params.get("line").is_some_and(|t| t.starts_with("xb-")))
+    };
+    let changed: Vec<_> = location
+        .iter()
+        .filter(|(_, bindings)| bindings.iter().any(is_line))
+        .map(|(aor, bindings)| {
+            let keep: Vec<_> = bindings.iter().filter(|b| !is_line(b)).cloned().collect();
+            (aor.clone(), keep)
+        })
+        .collect();
+    for (aor, keep) in &changed {
+        location.replace(aor.clone(), keep.clone());
+    }
+    if !changed.is_empty() {
+        tracing::info!(
+            aors = changed.len(),
+            "removed the bindings of a previous run's line user agents"
+        );
+    }
+    changed
 }
 
 /// Runs the gateway on bound `listeners` until `shutdown` is cancelled, then drains.
@@ -140,17 +195,41 @@ pub async fn run(
     store: Store,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_with(config, listeners, store, shutdown, |_| {}).await
+}
+
+/// [`run`], handing the running line user agents to `on_agent` once they are up (tests attach devices
+/// through it).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(
+    config: Config,
+    listeners: Listeners,
+    store: Store,
+    shutdown: CancellationToken,
+    on_agent: impl FnOnce(crate::ua::Agent),
+) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     for (key, addr) in listeners.addresses() {
         tracing::info!(%addr, listener = %key, "listening");
     }
-    let sip_settings = sip_settings(&config, &listeners.sip);
+    let mut sip_settings = sip_settings(&config, &listeners.sip);
+    // The SIP core stops after the line user agents, so their unregistrations are answered.
+    let core_shutdown = CancellationToken::new();
+    let ua_settings = ua_settings(&config, &listeners.sip, &sip_settings.host)?;
+    let (agent, agent_task) = crate::ua::Agent::start(ua_settings, shutdown.child_token())
+        .await
+        .context("starting the line user agents")?;
+    sip_settings.trusted.push(agent.local_addr());
+    tracing::info!(addr = %agent.local_addr(), "line user agents ready");
     let directory = Directory::load(&store)
         .await
         .context("loading users and domains")?;
-    let location = crate::sip::persist::load(&store, unix_now())
+    let mut location = crate::sip::persist::load(&store, unix_now())
         .await
         .context("loading the location table")?;
+    let stale_lines = drop_stale_line_bindings(&mut location);
     tracing::info!(
         users = directory.user_count(),
         aors = location.aor_count(),
@@ -163,15 +242,19 @@ pub async fn run(
         Arc::clone(&directory),
         shutdown.clone(),
     ));
-    let (persister, writer) = Persister::start(store.clone());
+    let (mut persister, writer) = Persister::start(store.clone());
+    for (aor, left) in &stale_lines {
+        persister.save(aor, left);
+    }
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-    let (transports, primary_udp) = Transports::start(listeners.sip, inbound_tx, shutdown.clone())
-        .context("starting the SIP transports")?;
+    let (transports, primary_udp) =
+        Transports::start(listeners.sip, inbound_tx, core_shutdown.clone())
+            .context("starting the SIP transports")?;
     let server = SipServer::new(sip_settings, transports, location, directory, persister);
     // The SIP core runs on a thread of its own with a single-threaded runtime that also reads the first
     // UDP socket (a duplicate of its descriptor): every datagram is received, handled and answered on
     // that thread, with no wake-up of another one.
-    let sip_shutdown = shutdown.clone();
+    let sip_shutdown = core_shutdown.clone();
     let core = std::thread::Builder::new()
         .name("sip-core".to_owned())
         .spawn(move || -> std::io::Result<()> {
@@ -200,9 +283,14 @@ pub async fn run(
         // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
+    on_agent(agent);
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("shutting down");
+    if tokio::time::timeout(DRAIN_GRACE, agent_task).await.is_err() {
+        tracing::warn!("the line user agents did not stop in time");
+    }
+    core_shutdown.cancel();
     if tokio::time::timeout(DRAIN_GRACE, tasks.wait())
         .await
         .is_err()

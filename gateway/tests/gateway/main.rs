@@ -6,3 +6,4 @@ mod fleet;
 mod media;
 mod media_sipp;
 mod support;
+mod ua;

@@ -32,6 +32,8 @@ pub(crate) struct Gateway {
     pub(crate) sip_udp: SocketAddr,
     /// The TCP listener.
     pub(crate) sip_tcp: SocketAddr,
+    /// The gateway's line user agents.
+    pub(crate) agent: gateway::ua::Agent,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -78,15 +80,22 @@ impl Gateway {
         let (sip_udp, sip_tcp) = (find("udp"), find("tcp"));
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
+        let (agent_tx, agent_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            gateway::serve::run(config, listeners, store, token)
-                .await
-                .map_err(|e| format!("{e:#}"))
+            gateway::serve::run_with(config, listeners, store, token, move |agent| {
+                let _ = agent_tx.send(agent);
+            })
+            .await
+            .map_err(|e| format!("{e:#}"))
         });
+        let agent = agent_rx
+            .await
+            .expect("the gateway starts its line user agents");
         Self {
             dir,
             sip_udp,
             sip_tcp,
+            agent,
             config_text,
             shutdown,
             task,

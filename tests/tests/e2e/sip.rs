@@ -6,19 +6,19 @@
 use crate::harness::{Gateway, free_port, have_sipp, scenario, settle, shared_scenario, sipp};
 
 /// Three users of acme and one of globex with the same extension as an acme user.
-const FLEET: &str = "extension,domain,password,first_name\n\
+pub(crate) const FLEET: &str = "extension,domain,password,first_name\n\
     2001,acme.example.com,alice-secret,Alice\n\
     2002,acme.example.com,bob-secret,Bob\n\
     2003,acme.example.com,carol-secret,Carol\n\
     2001,globex.example.com,globex-secret,Gus\n";
 
-fn auth(user: &str, password: &str) -> String {
+pub(crate) fn auth(user: &str, password: &str) -> String {
     format!("[authentication username={user} password={password}]")
 }
 
 /// sipp against `target` with `scenario_path` and injection file `csv`, one call from a free port on
 /// 127.0.0.1, then `extra` options (given again, `-m`, `-i` and `-p` override these).
-async fn run_scenario(
+pub(crate) async fn run_scenario(
     gw: &Gateway,
     tag: &str,
     target: std::net::SocketAddr,
@@ -73,7 +73,7 @@ async fn register_run(
 }
 
 /// Registers `user` with its Contact at `contact_port` (a sipp UAS).
-async fn register_contact(
+pub(crate) async fn register_contact(
     gw: &Gateway,
     user: &str,
     domain: &str,
@@ -103,7 +103,7 @@ async fn register_contact(
 }
 
 /// A sipp UAS running `scenario` on `port` for one call, in the background.
-fn uas(
+pub(crate) fn uas(
     gw: &Gateway,
     tag: &str,
     scenario_path: std::path::PathBuf,
@@ -131,7 +131,7 @@ fn uas(
 }
 
 /// A UAC call from `caller` (acme) to `callee` with `scenario_name`.
-async fn call(
+pub(crate) async fn call(
     gw: &Gateway,
     tag: &str,
     scenario_name: &str,
