@@ -1,14 +1,18 @@
 //! Fleet inventory and bulk provisioning: the store (sqlx over SQLite or PostgreSQL), MAC normalisation,
-//! the model table, digest credentials, CSV import and export.
+//! the model table, digest credentials, CSV import and export, and the TFTP and HTTP provisioning servers.
 
 pub mod changes;
 pub mod digest;
 pub mod export;
+pub mod files;
+pub mod guard;
+pub mod http;
 pub mod import;
 pub mod inventory;
 pub mod mac;
 pub mod models;
 pub mod store;
+pub mod tftp;
 
 pub use changes::ChangeSet;
 pub use digest::Ha1;
