@@ -138,6 +138,17 @@ pub trait FileSource: Send + Sync + 'static {
     ) -> impl Future<Output = Lookup> + Send;
 }
 
+impl<T: FileSource> FileSource for std::sync::Arc<T> {
+    fn fetch(
+        &self,
+        name: &str,
+        client: IpAddr,
+        user_agent: Option<&str>,
+    ) -> impl Future<Output = Lookup> + Send {
+        (**self).fetch(name, client, user_agent)
+    }
+}
+
 /// Media type from a file name's extension.
 pub fn content_type(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
