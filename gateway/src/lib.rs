@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod logging;
+pub mod provision;
 pub mod serve;
 pub mod sip;
 

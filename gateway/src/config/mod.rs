@@ -8,6 +8,7 @@
 mod dialplan;
 mod http;
 mod media;
+mod provisioning;
 pub(crate) mod reader;
 mod sccp;
 mod sip;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 pub use dialplan::DialplanConfig;
 pub use http::HttpConfig;
 pub use media::{MediaConfig, MediaMode};
+pub use provisioning::ProvisioningConfig;
 pub use reader::Problem;
 pub use sccp::SccpConfig;
 pub use sip::{SipConfig, SipListen, Transport};
@@ -51,6 +53,8 @@ pub struct Config {
     pub tftp: TftpConfig,
     /// `[http]`
     pub http: HttpConfig,
+    /// `[provisioning]`: allow-lists and the unknown-file rate limit of both provisioning servers.
+    pub provisioning: ProvisioningConfig,
     /// `[media]`
     pub media: MediaConfig,
     /// `[dialplan]`
@@ -126,6 +130,7 @@ impl Config {
             unistim: UnistimConfig::default(),
             tftp: tftp::default(base),
             http: HttpConfig::default(),
+            provisioning: ProvisioningConfig::default(),
             media: MediaConfig::default(),
             dialplan: DialplanConfig::default(),
         }
@@ -171,6 +176,7 @@ impl Config {
             unistim: unistim::read(reader.section("unistim")),
             tftp: tftp::read(reader.section("tftp"), &base),
             http: http::read(reader.section("http")),
+            provisioning: provisioning::read(reader.section("provisioning")),
             media: media::read(reader.section("media")),
             dialplan: dialplan::read(reader.section("dialplan")),
         };
