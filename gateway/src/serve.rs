@@ -149,11 +149,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
-    for (key, addr) in listeners.addresses() {
+    let bound = listeners.addresses();
+    for (key, addr) in &bound {
         tracing::info!(%addr, listener = %key, "listening");
     }
     if let Some(provisioning) = listeners.provisioning {
-        start_provisioning(&config, provisioning, &store, &tasks, &shutdown)?;
+        start_provisioning(&config, provisioning, &bound, &store, &tasks, &shutdown).await?;
     }
     let sip_settings = sip_settings(&config, &listeners.sip);
     let directory = Directory::load(&store)

@@ -12,6 +12,9 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
+use crate::render::{Fetched, Renderer};
+use crate::store::SeenVia;
+
 /// Longest name accepted.
 pub const MAX_NAME: usize = 255;
 
@@ -129,11 +132,12 @@ impl Lookup {
 
 /// Looks requested names up. The name has passed [`check_name`].
 pub trait FileSource: Send + Sync + 'static {
-    /// Finds `name` for a client at `client`, which sent `user_agent` (HTTP only).
+    /// Finds `name` for a client at `client`, asking over `via`, which sent `user_agent` (HTTP only).
     fn fetch(
         &self,
         name: &str,
         client: IpAddr,
+        via: SeenVia,
         user_agent: Option<&str>,
     ) -> impl Future<Output = Lookup> + Send;
 }
@@ -143,9 +147,41 @@ impl<T: FileSource> FileSource for std::sync::Arc<T> {
         &self,
         name: &str,
         client: IpAddr,
+        via: SeenVia,
         user_agent: Option<&str>,
     ) -> impl Future<Output = Lookup> + Send {
-        (**self).fetch(name, client, user_agent)
+        (**self).fetch(name, client, via, user_agent)
+    }
+}
+
+/// The renderer serves device and shared files; an unknown MAC is recorded as seen by the renderer.
+impl FileSource for Renderer {
+    async fn fetch(
+        &self,
+        name: &str,
+        client: IpAddr,
+        via: SeenVia,
+        user_agent: Option<&str>,
+    ) -> Lookup {
+        match self.fetch_via(via, name, Some(client), user_agent) {
+            Ok(Fetched::File(file)) => {
+                let domain = file
+                    .mac
+                    .and_then(|mac| self.catalog().domain(&mac).map(str::to_owned));
+                Lookup::Found(Served {
+                    body: Body::Bytes(file.body),
+                    content_type: file.content_type,
+                    etag: file.etag,
+                    domain,
+                })
+            }
+            Ok(Fetched::UnknownDevice { .. }) => Lookup::UnknownDevice,
+            Ok(_) => Lookup::NotFound,
+            Err(e) => {
+                tracing::warn!(file = name, error = %e, "rendering failed");
+                Lookup::NotFound
+            }
+        }
     }
 }
 
@@ -209,7 +245,13 @@ impl StaticRoot {
 }
 
 impl FileSource for StaticRoot {
-    async fn fetch(&self, name: &str, _client: IpAddr, _user_agent: Option<&str>) -> Lookup {
+    async fn fetch(
+        &self,
+        name: &str,
+        _client: IpAddr,
+        _via: SeenVia,
+        _user_agent: Option<&str>,
+    ) -> Lookup {
         self.open(name).await
     }
 }
@@ -230,8 +272,14 @@ impl<P> WithStatic<P> {
 }
 
 impl<P: FileSource> FileSource for WithStatic<P> {
-    async fn fetch(&self, name: &str, client: IpAddr, user_agent: Option<&str>) -> Lookup {
-        match self.primary.fetch(name, client, user_agent).await {
+    async fn fetch(
+        &self,
+        name: &str,
+        client: IpAddr,
+        via: SeenVia,
+        user_agent: Option<&str>,
+    ) -> Lookup {
+        match self.primary.fetch(name, client, via, user_agent).await {
             Lookup::NotFound => self.fallback.open(name).await,
             other => other,
         }

@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::files::{Body, FileSource, Lookup, check_name};
 use crate::guard::{Guard, Refusal};
+use crate::store::SeenVia;
 
 /// The path prefix of provisioning files.
 pub const PREFIX: &str = "/provision/";
@@ -174,7 +175,7 @@ pub async fn route<S: FileSource>(
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let served = match source.fetch(name, ip, user_agent).await {
+    let served = match source.fetch(name, ip, SeenVia::Http, user_agent).await {
         Lookup::Found(served) => served,
         miss => {
             tracing::debug!(outcome = ?miss, "http miss");

@@ -62,6 +62,7 @@ fn stamp_of(value: &impl Hash) -> String {
 struct Entry {
     model: &'static Model,
     mac: Mac,
+    domain: String,
     sip_lines: Vec<SipLine>,
     labels: Vec<LineLabel>,
     phone_label: String,
@@ -111,6 +112,7 @@ fn entry(inventory: &Inventory, device: &Device) -> Entry {
     Entry {
         model: device.model,
         mac: device.mac,
+        domain: device.domain.clone(),
         sip_lines,
         labels,
         phone_label,
@@ -155,6 +157,11 @@ impl Catalog {
     /// The MACs of the snapshot, in no particular order.
     pub fn macs(&self) -> impl Iterator<Item = Mac> + '_ {
         self.devices.keys().copied()
+    }
+
+    /// The tenant domain of `mac`, for the provisioning servers' per-domain allow-lists.
+    pub fn domain(&self, mac: &Mac) -> Option<&str> {
+        self.devices.get(mac).map(|e| e.domain.as_str())
     }
 
     /// Whether `mac` is in the snapshot.

@@ -5,7 +5,8 @@
 //! Rendered files come from the [`FileSource`] in memory, static files are streamed from disk. Write
 //! requests are refused (error 2), names are checked by [`crate::files::check_name`], misses count
 //! against the per-source limit of the [`Guard`], and a retransmitted read request of a transfer already
-//! running is ignored rather than started twice.
+//! running (same client address and port, same name) is ignored rather than started twice; a request for
+//! another name from the same port starts at once (some phones reuse one port for every file).
 //!
 //! Why our own server: `tftp_server` 0.0.3 has no options (512-byte blocks only), serves files from a
 //! directory (no per-request rendering), always accepts writes, has no retry cap and stalls under
@@ -30,6 +31,7 @@ use tracing::Instrument;
 
 use crate::files::{Body, FileSource, Lookup, check_name};
 use crate::guard::{Guard, Refusal};
+use crate::store::SeenVia;
 use packet::{ErrorCode, Packet, Request};
 use transfer::{Finished, Limits, Output, Transfer};
 
@@ -66,7 +68,7 @@ struct Shared<S> {
     guard: Arc<Guard>,
     settings: TftpSettings,
     slots: Arc<Semaphore>,
-    active: Mutex<HashSet<SocketAddr>>,
+    active: Mutex<HashSet<(SocketAddr, String)>>,
 }
 
 /// Serves `socket` until `shutdown` is cancelled.
@@ -141,8 +143,8 @@ async fn send_error(socket: &UdpSocket, peer: SocketAddr, code: ErrorCode, messa
 
 /// Removes the peer from the active set when the transfer ends, however it ends.
 struct ActiveGuard<'a> {
-    active: &'a Mutex<HashSet<SocketAddr>>,
-    peer: SocketAddr,
+    active: &'a Mutex<HashSet<(SocketAddr, String)>>,
+    key: (SocketAddr, String),
 }
 
 impl Drop for ActiveGuard<'_> {
@@ -150,7 +152,7 @@ impl Drop for ActiveGuard<'_> {
         self.active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.peer);
+            .remove(&self.key);
     }
 }
 
@@ -188,19 +190,19 @@ async fn read_request<S: FileSource>(
         .active
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(peer)
+        .insert((peer, name.to_owned()))
     {
         // The client retransmitted its request; the first transfer answers it.
         return;
     }
     let _active = ActiveGuard {
         active: &shared.active,
-        peer,
+        key: (peer, name.to_owned()),
     };
     let Ok(_slot) = Arc::clone(&shared.slots).acquire_owned().await else {
         return;
     };
-    let served = match shared.source.fetch(name, ip, None).await {
+    let served = match shared.source.fetch(name, ip, SeenVia::Tftp, None).await {
         Lookup::Found(served) => served,
         miss => {
             tracing::debug!(outcome = ?miss, "tftp miss");

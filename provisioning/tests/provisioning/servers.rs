@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use provisioning::files::{Body, FileSource, Lookup, Served, StaticRoot, WithStatic, content_type};
 use provisioning::guard::{Guard, Policy};
+use provisioning::store::SeenVia;
 use provisioning::tftp::packet::{self, ErrorCode, Packet};
 use provisioning::tftp::{self, TftpSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,7 +41,13 @@ impl Fake {
 }
 
 impl FileSource for Fake {
-    async fn fetch(&self, name: &str, client: IpAddr, user_agent: Option<&str>) -> Lookup {
+    async fn fetch(
+        &self,
+        name: &str,
+        client: IpAddr,
+        _via: SeenVia,
+        user_agent: Option<&str>,
+    ) -> Lookup {
         if let Some(body) = self.files.get(name) {
             return Lookup::Found(Served {
                 etag: format!("\"{:x}\"", body.len() * 31 + name.len()),
@@ -631,4 +638,186 @@ async fn http_get_head_etag_and_errors() {
     // Garbage is answered 400 and does not take the server down.
     let garbage = http(servers.http, "\x01\x02 nonsense\r\n\r\n").await;
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+}
+
+mod rendered {
+    //! The real renderer behind both servers: rendered per request from an imported inventory.
+
+    use super::*;
+    use provisioning::import::{self, ImportOptions};
+    use provisioning::render::{Endpoint, Renderer, ServerAddresses};
+
+    const FLEET: &str = "extension,display_name,password,mac,model\n\
+        1001,Ada Lovelace,s3cret-1001,00:04:f2:ab:cd:ef,cisco-7960\n\
+        1002,Alan Turing,s3cret-1002,80:5e:c0:11:22:33,yealink-t4x\n";
+
+    fn endpoint(port: u16) -> Endpoint {
+        Endpoint {
+            host: "192.0.2.10".into(),
+            port,
+        }
+    }
+
+    struct Rendered {
+        tftp: SocketAddr,
+        http: SocketAddr,
+        db: crate::db::TestDb,
+        _root: tempfile::TempDir,
+        token: CancellationToken,
+    }
+
+    impl Drop for Rendered {
+        fn drop(&mut self) {
+            self.token.cancel();
+        }
+    }
+
+    async fn start() -> Rendered {
+        let db = crate::db::TestDb::sqlite().await;
+        let current = db.store.load_inventory().await.unwrap();
+        let plan = import::plan(
+            FLEET.as_bytes(),
+            &current,
+            &ImportOptions {
+                default_domain: "acme.example.com".into(),
+            },
+        )
+        .unwrap();
+        db.store.apply(&plan.changes).await.unwrap();
+        let servers = ServerAddresses {
+            sccp: endpoint(2000),
+            unistim: endpoint(5000),
+            sip: endpoint(5060),
+            tftp: endpoint(69),
+            http: endpoint(8080),
+        };
+        let renderer = Renderer::new(
+            db.store.clone(),
+            templates::Templates::builtin().unwrap(),
+            servers,
+        )
+        .await
+        .unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("RINGLIST.DAT"), b"Ring1.raw\tClassic\n").unwrap();
+        let source = Arc::new(WithStatic::new(renderer, StaticRoot::new(root.path())));
+        let guard = Arc::new(Guard::new(Policy::default()));
+        let token = CancellationToken::new();
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rendered = Rendered {
+            tftp: udp.local_addr().unwrap(),
+            http: tcp.local_addr().unwrap(),
+            db,
+            _root: root,
+            token: token.clone(),
+        };
+        tokio::spawn(tftp::serve(
+            udp,
+            Arc::clone(&source),
+            Arc::clone(&guard),
+            TftpSettings::default(),
+            token.clone(),
+        ));
+        tokio::spawn(provisioning::http::serve(tcp, source, guard, token));
+        rendered
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_7960_gets_its_config_naming_the_sccp_listener_over_tftp_and_http() {
+        if captures::peer::require_tool("tftp").is_none() {
+            return;
+        }
+        let servers = start().await;
+        let out = tempfile::tempdir().unwrap();
+        let local = out.path().join("sep.xml");
+        let (_, text) = hpa_get(servers.tftp, "SEP0004F2ABCDEF.cnf.xml", &local).await;
+        let file = std::fs::read_to_string(&local).unwrap_or_else(|_| panic!("{text}"));
+        assert!(file.contains("192.0.2.10"), "{file}");
+        assert!(file.contains("2000"), "{file}");
+        let response = http(
+            servers.http,
+            "GET /provision/SEP0004F2ABCDEF.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert_eq!(body(&response), file);
+        assert!(header(&response, "content-type").is_some_and(|t| t.contains("xml")));
+        // A static file behind the rendered ones.
+        let local = out.path().join("ringlist");
+        let (_, text) = hpa_get(servers.tftp, "RINGLIST.DAT", &local).await;
+        assert_eq!(
+            std::fs::read(&local).unwrap(),
+            b"Ring1.raw\tClassic\n",
+            "{text}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn credentials_only_reach_inventory_macs_and_unknown_macs_are_recorded() {
+        let servers = start().await;
+        // The inventory's Yealink gets its file (with its line) over both servers.
+        let known = http(
+            servers.http,
+            "GET /provision/805ec0112233.cfg HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await;
+        assert!(known.starts_with("HTTP/1.1 200"), "{known}");
+        assert!(body(&known).contains("1002"), "{known}");
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client
+            .send_to(
+                &packet::encode_rrq("805ec0112233.cfg", &[("tsize", "0")]),
+                servers.tftp,
+            )
+            .await
+            .unwrap();
+        let (oack, _) = recv(&client).await;
+        assert_eq!(packet::decode(&oack), Ok(Packet::Oack));
+        // A MAC that is not in the inventory gets nothing over either server, whatever it claims.
+        for name in ["805ec0aabbcc.cfg", "805EC0AABBCC.cfg"] {
+            let response = http(
+                servers.http,
+                &format!(
+                    "GET /provision/{name} HTTP/1.1\r\nHost: x\r\nUser-Agent: Yealink SIP-T46S 66.86.0.15 80:5e:c0:aa:bb:cc\r\n\r\n"
+                ),
+            )
+            .await;
+            assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+            assert!(
+                !response.contains("s3cret") && !response.contains("1002"),
+                "{response}"
+            );
+        }
+        client
+            .send_to(
+                &packet::encode_rrq("SEP0004F2000001.cnf.xml", &[]),
+                servers.tftp,
+            )
+            .await
+            .unwrap();
+        // (The OACK transfer above is abandoned by this client; its next datagram is an error or data.)
+        let mut found = false;
+        for _ in 0..3 {
+            let (bytes, _) = recv(&client).await;
+            if let Ok(Packet::Error { code, .. }) = packet::decode(&bytes) {
+                assert_eq!(code, ErrorCode::FILE_NOT_FOUND);
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "no file-not-found for the unknown 7960");
+        // Both unknown devices were recorded as seen, with the address they came from.
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            seen = servers.db.store.seen_devices(true).await.unwrap();
+            if seen.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let macs: Vec<String> = seen.iter().map(|s| s.seen.mac.to_string()).collect();
+        assert!(macs.contains(&"805ec0aabbcc".to_owned()), "{seen:?}");
+        assert!(macs.contains(&"0004f2000001".to_owned()), "{seen:?}");
+    }
 }
