@@ -32,6 +32,8 @@ pub(crate) struct Gateway {
     pub(crate) sip_udp: SocketAddr,
     /// The TCP listener.
     pub(crate) sip_tcp: SocketAddr,
+    /// Every bound listener, named by its configuration key.
+    pub(crate) addresses: Vec<(String, SocketAddr)>,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -88,10 +90,19 @@ impl Gateway {
             dir,
             sip_udp,
             sip_tcp,
+            addresses,
             config_text,
             shutdown,
             task,
         }
+    }
+
+    /// The bound address of the listener configured by `key` (`tftp.listen`, `http.listen`, ...).
+    pub(crate) fn listener(&self, key: &str) -> Option<SocketAddr> {
+        self.addresses
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, a)| *a)
     }
 
     /// Stops the gateway (draining, so every binding is written) and starts a new one on the same store.
