@@ -17,6 +17,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 
+/// Receive buffer asked for the TFTP listening socket (the kernel caps it at `net.core.rmem_max`).
+const TFTP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
 /// The bound provisioning sockets.
 #[derive(Debug)]
 pub struct ProvisioningListeners {
@@ -35,6 +38,10 @@ impl ProvisioningListeners {
         let tftp = UdpSocket::bind(config.tftp.listen)
             .await
             .with_context(|| format!("binding tftp.listen udp {}", config.tftp.listen))?;
+        // A boot storm sends thousands of requests at once; the default buffer holds a few hundred.
+        if let Err(e) = socket2::SockRef::from(&tftp).set_recv_buffer_size(TFTP_RECEIVE_BUFFER) {
+            tracing::debug!(error = %e, "cannot enlarge the TFTP receive buffer");
+        }
         let http = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("binding http.listen tcp {}", config.http.listen))?;
