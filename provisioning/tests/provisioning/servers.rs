@@ -789,6 +789,12 @@ mod rendered {
                 "{response}"
             );
         }
+        let fresh = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        fresh
+            .send_to(&packet::encode_rrq("805ec0aabbcc.cfg", &[]), servers.tftp)
+            .await
+            .unwrap();
+        expect_error(&fresh, ErrorCode::FILE_NOT_FOUND).await;
         client
             .send_to(
                 &packet::encode_rrq("SEP0004F2000001.cnf.xml", &[]),
