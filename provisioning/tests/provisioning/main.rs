@@ -1,6 +1,7 @@
-//! Integration tests of the provisioning crate: the store suite on both backends, and bulk import.
+//! Integration tests of the provisioning crate: the store suite on both backends, bulk import, rendering.
 
 mod db;
 mod import;
 mod location;
+mod render;
 mod store;
