@@ -4,4 +4,5 @@ mod db;
 mod import;
 mod location;
 mod render;
+mod seen;
 mod store;

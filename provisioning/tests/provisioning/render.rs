@@ -152,7 +152,7 @@ fn every_model_matches_its_golden() {
 fn xml_files_are_well_formed_and_escaped() {
     let catalog = catalog(&fixture());
     let mut checked = 0;
-    for n in 0..MODELS.len() {
+    for (n, model) in MODELS.iter().enumerate() {
         for (name, file) in device_bundle(&catalog, &mac_of(n))
             .expect("renders")
             .expect("device")
@@ -176,8 +176,7 @@ fn xml_files_are_well_formed_and_escaped() {
                         .chain(n.attributes().map(|a| a.value().to_owned()))
                 })
                 .collect();
-            if name.ends_with("-sip.cfg")
-                || name.starts_with("SEP") && MODELS[n].name.ends_with("-sip")
+            if name.ends_with("-sip.cfg") || name.starts_with("SEP") && model.name.ends_with("-sip")
             {
                 assert!(
                     all_text.contains("Ann & Bob O'Neil <"),
@@ -305,7 +304,7 @@ fn credentials_are_never_rendered_for_unknown_macs() {
             assert!(
                 inventory
                     .devices
-                    .contains_key(&file.mac.unwrap_or(mac_of(n)))
+                    .contains_key(&file.mac.unwrap_or_else(|| mac_of(n)))
             );
         }
     }
@@ -360,7 +359,7 @@ fn etags_follow_the_bytes() {
         panic!("not rendered");
     };
     assert_eq!(x.etag, y.etag);
-    let mut renamed = inventory.clone();
+    let mut renamed = inventory;
     let user = renamed
         .users
         .values_mut()
