@@ -4,7 +4,9 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
+mod fleet;
 pub mod logging;
+pub mod provision;
 pub mod serve;
 pub mod sip;
 
