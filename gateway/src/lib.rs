@@ -4,6 +4,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
+mod fleet;
 pub mod logging;
 pub mod provision;
 pub mod serve;

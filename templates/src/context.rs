@@ -203,7 +203,7 @@ pub struct UnistimServer {
 /// Voice VLAN and priority settings of an info block.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Vlan {
-    /// Voice VLAN id (`vlanf` off, `vq=y`, `vcp`/`vmp` priorities) when tagging is wanted.
+    /// Voice VLAN id when tagging is wanted (`vq=y` with `vcp`/`vmp`; the id goes out by DHCP or LLDP).
     pub voice_vlan: Option<u16>,
     /// 802.1p priority of signalling (`vcp`).
     pub control_priority: u8,

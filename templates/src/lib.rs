@@ -8,8 +8,9 @@
 //! a file there that names no built-in template is refused, so a typo is not silently ignored.
 //!
 //! Output formats: XML templates are auto-escaped with XML rules (`<`, `>`, `&`, `"`, `'`; unlike HTML
-//! rules, `/` is left alone so URLs stay readable to old firmware); text formats are written as they are,
-//! and their contexts only carry values the importer has already checked (extensions, domains, names).
+//! rules, `/` is left alone so URLs stay readable to old firmware); in the line-oriented text formats a
+//! value's control characters (line breaks) become spaces, so a name cannot add a line, and in Cisco
+//! `key: "value"` files a `"` becomes `'`.
 //! Blocks are trimmed (`trim_blocks`, `lstrip_blocks`) so templates can be indented for reading.
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -25,6 +26,7 @@
 
 pub mod context;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -160,6 +162,7 @@ fn environment() -> Environment<'static> {
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
+        .keep_trailing_newline(true)
         .build()
     {
         env.set_syntax(syntax);
@@ -168,18 +171,47 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|name| match builtin(name).map(|b| b.format) {
         Some(Format::Xml) => AutoEscape::Custom("xml".into()),
-        _ => AutoEscape::None,
+        _ if name.ends_with(".cnf.j2") => AutoEscape::Custom("cnf".into()),
+        _ => AutoEscape::Custom("text".into()),
     });
     env.set_formatter(|out, state, value| {
-        if matches!(state.auto_escape(), AutoEscape::Custom(_)) && !value.is_safe() {
-            write_xml_escaped(out, value).map_err(minijinja::Error::from)
-        } else if value.is_none() {
-            Ok(())
-        } else {
-            write!(out, "{value}").map_err(minijinja::Error::from)
+        if value.is_none() {
+            return Ok(());
         }
+        let result = match state.auto_escape() {
+            _ if value.is_safe() => write!(out, "{value}"),
+            AutoEscape::Custom(kind) if kind == "xml" => write_xml_escaped(out, value),
+            AutoEscape::Custom(kind) if kind == "cnf" => write_text(out, value, true),
+            _ => write_text(out, value, false),
+        };
+        result.map_err(minijinja::Error::from)
     });
     env
+}
+
+/// Text formats are line-oriented: a value may not start a new line (a name with a line break must not
+/// add a key), so control characters become spaces; in Cisco `key: "value"` files `"` becomes `'`.
+fn write_text(out: &mut minijinja::Output<'_>, value: &Value, quoted: bool) -> std::fmt::Result {
+    let owned;
+    let text = match value.as_str() {
+        Some(s) => s,
+        None => {
+            owned = value.to_string();
+            &owned
+        }
+    };
+    if !text.chars().any(|c| c.is_control() || (quoted && c == '"')) {
+        return out.write_str(text);
+    }
+    for c in text.chars() {
+        let c = match c {
+            c if c.is_control() => ' ',
+            '"' if quoted => '\'',
+            c => c,
+        };
+        out.write_char(c)?;
+    }
+    Ok(())
 }
 
 fn write_xml_escaped(out: &mut minijinja::Output<'_>, value: &Value) -> std::fmt::Result {
@@ -333,4 +365,92 @@ fn collect_files(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context::*;
+    use super::*;
+
+    fn server() -> Endpoint {
+        Endpoint {
+            host: "192.0.2.10".to_owned(),
+            port: 5060,
+        }
+    }
+
+    fn line(name: &str) -> SipLine {
+        SipLine {
+            button: 1,
+            extension: "1001".to_owned(),
+            auth_name: "1001".to_owned(),
+            password: Some("s3cret".to_owned()),
+            display_name: name.to_owned(),
+            label: name.to_owned(),
+            domain: "acme.example.com".to_owned(),
+            voicemail: None,
+        }
+    }
+
+    #[test]
+    fn every_builtin_compiles_and_cites_its_sources() {
+        let templates = Templates::builtin().unwrap();
+        assert!(templates.overridden().is_empty());
+        for b in BUILTINS {
+            assert!(b.source.starts_with("{#"), "{}: no header comment", b.name);
+            let header = &b.source[..b.source.find("#}").unwrap()];
+            assert!(
+                header.contains("shared/provisioning-examples/") || header.contains("NN43001"),
+                "{}: the header must name its sources",
+                b.name
+            );
+        }
+    }
+
+    #[test]
+    fn xml_values_are_escaped_without_mangling_slashes() {
+        let ctx = PolycomMaster {
+            app_file: "firmware/sip.ld".to_owned(),
+            config_files: vec!["a\"b<c>&'d".to_owned()],
+        };
+        let text = Templates::builtin().unwrap().render(&ctx).unwrap();
+        assert!(text.contains("APP_FILE_PATH=\"firmware/sip.ld\""), "{text}");
+        assert!(
+            text.contains("CONFIG_FILES=\"a&quot;b&lt;c&gt;&amp;&apos;d\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn text_values_cannot_add_lines() {
+        let ctx = YealinkDevice {
+            model: "yealink-t4x".to_owned(),
+            sip_server: server(),
+            lines: vec![line("Eve\naccount.1.sip_server.1.address = 203.0.113.66")],
+        };
+        let text = Templates::builtin().unwrap().render(&ctx).unwrap();
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("account.1.sip_server.1.address = 203")),
+            "{text}"
+        );
+        assert!(text.contains("account.1.password = s3cret"), "{text}");
+        let cnf = Cisco79xxSipDevice {
+            model: "cisco-7960-sip".to_owned(),
+            phone_label: "The \"Boss\"".to_owned(),
+            lines: vec![line("A\rB")],
+            sip_server: server(),
+        };
+        let text = Templates::builtin().unwrap().render(&cnf).unwrap();
+        assert!(text.contains("phone_label: \"The 'Boss'\""), "{text}");
+        assert!(text.contains("line1_displayname: \"A B\""), "{text}");
+    }
+
+    #[test]
+    fn a_missing_override_directory_is_an_error() {
+        let err =
+            Templates::with_overrides(Path::new("/nonexistent/crossbar-templates")).unwrap_err();
+        assert!(matches!(err, TemplateError::Io { .. }), "{err}");
+    }
 }

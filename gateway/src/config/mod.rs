@@ -53,12 +53,12 @@ pub struct Config {
     pub tftp: TftpConfig,
     /// `[http]`
     pub http: HttpConfig,
-    /// `[provisioning]`: allow-lists and the unknown-file rate limit of both provisioning servers.
-    pub provisioning: ProvisioningConfig,
     /// `[media]`
     pub media: MediaConfig,
     /// `[dialplan]`
     pub dialplan: DialplanConfig,
+    /// `[provisioning]`: templates, allow-lists and the unknown-file limit of both provisioning servers.
+    pub provisioning: ProvisioningConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -130,9 +130,9 @@ impl Config {
             unistim: UnistimConfig::default(),
             tftp: tftp::default(base),
             http: HttpConfig::default(),
-            provisioning: ProvisioningConfig::default(),
             media: MediaConfig::default(),
             dialplan: DialplanConfig::default(),
+            provisioning: ProvisioningConfig::default(),
         }
     }
 
@@ -176,9 +176,9 @@ impl Config {
             unistim: unistim::read(reader.section("unistim")),
             tftp: tftp::read(reader.section("tftp"), &base),
             http: http::read(reader.section("http")),
-            provisioning: provisioning::read(reader.section("provisioning")),
             media: media::read(reader.section("media")),
             dialplan: dialplan::read(reader.section("dialplan")),
+            provisioning: provisioning::read(reader.section("provisioning"), &base),
         };
         if !reader.has_problems() {
             // Conflicts are only meaningful between values that were themselves valid.

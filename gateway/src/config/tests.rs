@@ -296,3 +296,25 @@ unknown_per_minute = "fast"
     assert!(problems("[provisioning]\nallow_by_domain = 3\n")[0].contains("expected a table"));
     assert!(problems("[provisioning]\nallow_list = []\n")[0].contains("unknown key"));
 }
+
+#[test]
+fn provisioning_templates_directory_is_taken_from_the_config_directory() {
+    assert_eq!(parse("").provisioning.templates, None);
+    let config = parse("[provisioning]\ntemplates = \"phone-templates\"\n");
+    assert_eq!(
+        config.provisioning.templates.as_deref(),
+        Some(Path::new("/etc/crossbar/phone-templates"))
+    );
+    let absolute = parse("[provisioning]\ntemplates = \"/srv/templates\"\n");
+    assert_eq!(
+        absolute.provisioning.templates.as_deref(),
+        Some(Path::new("/srv/templates"))
+    );
+    let found = problems("[provisioning]\ntemplates = \"\"\ntemplate = \"x\"\n");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("provisioning.templates"), "{found:?}");
+    assert!(
+        found[1].contains("provisioning.template: unknown key"),
+        "{found:?}"
+    );
+}

@@ -3,4 +3,5 @@
 mod cli;
 mod decode;
 mod fleet;
+mod render;
 mod support;

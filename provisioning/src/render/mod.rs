@@ -419,6 +419,44 @@ async fn seen_writer(store: Store, mut rx: mpsc::Receiver<SeenDevice>) {
     }
 }
 
+/// Every file of a device rendered, in boot order; `None` for a MAC not in the catalog. A file the
+/// device lists but that renders to nothing (an `OS79XX.TXT` without an image) is left out.
+///
+/// # Errors
+/// [`RenderError::Template`] when a template fails.
+pub fn device_bundle(
+    catalog: &Catalog,
+    mac: &Mac,
+) -> Result<Option<Vec<(String, RenderedFile)>>, RenderError> {
+    let Some(names) = catalog.device_files(mac) else {
+        return Ok(None);
+    };
+    let mut files = Vec::with_capacity(names.len());
+    for name in names {
+        if let Fetched::File(file) = catalog.render(&name, None)? {
+            files.push((name, file));
+        }
+    }
+    Ok(Some(files))
+}
+
+/// A device's files as `crossbar render MAC` prints them: each preceded by a `==> NAME <==` line, and
+/// ended by a newline if it does not end with one.
+pub fn listing(files: &[(String, RenderedFile)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (name, file)) in files.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(format!("==> {name} <==\n").as_bytes());
+        out.extend_from_slice(&file.body);
+        if !file.body.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
 /// The devices of `after` whose rendered files differ from those in `before` (devices new in `after`
 /// are not included: they have never been provisioned, so there is nothing to reset).
 ///

@@ -1,8 +1,10 @@
-//! Integration tests of the provisioning crate: the store suite on both backends, bulk import, and the
-//! TFTP and HTTP servers against real clients.
+//! Integration tests of the provisioning crate: the store suite on both backends, bulk import, rendering,
+//! and the TFTP and HTTP servers against real clients.
 
 mod db;
 mod import;
 mod location;
+mod render;
+mod seen;
 mod servers;
 mod store;
