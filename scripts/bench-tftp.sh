@@ -46,12 +46,14 @@ trap cleanup EXIT
 
 free_port() { # a port free for both UDP and TCP on 127.0.0.1, from $1 upwards
     local p=$1
-    while [[ -n $(ss -Hauln "sport = :$p") ]]; do p=$((p + 1)); done
+    while [[ -n $(ss -Htuln "sport = :$p") ]]; do p=$((p + 1)); done
     echo "$p"
 }
 TFTP_PORT=$(free_port 6969)
 HTTP_PORT=$(free_port 8180)
 HPA_PORT=$(free_port $((TFTP_PORT + 1)))
+SCCP_PORT=$(free_port 12000)
+UNISTIM_PORT=$(free_port 15000)
 
 mkdir -p "$work/root" "$work/prerendered"
 printf 'Ring1.raw\tClassic\nRing2.raw\tChirp\n' > "$work/root/RINGLIST.DAT"
@@ -63,9 +65,9 @@ listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
 default_domain = "bench.example.com"
 advertised_address = "127.0.0.1"
 [sccp]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:$SCCP_PORT"
 [unistim]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:$UNISTIM_PORT"
 [tftp]
 listen = "127.0.0.1:$TFTP_PORT"
 root = "root"
@@ -84,6 +86,19 @@ for _ in $(seq 100); do
 done
 "$storm" prerender "127.0.0.1:$HTTP_PORT" "$N" "$work/prerendered"
 cp "$work/root/RINGLIST.DAT" "$work/prerendered/"
+# The files were fetched from Crossbar's HTTP server (one process, not N runs of `crossbar render`);
+# a sample is checked against `crossbar render MAC FILE` byte for byte.
+for i in 0 1 2 3 4 $((N / 2)) $((N - 1)); do
+    line=$(sed -n "$((i + 2))p" "$work/fleet.csv")
+    mac=$(cut -d, -f3 <<< "$line")
+    case $(cut -d, -f4 <<< "$line") in
+    avaya-1140e) file="$mac.PRV" ;;
+    *) file="SEP$mac.cnf.xml" ;;
+    esac
+    "$crossbar" render "$mac" "$file" --config "$work/crossbar.toml" > "$work/rendered.one"
+    cmp -s "$work/rendered.one" "$work/prerendered/$file" \
+        || { echo "bench-tftp: $file differs from crossbar render" >&2; exit 1; }
+done
 chmod -R a+rX "$work/prerendered"
 
 echo "# bench-tftp $(date -u +%FT%TZ) N=$N $(nproc) cores; $(uptime | sed 's/.*load/load/')"
