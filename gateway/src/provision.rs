@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use provisioning::Store;
 use provisioning::files::{StaticRoot, WithStatic};
 use provisioning::guard::Guard;
+use provisioning::http::HttpSettings;
 use provisioning::render::{Endpoint, Renderer, ServerAddresses};
 use provisioning::tftp::TftpSettings;
 use tokio::net::TcpListener;
@@ -227,6 +228,7 @@ pub async fn start_provisioning(
         listeners.http,
         source,
         guard,
+        HttpSettings::default(),
         shutdown.clone(),
     ));
     Ok(())

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -31,8 +31,23 @@ use crate::store::SeenVia;
 /// The path prefix of provisioning files.
 pub const PREFIX: &str = "/provision/";
 
-/// Connections served at once; further ones wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 10_000;
+/// Settings of the HTTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (a slow or silent client is closed).
+    pub header_read_timeout: std::time::Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_read_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
 
 /// A response body: in memory, streamed from a file, or empty.
 #[derive(Debug)]
@@ -232,9 +247,10 @@ pub async fn serve<S: FileSource>(
     listener: TcpListener,
     source: Arc<S>,
     guard: Arc<Guard>,
+    settings: HttpSettings,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     loop {
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             return;
@@ -265,6 +281,8 @@ pub async fn serve<S: FileSource>(
                     }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(settings.header_read_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 let mut conn = std::pin::pin!(conn);
                 tokio::select! {

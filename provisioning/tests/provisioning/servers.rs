@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use provisioning::files::{Body, FileSource, Lookup, Served, StaticRoot, WithStatic, content_type};
 use provisioning::guard::{Guard, Policy};
+use provisioning::http::HttpSettings;
 use provisioning::store::SeenVia;
 use provisioning::tftp::packet::{self, ErrorCode, Packet};
 use provisioning::tftp::{self, TftpSettings};
@@ -129,6 +130,10 @@ async fn start_with(policy: Policy, domain: Option<&str>) -> Servers {
         tcp,
         Arc::new(source),
         guard,
+        HttpSettings {
+            header_read_timeout: Duration::from_millis(500),
+            ..HttpSettings::default()
+        },
         token,
     ));
     servers
@@ -719,7 +724,13 @@ mod rendered {
             TftpSettings::default(),
             token.clone(),
         ));
-        tokio::spawn(provisioning::http::serve(tcp, source, guard, token));
+        tokio::spawn(provisioning::http::serve(
+            tcp,
+            source,
+            guard,
+            HttpSettings::default(),
+            token,
+        ));
         rendered
     }
 
@@ -826,4 +837,44 @@ mod rendered {
         assert!(macs.contains(&"805ec0aabbcc".to_owned()), "{seen:?}");
         assert!(macs.contains(&"0004f2000001".to_owned()), "{seen:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_http_client_is_closed_and_keep_alive_serves_several_requests() {
+    let servers = start().await;
+    let mut silent = TcpStream::connect(servers.http).await.unwrap();
+    silent
+        .write_all(b"GET /provision/ring.raw HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut out)).await;
+    assert!(
+        closed.is_ok(),
+        "a client that never finishes its headers is kept open"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    // Two requests on one connection.
+    let mut stream = TcpStream::connect(servers.http).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /provision/{KNOWN} HTTP/1.1\r\nHost: x\r\n\r\nHEAD /provision/ring.raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut both = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut both))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&both);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
 }
