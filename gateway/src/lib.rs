@@ -4,9 +4,8 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
-mod fleet;
+pub mod fleet;
 pub mod logging;
-pub mod provision;
 pub mod serve;
 pub mod sip;
 
