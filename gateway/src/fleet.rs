@@ -1,5 +1,4 @@
-//! `crossbar render`, `crossbar devices` and the `--reset-changed` part of `crossbar import`, and the
-//! pieces they share with `crossbar serve`: the template set and the addresses phones are told.
+//! `crossbar render`, `crossbar devices` and the `--reset-changed` part of `crossbar import`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -10,65 +9,7 @@ use provisioning::{Inventory, Mac};
 
 use crate::cli::{CliError, DevicesArgs, RenderArgs, open_store};
 use crate::config::Config;
-use provisioning::render::{Endpoint, Renderer, ServerAddresses};
-use std::net::SocketAddr;
-
-/// The template set: the built-in one with `[templates] dir` overrides.
-///
-/// # Errors
-/// An override directory that cannot be read, or a template in it that is misnamed or does not compile.
-pub fn templates(config: &Config) -> anyhow::Result<templates::Templates> {
-    Ok(match &config.templates.dir {
-        Some(dir) => templates::Templates::with_overrides(dir)
-            .with_context(|| format!("loading templates.dir {}", dir.display()))?,
-        None => templates::Templates::builtin().context("loading the built-in templates")?,
-    })
-}
-
-/// The host phones are told for a listener at `addr`: `[sip] advertised_address` when set, else the
-/// bound address, else (the wildcard) the source address routing picks towards the network (a
-/// connected UDP socket learns it; nothing is sent), else `127.0.0.1`. The rule `crossbar serve` uses.
-fn host_for(config: &Config, addr: SocketAddr) -> String {
-    if let Some(advertised) = &config.sip.advertised_address {
-        return advertised.clone();
-    }
-    if !addr.ip().is_unspecified() {
-        return addr.ip().to_string();
-    }
-    let probe = std::net::UdpSocket::bind((addr.ip(), 0)).and_then(|s| {
-        let target: SocketAddr = if addr.is_ipv4() {
-            SocketAddr::from(([192, 0, 2, 1], 9))
-        } else {
-            SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9))
-        };
-        s.connect(target)?;
-        s.local_addr()
-    });
-    match probe {
-        Ok(local) if !local.ip().is_unspecified() => local.ip().to_string(),
-        _ => "127.0.0.1".to_owned(),
-    }
-}
-
-/// The addresses phones are told, from the configured listeners (commands that bind nothing).
-pub fn configured_server_addresses(config: &Config) -> ServerAddresses {
-    let endpoint = |addr: SocketAddr| Endpoint {
-        host: host_for(config, addr),
-        port: addr.port(),
-    };
-    let sip = config
-        .sip
-        .listen
-        .first()
-        .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5060)), |l| l.addr);
-    ServerAddresses {
-        sccp: endpoint(config.sccp.listen),
-        unistim: endpoint(config.unistim.listen),
-        sip: endpoint(sip),
-        tftp: endpoint(config.tftp.listen),
-        http: endpoint(config.http.listen),
-    }
-}
+use crate::provision::{Bound, server_addresses};
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -116,13 +57,8 @@ pub(crate) async fn render(args: &RenderArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("{:?} is not a MAC address: {e}", args.mac)))?;
     let config = Config::load(args.config.config.as_deref())?;
     let store = open_store(&config).await?;
-    let renderer = Renderer::new(
-        store.clone(),
-        templates(&config)?,
-        configured_server_addresses(&config),
-    )
-    .await
-    .context("loading the inventory")?;
+    let renderer =
+        crate::provision::renderer(&config, store.clone(), &Bound::configured(&config)).await?;
     store.close().await;
     let catalog = renderer.catalog();
     let Some(names) = catalog.device_files(&mac) else {
@@ -165,8 +101,8 @@ pub(crate) fn changed_devices(
     before: &Inventory,
     after: &Inventory,
 ) -> Result<Vec<Mac>, CliError> {
-    let templates = templates(config)?;
-    let servers = configured_server_addresses(config);
+    let templates = crate::provision::templates(config)?;
+    let servers = server_addresses(config, &Bound::configured(config));
     let settings = provisioning::render::Settings::default();
     let old = Catalog::new(before, templates.clone(), servers.clone(), settings.clone());
     let new = Catalog::new(after, templates, servers, settings);
@@ -278,30 +214,7 @@ pub(crate) async fn devices(args: &DevicesArgs) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn advertised_address_wins_then_the_bound_address() {
-        let config =
-            Config::parse("[sccp]\nlisten = \"198.51.100.7:2000\"\n", None).expect("config");
-        let servers = configured_server_addresses(&config);
-        assert_eq!(
-            (servers.sccp.host.as_str(), servers.sccp.port),
-            ("198.51.100.7", 2000)
-        );
-        assert_eq!(
-            (servers.tftp.port, servers.http.port, servers.sip.port),
-            (69, 8080, 5060)
-        );
-        let mut advertised = config;
-        advertised.sip.advertised_address = Some("192.0.2.10".to_owned());
-        let servers = configured_server_addresses(&advertised);
-        assert_eq!(servers.sccp.host, "192.0.2.10");
-        assert_eq!(
-            (servers.unistim.host.as_str(), servers.unistim.port),
-            ("192.0.2.10", 5000)
-        );
-    }
+    use super::utc;
 
     #[test]
     fn times_are_printed_in_utc() {

@@ -4,8 +4,9 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
-pub mod fleet;
+mod fleet;
 pub mod logging;
+pub mod provision;
 pub mod serve;
 pub mod sip;
 

@@ -8,11 +8,11 @@
 mod dialplan;
 mod http;
 mod media;
+mod provisioning;
 pub(crate) mod reader;
 mod sccp;
 mod sip;
 mod store;
-mod template_dir;
 mod tftp;
 mod unistim;
 
@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 pub use dialplan::DialplanConfig;
 pub use http::HttpConfig;
 pub use media::{MediaConfig, MediaMode};
+pub use provisioning::ProvisioningConfig;
 pub use reader::Problem;
 pub use sccp::SccpConfig;
 pub use sip::{SipConfig, SipListen, Transport};
 pub use store::StoreConfig;
-pub use template_dir::TemplatesConfig;
 pub use tftp::TftpConfig;
 pub use unistim::UnistimConfig;
 
@@ -57,8 +57,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// `[dialplan]`
     pub dialplan: DialplanConfig,
-    /// `[templates]`
-    pub templates: TemplatesConfig,
+    /// `[provisioning]`
+    pub provisioning: ProvisioningConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -132,7 +132,7 @@ impl Config {
             http: HttpConfig::default(),
             media: MediaConfig::default(),
             dialplan: DialplanConfig::default(),
-            templates: TemplatesConfig::default(),
+            provisioning: ProvisioningConfig::default(),
         }
     }
 
@@ -178,7 +178,7 @@ impl Config {
             http: http::read(reader.section("http")),
             media: media::read(reader.section("media")),
             dialplan: dialplan::read(reader.section("dialplan")),
-            templates: template_dir::read(reader.section("templates"), &base),
+            provisioning: provisioning::read(reader.section("provisioning"), &base),
         };
         if !reader.has_problems() {
             // Conflicts are only meaningful between values that were themselves valid.

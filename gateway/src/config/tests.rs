@@ -221,23 +221,23 @@ fn a_missing_file_is_a_read_error() {
 }
 
 #[test]
-fn the_templates_directory_is_taken_from_the_config_directory() {
-    assert_eq!(parse("").templates.dir, None);
-    let config = parse("[templates]\ndir = \"phone-templates\"\n");
+fn provisioning_templates_directory_is_taken_from_the_config_directory() {
+    assert_eq!(parse("").provisioning.templates, None);
+    let config = parse("[provisioning]\ntemplates = \"phone-templates\"\n");
     assert_eq!(
-        config.templates.dir.as_deref(),
+        config.provisioning.templates.as_deref(),
         Some(Path::new("/etc/crossbar/phone-templates"))
     );
-    let absolute = parse("[templates]\ndir = \"/srv/templates\"\n");
+    let absolute = parse("[provisioning]\ntemplates = \"/srv/templates\"\n");
     assert_eq!(
-        absolute.templates.dir.as_deref(),
+        absolute.provisioning.templates.as_deref(),
         Some(Path::new("/srv/templates"))
     );
-    let found = problems("[templates]\ndir = \"\"\ndirectory = \"x\"\n");
+    let found = problems("[provisioning]\ntemplates = \"\"\ntemplate = \"x\"\n");
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].contains("templates.dir"), "{found:?}");
+    assert!(found[0].contains("provisioning.templates"), "{found:?}");
     assert!(
-        found[1].contains("templates.directory: unknown key"),
+        found[1].contains("provisioning.template: unknown key"),
         "{found:?}"
     );
 }
