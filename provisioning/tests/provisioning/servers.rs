@@ -878,3 +878,73 @@ async fn a_silent_http_client_is_closed_and_keep_alive_serves_several_requests()
     let text = String::from_utf8_lossy(&both);
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_windows_and_block_sizes_are_as_negotiated_and_a_refused_oack_ends_the_transfer() {
+    let servers = start().await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client
+        .send_to(
+            &packet::encode_rrq(
+                "firmware/small.bin",
+                &[("blksize", "1000"), ("windowsize", "4"), ("tsize", "0")],
+            ),
+            servers.tftp,
+        )
+        .await
+        .unwrap();
+    let (oack, tid) = recv(&client).await;
+    assert_eq!(
+        oack,
+        b"\x00\x06blksize\x001000\x00tsize\x00200000\x00windowsize\x004\x00"
+    );
+    client.send_to(&packet::encode_ack(0), tid).await.unwrap();
+    // A whole window of 4 blocks of 1000 bytes arrives without an ACK in between.
+    for expected in 1..=4u16 {
+        let (data, _) = recv(&client).await;
+        match packet::decode(&data) {
+            Ok(Packet::Data { block, data }) => {
+                assert_eq!(block, expected);
+                assert_eq!(data.len(), 1000);
+                assert_eq!(
+                    data,
+                    &pattern(200_000)[(usize::from(block) - 1) * 1000..][..1000]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Refusing the transfer with an ERROR ends it: nothing more comes.
+    client
+        .send_to(&packet::encode_error(ErrorCode::UNDEFINED, "enough"), tid)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let late = tokio::time::timeout(Duration::from_millis(1500), client.recv_from(&mut buf)).await;
+    assert!(
+        late.is_err(),
+        "the server kept sending after the client's error"
+    );
+
+    // A client that refuses the OACK itself (error 8, RFC 2347) gets nothing more either.
+    let refuser = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    refuser
+        .send_to(
+            &packet::encode_rrq(KNOWN, &[("blksize", "9000")]),
+            servers.tftp,
+        )
+        .await
+        .unwrap();
+    let (oack, tid) = recv(&refuser).await;
+    assert_eq!(packet::decode(&oack), Ok(Packet::Oack));
+    refuser
+        .send_to(&packet::encode_error(ErrorCode::OPTION_REFUSED, "no"), tid)
+        .await
+        .unwrap();
+    let silent =
+        tokio::time::timeout(Duration::from_millis(1500), refuser.recv_from(&mut buf)).await;
+    assert!(
+        silent.is_err(),
+        "the OACK was retransmitted after the client refused it"
+    );
+}
