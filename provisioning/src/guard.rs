@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// An address block such as `10.1.0.0/16` or `2001:db8::/32`; a bare address is a /32 or /128.
@@ -143,6 +144,7 @@ pub enum Refusal {
 pub struct Guard {
     policy: Policy,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    bursts: AtomicU64,
 }
 
 impl Guard {
@@ -151,7 +153,13 @@ impl Guard {
         Self {
             policy,
             buckets: Mutex::new(HashMap::new()),
+            bursts: AtomicU64::new(0),
         }
+    }
+
+    /// How many bursts of unknown-file requests were limited (and logged) so far, over all sources.
+    pub fn bursts(&self) -> u64 {
+        self.bursts.load(Ordering::Relaxed)
     }
 
     /// The policy.
@@ -176,12 +184,13 @@ impl Guard {
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.refill_per_sec()).min(burst);
         bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            if bucket.limited {
-                tracing::info!(peer = %ip, refused = bucket.refused, "unknown-file rate limit lifted");
-            }
+        if bucket.limited && bucket.tokens >= burst {
+            // The source was quiet long enough to refill: the burst is over.
+            tracing::debug!(peer = %ip, refused = bucket.refused, "unknown-file burst over");
             bucket.limited = false;
             bucket.refused = 0;
+        }
+        if bucket.tokens >= 1.0 {
             Ok(())
         } else {
             bucket.refused = bucket.refused.saturating_add(1);
@@ -203,7 +212,8 @@ impl Guard {
         }
     }
 
-    /// Records a miss by `ip`; the miss that empties the bucket logs the start of a burst.
+    /// Records a miss by `ip`; the miss that empties the bucket logs the start of a burst. A burst lasts
+    /// until the bucket is full again, so a sweep slowed to the refill rate stays one burst, one line.
     pub fn record_miss(&self, ip: IpAddr, name: &str, now: Instant) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
@@ -228,6 +238,7 @@ impl Guard {
         bucket.last = now;
         if bucket.tokens < 1.0 && !bucket.limited {
             bucket.limited = true;
+            self.bursts.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 peer = %ip,
                 file = name,
@@ -333,5 +344,51 @@ mod tests {
         // One token per second comes back.
         assert_eq!(guard.admit(a, t0 + Duration::from_secs(2)), Ok(()));
         assert_eq!(guard.retry_after(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn each_burst_is_logged_once() {
+        let guard = Guard::new(Policy {
+            unknown_burst: 2,
+            unknown_per_minute: 60,
+            ..Policy::default()
+        });
+        let a = ip("198.51.100.1");
+        let t0 = Instant::now();
+        {
+            // A sweep of 50 guesses in one second: refused after the second, logged once.
+            let mut refused = 0;
+            for i in 0..50u32 {
+                let now = t0 + Duration::from_millis(u64::from(i) * 20);
+                if guard.admit(a, now).is_ok() {
+                    guard.record_miss(a, &format!("SEP0000000000{i:02}.cnf.xml"), now);
+                } else {
+                    refused += 1;
+                }
+            }
+            assert!(refused >= 45, "{refused}");
+            assert_eq!(guard.bursts(), 1);
+            // The sweep goes on at the refill rate for a minute: each regained miss is spent, and it is
+            // still the same burst.
+            let mut spent = 0;
+            for s in 1..=60u64 {
+                let now = t0 + Duration::from_secs(s) + Duration::from_millis(1);
+                if guard.admit(a, now).is_ok() {
+                    guard.record_miss(a, "SEP000000000077.cnf.xml", now);
+                    spent += 1;
+                }
+            }
+            assert!(spent >= 55, "{spent}");
+            assert_eq!(guard.bursts(), 1);
+            // Much later the bucket is full again; a second sweep is a second burst, logged once more.
+            let later = t0 + Duration::from_secs(600);
+            for i in 0..10u32 {
+                let now = later + Duration::from_millis(u64::from(i));
+                if guard.admit(a, now).is_ok() {
+                    guard.record_miss(a, "SEP000000000099.cnf.xml", now);
+                }
+            }
+            assert_eq!(guard.bursts(), 2);
+        }
     }
 }
