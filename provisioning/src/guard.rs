@@ -391,4 +391,26 @@ mod tests {
             assert_eq!(guard.bursts(), 2);
         }
     }
+
+    #[test]
+    fn the_tracked_sources_are_bounded() {
+        let guard = Guard::new(Policy {
+            unknown_burst: 1,
+            unknown_per_minute: 60,
+            ..Policy::default()
+        });
+        let t0 = Instant::now();
+        // A sweep from more addresses than are tracked: the table stays bounded.
+        for i in 0..(MAX_TRACKED as u32 + 1000) {
+            guard.record_miss(IpAddr::from(i.to_be_bytes()), "x", t0);
+        }
+        let tracked = guard.buckets.lock().unwrap().len();
+        assert!(tracked <= MAX_TRACKED, "{tracked}");
+        // Once their buckets have refilled, old sources are forgotten to make room for new ones.
+        let later = t0 + Duration::from_secs(5);
+        let fresh = IpAddr::from([203, 0, 113, 9]);
+        guard.record_miss(fresh, "x", later);
+        assert_eq!(guard.admit(fresh, later), Err(Refusal::RateLimited));
+        assert!(guard.buckets.lock().unwrap().len() < 10);
+    }
 }
