@@ -948,3 +948,45 @@ async fn raw_windows_and_block_sizes_are_as_negotiated_and_a_refused_oack_ends_t
         "the OACK was retransmitted after the client refused it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tftp_serves_over_ipv6_from_a_transfer_port_on_the_same_address() {
+    let Ok(udp) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("skipping: no IPv6 loopback");
+        return;
+    };
+    let server = udp.local_addr().unwrap();
+    let token = CancellationToken::new();
+    let fake = Arc::new(Fake::with(&[(KNOWN, &config_body())]));
+    tokio::spawn(tftp::serve(
+        udp,
+        fake,
+        Arc::new(Guard::new(Policy::default())),
+        TftpSettings::default(),
+        token.clone(),
+    ));
+    let client = UdpSocket::bind("[::1]:0").await.unwrap();
+    client
+        .send_to(&packet::encode_rrq(KNOWN, &[("blksize", "1428")]), server)
+        .await
+        .unwrap();
+    let (oack, tid) = recv(&client).await;
+    assert_eq!(packet::decode(&oack), Ok(Packet::Oack));
+    assert_eq!(tid.ip(), server.ip());
+    client.send_to(&packet::encode_ack(0), tid).await.unwrap();
+    let mut got = Vec::new();
+    for block in 1..=3u16 {
+        let (data, _) = recv(&client).await;
+        let Ok(Packet::Data { block: b, data }) = packet::decode(&data) else {
+            panic!("not data")
+        };
+        assert_eq!(b, block);
+        got.extend_from_slice(data);
+        client.send_to(&packet::encode_ack(b), tid).await.unwrap();
+        if data.len() < 1428 {
+            break;
+        }
+    }
+    assert_eq!(got, config_body());
+    token.cancel();
+}
