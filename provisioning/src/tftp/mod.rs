@@ -35,12 +35,16 @@ use crate::store::SeenVia;
 use packet::{ErrorCode, Packet, Request};
 use transfer::{Finished, Limits, Output, Transfer};
 
+/// Requests accepted at once, running or waiting for a transfer slot, per slot.
+const QUEUE_FACTOR: usize = 4;
+
 /// Settings of the TFTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TftpSettings {
     /// Negotiation limits and retransmission.
     pub limits: Limits,
-    /// Transfers running at once; further requests wait for a slot.
+    /// Transfers running at once; further requests wait for a slot, up to four times as many, beyond
+    /// which requests are dropped (clients retransmit them).
     pub max_transfers: usize,
 }
 
@@ -68,6 +72,7 @@ struct Shared<S> {
     guard: Arc<Guard>,
     settings: TftpSettings,
     slots: Arc<Semaphore>,
+    queue: Arc<Semaphore>,
     active: Mutex<HashSet<(SocketAddr, String)>>,
 }
 
@@ -85,6 +90,9 @@ pub async fn serve<S: FileSource>(
         guard,
         settings,
         slots: Arc::new(Semaphore::new(settings.max_transfers.max(1))),
+        queue: Arc::new(Semaphore::new(
+            settings.max_transfers.max(1).saturating_mul(QUEUE_FACTOR),
+        )),
         active: Mutex::new(HashSet::new()),
     });
     let mut buf = vec![0u8; 2048];
@@ -103,10 +111,21 @@ pub async fn serve<S: FileSource>(
         let datagram = buf.get(..len).unwrap_or_default();
         match packet::decode(datagram) {
             Ok(Packet::Rrq(request)) => {
+                let Ok(queued) = Arc::clone(&shared.queue).try_acquire_owned() else {
+                    // Far more requests than transfers: drop; the client retransmits its request.
+                    tracing::debug!(%peer, "tftp request queue full");
+                    continue;
+                };
                 let shared = Arc::clone(&shared);
                 let shutdown = shutdown.clone();
                 let span = tracing::debug_span!("tftp", %peer, file = %request.filename);
-                tokio::spawn(read_request(shared, peer, request, shutdown).instrument(span));
+                tokio::spawn(
+                    async move {
+                        let _queued = queued;
+                        read_request(shared, peer, request, shutdown).await;
+                    }
+                    .instrument(span),
+                );
             }
             Ok(Packet::Wrq(request)) => {
                 tracing::info!(%peer, file = %request.filename, "tftp write request refused");

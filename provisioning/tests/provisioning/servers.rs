@@ -990,3 +990,72 @@ async fn tftp_serves_over_ipv6_from_a_transfer_port_on_the_same_address() {
     assert_eq!(got, config_body());
     token.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_beyond_the_limit_wait_and_beyond_the_queue_are_dropped() {
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server = udp.local_addr().unwrap();
+    let token = CancellationToken::new();
+    let fake = Arc::new(Fake::with(&[(KNOWN, &config_body()), ("empty.cfg", b"")]));
+    tokio::spawn(tftp::serve(
+        udp,
+        fake,
+        Arc::new(Guard::new(Policy::default())),
+        TftpSettings {
+            max_transfers: 1,
+            ..TftpSettings::default()
+        },
+        token.clone(),
+    ));
+    // One transfer holds the only slot (its client does not acknowledge).
+    let holder = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    holder
+        .send_to(&packet::encode_rrq(KNOWN, &[]), server)
+        .await
+        .unwrap();
+    let (_, holder_tid) = recv(&holder).await;
+    // Five more: three wait in the queue (four requests per slot), two are dropped.
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(&packet::encode_rrq("empty.cfg", &[]), server)
+            .await
+            .unwrap();
+        clients.push(c);
+    }
+    let mut buf = [0u8; 1024];
+    for c in &clients {
+        let waiting = tokio::time::timeout(Duration::from_millis(200), c.recv_from(&mut buf)).await;
+        assert!(
+            waiting.is_err(),
+            "a request was served while the slot was taken"
+        );
+    }
+    // The holder gives up: the queued requests are served one after the other.
+    holder
+        .send_to(
+            &packet::encode_error(ErrorCode::UNDEFINED, "bye"),
+            holder_tid,
+        )
+        .await
+        .unwrap();
+    let served = clients.into_iter().map(|c| {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let Ok(Ok((len, tid))) =
+                tokio::time::timeout(Duration::from_secs(2), c.recv_from(&mut buf)).await
+            else {
+                return false;
+            };
+            assert!(matches!(packet::decode(&buf[..len]), Ok(Packet::Data { block: 1, data }) if data.is_empty()));
+            c.send_to(&packet::encode_ack(1), tid).await.unwrap();
+            true
+        })
+    });
+    let mut count = 0;
+    for s in served.collect::<Vec<_>>() {
+        count += usize::from(s.await.unwrap());
+    }
+    assert_eq!(count, 3);
+    token.cancel();
+}
