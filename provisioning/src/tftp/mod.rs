@@ -128,7 +128,12 @@ pub async fn serve<S: FileSource>(
                 );
             }
             Ok(Packet::Wrq(request)) => {
-                tracing::info!(%peer, file = %request.filename, "tftp write request refused");
+                // A write counts as a miss: a source planting files is limited, and logged, like a sweep.
+                let now = Instant::now().into_std();
+                if shared.guard.admit(peer.ip(), now).is_ok() {
+                    tracing::info!(%peer, file = %request.filename, "tftp write request refused");
+                    shared.guard.record_miss(peer.ip(), &request.filename, now);
+                }
                 send_error(
                     &shared.socket,
                     peer,
