@@ -47,9 +47,13 @@ fn bench_fetch(c: &mut Criterion) {
         )
         .expect("fleet imports");
         store.apply(&plan.changes).await.expect("apply");
-        Renderer::new(store, templates::Templates::builtin().expect("templates"), servers())
-            .await
-            .expect("renderer")
+        Renderer::new(
+            store,
+            templates::Templates::builtin().expect("templates"),
+            servers(),
+        )
+        .await
+        .expect("renderer")
     });
     let catalog = renderer.catalog();
     let mut macs: Vec<_> = catalog.macs().collect();
@@ -59,7 +63,11 @@ fn bench_fetch(c: &mut Criterion) {
         .flat_map(|m| catalog.device_files(m).expect("device"))
         .collect();
     let by_suffix = |suffix: &str| -> Vec<String> {
-        files.iter().filter(|f| f.ends_with(suffix)).cloned().collect()
+        files
+            .iter()
+            .filter(|f| f.ends_with(suffix))
+            .cloned()
+            .collect()
     };
     let cisco = by_suffix(".cnf.xml");
     let cisco: Vec<String> = cisco.into_iter().filter(|f| f.starts_with("SEP")).collect();

@@ -59,7 +59,11 @@ async fn render_shows_what_phones_get(scratch: &Scratch) {
         text.starts_with("==> SEP0004F2AABBCC.cnf.xml <==\n<?xml"),
         "{text}"
     );
-    assert!(text.contains("\n==> XMLDefault.cnf.xml <==\n"), "{text}");
+    assert_eq!(
+        text.matches("==> ").count(),
+        1,
+        "a known 7960 fetches only its own file: {text}"
+    );
     assert!(
         text.contains("<processNodeName>127.0.0.1</processNodeName>"),
         "{text}"
@@ -99,9 +103,13 @@ async fn render_shows_what_phones_get(scratch: &Scratch) {
 
     let bad = scratch.run(&["render", "not-a-mac"]);
     assert_eq!(bad.status.code(), Some(64));
-    let wrong_file = scratch.run(&["render", "0004f2aabbcc", "SYSTEM.PRV"]);
+    let wrong_file = scratch.run(&["render", "0004f2aabbcc", "001B4F0A0B0C.PRV"]);
     assert_eq!(wrong_file.status.code(), Some(64));
-    assert!(stderr(&wrong_file).contains("its files: SEP0004F2AABBCC.cnf.xml, XMLDefault.cnf.xml"));
+    assert!(
+        stderr(&wrong_file).contains("its files: SEP0004F2AABBCC.cnf.xml (and the shared"),
+        "{}",
+        stderr(&wrong_file)
+    );
 }
 
 async fn reset_changed_requests_only_changed_devices(scratch: &Scratch) {
