@@ -224,6 +224,49 @@ async fn unknown_devices_are_listed_and_adopted(scratch: &Scratch) {
     assert_eq!(bad.status.code(), Some(64), "--csv needs --unknown");
 }
 
+#[test]
+fn operator_templates_replace_built_in_ones_and_broken_ones_are_config_errors() {
+    let scratch = Scratch::sqlite();
+    let dir = scratch.path("phone-templates/unistim");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("SYSTEM.PRV.j2"),
+        "s1ip={{ s1.ip }};\np1={{ s1.port }};\nmenulock=f;\n",
+    )
+    .expect("write");
+    let text = std::fs::read_to_string(&scratch.config).expect("config");
+    std::fs::write(
+        &scratch.config,
+        format!("{text}\n[provisioning]\ntemplates = \"phone-templates\"\n"),
+    )
+    .expect("config");
+    let check = scratch.run(&["check-config"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    import(&scratch, "fleet.csv", FLEET, &[]);
+    let out = scratch.run(&["render", "001b4f0a0b0c", "SYSTEM.PRV"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "s1ip=127.0.0.1;\np1=0;\nmenulock=f;\n");
+
+    // A misnamed override and a broken one are reported by check-config, with exit 64.
+    std::fs::write(dir.join("SYSTEM.prv.j2"), "x").expect("write");
+    let misnamed = scratch.run(&["check-config"]);
+    assert_eq!(misnamed.status.code(), Some(64), "{}", stderr(&misnamed));
+    assert!(
+        stderr(&misnamed).contains("SYSTEM.prv.j2"),
+        "{}",
+        stderr(&misnamed)
+    );
+    std::fs::remove_file(dir.join("SYSTEM.prv.j2")).expect("rm");
+    std::fs::write(dir.join("SYSTEM.PRV.j2"), "s1ip={{ s1.ip ;\n").expect("write");
+    let broken = scratch.run(&["check-config"]);
+    assert_eq!(broken.status.code(), Some(64), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains("SYSTEM.PRV.j2"),
+        "{}",
+        stderr(&broken)
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         $(
