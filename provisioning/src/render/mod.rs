@@ -314,7 +314,8 @@ impl Renderer {
                 model_guess: model_guess.map(str::to_owned),
                 protocol: model_guess
                     .and_then(crate::models::Model::find)
-                    .map(|m| m.protocol),
+                    .map(|m| m.protocol)
+                    .or_else(|| names::classify(name).and_then(names::Request::protocol)),
                 address: client.map(|ip| ip.to_string()),
                 source: via,
                 user_agent: user_agent.map(str::to_owned),
