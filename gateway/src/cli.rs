@@ -165,6 +165,8 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::CheckConfig(arg) => {
             let config = Config::load(arg.config.as_deref())?;
+            // Operator templates are part of the configuration: a misnamed or broken one is a problem.
+            crate::provision::templates(&config).map_err(|e| CliError::Usage(format!("{e:#}")))?;
             let name = config.origin.as_deref().map_or_else(
                 || "built-in defaults".to_owned(),
                 |p| p.display().to_string(),

@@ -78,9 +78,11 @@ pub(crate) async fn render(args: &RenderArgs) -> Result<(), CliError> {
         }
         Some(file) => {
             let wanted = file.strip_prefix('/').unwrap_or(file);
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(wanted)) {
+            let known = |list: &[String]| list.iter().any(|n| n.eq_ignore_ascii_case(wanted));
+            if !known(&names) && !known(&catalog.shared_files()) {
                 return Err(CliError::Usage(format!(
-                    "device {mac} fetches no file {file:?}; its files: {}",
+                    "device {mac} fetches no file {file:?}; its files: {} (and the shared files \
+                     such as XMLDefault.cnf.xml)",
                     names.join(", ")
                 )));
             }

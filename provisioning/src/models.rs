@@ -99,15 +99,16 @@ pub enum Family {
 }
 
 impl Family {
-    /// The files a phone of this family fetches from Crossbar, as file-name patterns (`<MAC>` upper-case
-    /// hex, `<mac>` lower-case), in the order it fetches them.
+    /// The files Crossbar serves a phone of this family, as file-name patterns (`<MAC>` upper-case hex,
+    /// `<mac>` lower-case), in boot order, including the shared fallback a phone fetches when it has no
+    /// file of its own (`XMLDefault.cnf.xml`, `000000000000.cfg`).
     pub const fn files(self) -> &'static [&'static str] {
         match self {
             Self::CiscoSccp { .. } => &["SEP<MAC>.cnf.xml", "XMLDefault.cnf.xml"],
             Self::CiscoSip79xx => &["OS79XX.TXT", "SIPDefault.cnf", "SIP<MAC>.cnf"],
             Self::CiscoSip => &["SEP<MAC>.cnf.xml"],
             Self::Unistim { .. } => &["SYSTEM.PRV", "<TYPE>.PRV", "<MAC>.PRV", "<type>.cfg"],
-            Self::Polycom => &["000000000000.cfg", "<mac>.cfg", "<mac>-sip.cfg"],
+            Self::Polycom => &["<mac>.cfg", "000000000000.cfg", "<mac>-sip.cfg"],
             Self::Yealink { .. } => &["y0000000000XX.cfg", "<mac>.cfg"],
         }
     }

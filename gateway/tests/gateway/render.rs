@@ -59,7 +59,11 @@ async fn render_shows_what_phones_get(scratch: &Scratch) {
         text.starts_with("==> SEP0004F2AABBCC.cnf.xml <==\n<?xml"),
         "{text}"
     );
-    assert!(text.contains("\n==> XMLDefault.cnf.xml <==\n"), "{text}");
+    assert_eq!(
+        text.matches("==> ").count(),
+        1,
+        "a known 7960 fetches only its own file: {text}"
+    );
     assert!(
         text.contains("<processNodeName>127.0.0.1</processNodeName>"),
         "{text}"
@@ -99,9 +103,13 @@ async fn render_shows_what_phones_get(scratch: &Scratch) {
 
     let bad = scratch.run(&["render", "not-a-mac"]);
     assert_eq!(bad.status.code(), Some(64));
-    let wrong_file = scratch.run(&["render", "0004f2aabbcc", "SYSTEM.PRV"]);
+    let wrong_file = scratch.run(&["render", "0004f2aabbcc", "001B4F0A0B0C.PRV"]);
     assert_eq!(wrong_file.status.code(), Some(64));
-    assert!(stderr(&wrong_file).contains("its files: SEP0004F2AABBCC.cnf.xml, XMLDefault.cnf.xml"));
+    assert!(
+        stderr(&wrong_file).contains("its files: SEP0004F2AABBCC.cnf.xml (and the shared"),
+        "{}",
+        stderr(&wrong_file)
+    );
 }
 
 async fn reset_changed_requests_only_changed_devices(scratch: &Scratch) {
@@ -214,6 +222,49 @@ async fn unknown_devices_are_listed_and_adopted(scratch: &Scratch) {
     );
     let bad = scratch.run(&["devices", "--csv"]);
     assert_eq!(bad.status.code(), Some(64), "--csv needs --unknown");
+}
+
+#[test]
+fn operator_templates_replace_built_in_ones_and_broken_ones_are_config_errors() {
+    let scratch = Scratch::sqlite();
+    let dir = scratch.path("phone-templates/unistim");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("SYSTEM.PRV.j2"),
+        "s1ip={{ s1.ip }};\np1={{ s1.port }};\nmenulock=f;\n",
+    )
+    .expect("write");
+    let text = std::fs::read_to_string(&scratch.config).expect("config");
+    std::fs::write(
+        &scratch.config,
+        format!("{text}\n[provisioning]\ntemplates = \"phone-templates\"\n"),
+    )
+    .expect("config");
+    let check = scratch.run(&["check-config"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    import(&scratch, "fleet.csv", FLEET, &[]);
+    let out = scratch.run(&["render", "001b4f0a0b0c", "SYSTEM.PRV"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "s1ip=127.0.0.1;\np1=0;\nmenulock=f;\n");
+
+    // A misnamed override and a broken one are reported by check-config, with exit 64.
+    std::fs::write(dir.join("SYSTEM.prv.j2"), "x").expect("write");
+    let misnamed = scratch.run(&["check-config"]);
+    assert_eq!(misnamed.status.code(), Some(64), "{}", stderr(&misnamed));
+    assert!(
+        stderr(&misnamed).contains("SYSTEM.prv.j2"),
+        "{}",
+        stderr(&misnamed)
+    );
+    std::fs::remove_file(dir.join("SYSTEM.prv.j2")).expect("rm");
+    std::fs::write(dir.join("SYSTEM.PRV.j2"), "s1ip={{ s1.ip ;\n").expect("write");
+    let broken = scratch.run(&["check-config"]);
+    assert_eq!(broken.status.code(), Some(64), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains("SYSTEM.PRV.j2"),
+        "{}",
+        stderr(&broken)
+    );
 }
 
 macro_rules! on_both_backends {

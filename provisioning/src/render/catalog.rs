@@ -169,16 +169,14 @@ impl Catalog {
         self.devices.contains_key(mac)
     }
 
-    /// The names of every file the device fetches, in boot order, spelt as its family spells them;
-    /// `None` for a MAC not in the inventory.
+    /// The names of the files the device fetches from Crossbar, in boot order, spelt as its family
+    /// spells them; `None` for a MAC not in the inventory. Fallbacks a known phone never needs
+    /// (`XMLDefault.cnf.xml`, Polycom's `000000000000.cfg`) are not listed; [`Catalog::shared_files`] has them.
     pub fn device_files(&self, mac: &Mac) -> Option<Vec<String>> {
         let entry = self.devices.get(mac)?;
         let (up, low) = (upper(*mac), mac.to_string());
         let names = match entry.model.family {
-            Family::CiscoSccp { .. } => {
-                vec![format!("SEP{up}.cnf.xml"), "XMLDefault.cnf.xml".to_owned()]
-            }
-            Family::CiscoSip => vec![format!("SEP{up}.cnf.xml")],
+            Family::CiscoSccp { .. } | Family::CiscoSip => vec![format!("SEP{up}.cnf.xml")],
             Family::CiscoSip79xx => {
                 let mut v = Vec::new();
                 if self.settings.cisco_sip_image.is_some() {
@@ -194,16 +192,37 @@ impl Catalog {
                 format!("{up}.PRV"),
                 format!("{}.cfg", type_name.to_ascii_lowercase()),
             ],
-            Family::Polycom => vec![
-                "000000000000.cfg".to_owned(),
-                format!("{low}.cfg"),
-                format!("{low}-sip.cfg"),
-            ],
+            Family::Polycom => vec![format!("{low}.cfg"), format!("{low}-sip.cfg")],
             Family::Yealink { family } => {
                 vec![format!("y0000000000{family}.cfg"), format!("{low}.cfg")]
             }
         };
         Some(names)
+    }
+
+    /// Every file that renders without a device, for the model table as it is: `XMLDefault.cnf.xml`,
+    /// `SIPDefault.cnf`, `OS79XX.TXT` (with a SIP image set), `SYSTEM.PRV`, each UNIStim type's `.PRV` and
+    /// `.cfg`, `000000000000.cfg` and each Yealink family's common file.
+    pub fn shared_files(&self) -> Vec<String> {
+        let mut names = vec!["XMLDefault.cnf.xml".to_owned(), "SIPDefault.cnf".to_owned()];
+        if self.settings.cisco_sip_image.is_some() {
+            names.push("OS79XX.TXT".to_owned());
+        }
+        names.push("SYSTEM.PRV".to_owned());
+        for model in MODELS {
+            if let Family::Unistim { type_name } = model.family {
+                names.push(format!("{type_name}.PRV"));
+                names.push(format!("{}.cfg", type_name.to_ascii_lowercase()));
+            }
+        }
+        names.push("000000000000.cfg".to_owned());
+        for model in MODELS {
+            if let Family::Yealink { family } = model.family {
+                names.push(format!("y0000000000{family}.cfg"));
+            }
+        }
+        names.dedup();
+        names
     }
 
     /// Renders the file `name` asks for, if it is one Crossbar renders and, for a device file, the

@@ -314,7 +314,8 @@ impl Renderer {
                 model_guess: model_guess.map(str::to_owned),
                 protocol: model_guess
                     .and_then(crate::models::Model::find)
-                    .map(|m| m.protocol),
+                    .map(|m| m.protocol)
+                    .or_else(|| names::classify(name).and_then(names::Request::protocol)),
                 address: client.map(|ip| ip.to_string()),
                 source: via,
                 user_agent: user_agent.map(str::to_owned),
@@ -419,8 +420,8 @@ async fn seen_writer(store: Store, mut rx: mpsc::Receiver<SeenDevice>) {
     }
 }
 
-/// Every file of a device rendered, in boot order; `None` for a MAC not in the catalog. A file the
-/// device lists but that renders to nothing (an `OS79XX.TXT` without an image) is left out.
+/// Every file of a device rendered, in boot order ([`Catalog::device_files`]); `None` for a MAC not in
+/// the catalog.
 ///
 /// # Errors
 /// [`RenderError::Template`] when a template fails.
@@ -455,6 +456,20 @@ pub fn listing(files: &[(String, RenderedFile)]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Every shared file ([`Catalog::shared_files`]) rendered.
+///
+/// # Errors
+/// [`RenderError::Template`] when a template fails.
+pub fn shared_bundle(catalog: &Catalog) -> Result<Vec<(String, RenderedFile)>, RenderError> {
+    let mut files = Vec::new();
+    for name in catalog.shared_files() {
+        if let Fetched::File(file) = catalog.render(&name, None)? {
+            files.push((name, file));
+        }
+    }
+    Ok(files)
 }
 
 /// The devices of `after` whose rendered files differ from those in `before` (devices new in `after`

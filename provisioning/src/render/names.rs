@@ -7,7 +7,7 @@
 //! bytes asks for nothing we render (the static-file servers deal with directories themselves).
 
 use crate::mac::Mac;
-use crate::models::{Family, MODELS};
+use crate::models::{Family, MODELS, Protocol};
 
 /// What a file name asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,28 @@ impl Request {
             | Self::MacCfg(m)
             | Self::PolycomSip(m) => Some(m),
             _ => None,
+        }
+    }
+}
+
+impl Request {
+    /// The protocol a phone asking for this file speaks, where the file tells: `<MAC>.PRV` is UNIStim
+    /// firmware, `SIP<MAC>.cnf` and the Polycom and Yealink files are SIP firmware; a Cisco
+    /// `SEP<MAC>.cnf.xml` can be either.
+    pub const fn protocol(self) -> Option<Protocol> {
+        match self {
+            Self::UnistimDevice(_)
+            | Self::UnistimSystem
+            | Self::UnistimType(_)
+            | Self::UnistimFirmware(_) => Some(Protocol::Unistim),
+            Self::Cisco79xxSip(_)
+            | Self::SipDefault
+            | Self::Os79xx
+            | Self::MacCfg(_)
+            | Self::PolycomSip(_)
+            | Self::PolycomDefault
+            | Self::YealinkCommon(_) => Some(Protocol::Sip),
+            Self::CiscoDevice(_) | Self::XmlDefault => None,
         }
     }
 }
@@ -240,6 +262,18 @@ mod tests {
             assert_eq!(classify(name), None, "{name:?}");
         }
         assert_eq!(classify(&"a".repeat(300)), None);
+    }
+
+    #[test]
+    fn the_file_tells_the_protocol_where_it_can() {
+        let m = mac("0004f2aabbcc");
+        assert_eq!(
+            Request::UnistimDevice(m).protocol(),
+            Some(Protocol::Unistim)
+        );
+        assert_eq!(Request::MacCfg(m).protocol(), Some(Protocol::Sip));
+        assert_eq!(Request::Cisco79xxSip(m).protocol(), Some(Protocol::Sip));
+        assert_eq!(Request::CiscoDevice(m).protocol(), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use provisioning::import::{self, ImportOptions};
 use provisioning::models::MODELS;
 use provisioning::render::{
     Catalog, Endpoint, Fetched, Firmware, ServerAddresses, Settings, device_bundle, listing,
+    shared_bundle,
 };
 use provisioning::{Inventory, Mac};
 
@@ -145,6 +146,17 @@ fn every_model_matches_its_golden() {
             Err(e) => failures.push(format!("{}: {e}", path.display())),
         }
     }
+    let shared = listing(&shared_bundle(&catalog).expect("renders"));
+    let path = goldens_dir().join("shared.txt");
+    if update {
+        std::fs::write(&path, &shared).expect("write golden");
+    } else if std::fs::read(&path).ok().as_deref() != Some(&shared[..]) {
+        failures.push(format!(
+            "the shared files differ from {} (UPDATE_GOLDENS=1 rewrites it); got:\n{}",
+            path.display(),
+            String::from_utf8_lossy(&shared)
+        ));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -186,7 +198,19 @@ fn xml_files_are_well_formed_and_escaped() {
             checked += 1;
         }
     }
-    assert!(checked >= 20, "only {checked} XML files checked");
+    assert!(checked >= 14, "only {checked} XML files checked");
+    let shared: Vec<_> = shared_bundle(&catalog)
+        .expect("renders")
+        .into_iter()
+        .filter(|(_, f)| f.content_type.starts_with("text/xml"))
+        .collect();
+    assert_eq!(shared.len(), 2, "XMLDefault.cnf.xml and 000000000000.cfg");
+    for (name, file) in shared {
+        let text = std::str::from_utf8(&file.body).expect("UTF-8");
+        assert!(text.starts_with("<?xml"), "{name}");
+        roxmltree::Document::parse(text)
+            .unwrap_or_else(|e| panic!("{name} is not well-formed XML: {e}\n{text}"));
+    }
 }
 
 #[test]

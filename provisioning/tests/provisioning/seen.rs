@@ -181,6 +181,36 @@ async fn renderer_serves_the_snapshot_and_records_strangers(db: &TestDb) {
         .await,
         "the background refresh did not pick the change up"
     );
+
+    // Without a User-Agent the request counts as TFTP, and a .PRV file says UNIStim.
+    let stranger: Mac = "0004f2ffff01".parse().expect("mac");
+    let got = renderer
+        .fetch("0004F2FFFF01.PRV", ip, None)
+        .await
+        .expect("fetch");
+    assert_eq!(
+        got,
+        Fetched::UnknownDevice {
+            mac: stranger,
+            model_guess: None
+        }
+    );
+    assert!(
+        wait_for(|| async {
+            store
+                .seen_devices(true)
+                .await
+                .expect("list")
+                .iter()
+                .any(|r| r.seen.mac == stranger)
+        })
+        .await,
+        "the UNIStim stranger was not recorded"
+    );
+    let rows = store.seen_devices(true).await.expect("list");
+    let row = rows.iter().find(|r| r.seen.mac == stranger).expect("row");
+    assert_eq!(row.seen.protocol, Some(Protocol::Unistim));
+    assert_eq!(row.seen.source, SeenVia::Tftp);
 }
 
 on_both_backends!(
