@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::CliError;
 use crate::config::{Config, Transport};
+use crate::provision::{ProvisioningListeners, start_provisioning};
 use crate::sip::directory::{Directory, SharedDirectory};
 use crate::sip::persist::Persister;
 use crate::sip::{SipListeners, SipServer, Transports};
@@ -42,6 +43,8 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
 pub struct Listeners {
     /// `[sip] listen`.
     pub sip: SipListeners,
+    /// `[tftp] listen` and `[http] listen`; `None` serves no provisioning.
+    pub provisioning: Option<ProvisioningListeners>,
 }
 
 impl Listeners {
@@ -53,7 +56,8 @@ impl Listeners {
         let sip = SipListeners::bind(&config.sip.listen)
             .await
             .context("binding the SIP listeners")?;
-        Ok(Self { sip })
+        let provisioning = Some(ProvisioningListeners::bind(config).await?);
+        Ok(Self { sip, provisioning })
     }
 
     /// Each bound address, named by its configuration key, for logs and tests.
@@ -62,6 +66,11 @@ impl Listeners {
             .addresses()
             .into_iter()
             .map(|(t, a)| (format!("sip.listen {t}"), a))
+            .chain(
+                self.provisioning
+                    .iter()
+                    .flat_map(ProvisioningListeners::addresses),
+            )
             .collect()
     }
 }
@@ -211,8 +220,12 @@ pub async fn run_with(
     on_agent: impl FnOnce(crate::ua::Agent),
 ) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
-    for (key, addr) in listeners.addresses() {
+    let bound = listeners.addresses();
+    for (key, addr) in &bound {
         tracing::info!(%addr, listener = %key, "listening");
+    }
+    if let Some(provisioning) = listeners.provisioning {
+        start_provisioning(&config, provisioning, &bound, &store, &tasks, &shutdown).await?;
     }
     let mut sip_settings = sip_settings(&config, &listeners.sip);
     // The SIP core stops after the line user agents, so their unregistrations are answered.

@@ -268,6 +268,58 @@ impl<'r, 'i> Section<'r, 'i> {
         ok.then_some(out)
     }
 
+    /// A sub-table whose keys are names and whose values are arrays of strings, each parsed by `parse`:
+    /// `[section.key]` then `"name" = ["a", "b"]`. Every bad name (per `name_ok`) and element is reported.
+    pub(crate) fn table_of_lists<T>(
+        &mut self,
+        key: &'static str,
+        name_ok: impl Fn(&str) -> Result<String, String>,
+        mut parse: impl FnMut(&str) -> Result<T, String>,
+    ) -> Option<Vec<(String, Vec<T>)>> {
+        let value = self.value(key)?;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(key, value, "a table");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (name, list) in table.iter() {
+            let path = format!("{key}.{}", name.get_ref());
+            let name = match name_ok(name.get_ref()) {
+                Ok(n) => n,
+                Err(message) => {
+                    ok = false;
+                    self.problem(&path, &name.span(), message);
+                    continue;
+                }
+            };
+            let DeValue::Array(items) = list.get_ref() else {
+                ok = false;
+                self.wrong_type(&path, list, "an array of strings");
+                continue;
+            };
+            let mut parsed = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                match item.get_ref() {
+                    DeValue::String(s) => match parse(s) {
+                        Ok(v) => parsed.push(v),
+                        Err(message) => {
+                            ok = false;
+                            self.problem(&item_path, &item.span(), format!("{s:?}: {message}"));
+                        }
+                    },
+                    _ => {
+                        ok = false;
+                        self.wrong_type(&item_path, item, "a string");
+                    }
+                }
+            }
+            out.push((name, parsed));
+        }
+        ok.then_some(out)
+    }
+
     /// Reports every key of the section nobody read.
     pub(crate) fn finish(self) {
         let Some(table) = self.table else { return };

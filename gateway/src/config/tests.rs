@@ -234,3 +234,102 @@ fn a_missing_file_is_a_read_error() {
     let err = Config::load(Some(Path::new("/nonexistent/crossbar.toml"))).expect_err("missing");
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
 }
+
+#[test]
+fn provisioning_safe_defaults_are_read_and_checked() {
+    let defaults = parse("");
+    assert!(defaults.provisioning.allow.is_empty());
+    assert!(defaults.provisioning.allow_by_domain.is_empty());
+    assert_eq!(defaults.provisioning.unknown_burst, 20);
+    assert_eq!(defaults.provisioning.unknown_per_minute, 30);
+    let config = parse(
+        r#"
+[provisioning]
+allow = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+unknown_burst = 5
+unknown_per_minute = 2
+[provisioning.allow_by_domain]
+"Acme.Example.com" = ["10.1.0.0/16"]
+"beta.example.com" = []
+"#,
+    );
+    let p = &config.provisioning;
+    assert_eq!(
+        p.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
+    );
+    assert_eq!(p.unknown_burst, 5);
+    assert_eq!(p.unknown_per_minute, 2);
+    assert_eq!(p.allow_by_domain.len(), 2);
+    assert_eq!(p.allow_by_domain[0].0, "acme.example.com");
+    assert_eq!(p.allow_by_domain[0].1[0].to_string(), "10.1.0.0/16");
+    assert!(p.allow_by_domain[1].1.is_empty());
+
+    let found = problems(
+        r#"[provisioning]
+allow = ["10.0.0.0/33", "10.1.2.3/16", "office"]
+unknown_burst = 0
+unknown_per_minute = "fast"
+[provisioning.allow_by_domain]
+"not a domain" = ["10.0.0.0/8"]
+"acme.example.com" = ["10.0.0.0/8", 7]
+"beta.example.com" = "10.0.0.0/8"
+"#,
+    );
+    assert_eq!(found.len(), 8, "{found:#?}");
+    assert!(
+        found[0].contains("provisioning.allow[0]") && found[0].contains("0..=32"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("provisioning.allow[1]") && found[1].contains("did you mean 10.1.0.0/16"),
+        "{found:?}"
+    );
+    assert!(found[2].contains("provisioning.allow[2]"), "{found:?}");
+    assert!(
+        found[3].contains("provisioning.unknown_burst") && found[3].contains("out of range"),
+        "{found:?}"
+    );
+    assert!(
+        found[4].contains("provisioning.unknown_per_minute") && found[4].contains("an integer"),
+        "{found:?}"
+    );
+    assert!(
+        found[5].contains("provisioning.allow_by_domain.not a domain")
+            && found[5].contains("not a domain name"),
+        "{found:?}"
+    );
+    assert!(
+        found[6].contains("provisioning.allow_by_domain.acme.example.com[1]"),
+        "{found:?}"
+    );
+    assert!(
+        found[7].contains("provisioning.allow_by_domain.beta.example.com")
+            && found[7].contains("array"),
+        "{found:?}"
+    );
+    assert!(problems("[provisioning]\nallow_by_domain = 3\n")[0].contains("expected a table"));
+    assert!(problems("[provisioning]\nallow_list = []\n")[0].contains("unknown key"));
+}
+
+#[test]
+fn provisioning_templates_directory_is_taken_from_the_config_directory() {
+    assert_eq!(parse("").provisioning.templates, None);
+    let config = parse("[provisioning]\ntemplates = \"phone-templates\"\n");
+    assert_eq!(
+        config.provisioning.templates.as_deref(),
+        Some(Path::new("/etc/crossbar/phone-templates"))
+    );
+    let absolute = parse("[provisioning]\ntemplates = \"/srv/templates\"\n");
+    assert_eq!(
+        absolute.provisioning.templates.as_deref(),
+        Some(Path::new("/srv/templates"))
+    );
+    let found = problems("[provisioning]\ntemplates = \"\"\ntemplate = \"x\"\n");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("provisioning.templates"), "{found:?}");
+    assert!(
+        found[1].contains("provisioning.template: unknown key"),
+        "{found:?}"
+    );
+}

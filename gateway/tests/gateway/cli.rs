@@ -256,3 +256,25 @@ fn json_logs_on_request() {
     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
     assert!(line.contains("\"level\":\"DEBUG\""), "{line}");
 }
+
+#[test]
+fn serve_names_a_provisioning_listener_that_cannot_be_bound() {
+    let scratch = Scratch::sqlite();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = std::fs::read_to_string(&scratch.config)
+        .expect("config")
+        .replace(
+            "[tftp]\nlisten = \"127.0.0.1:0\"",
+            &format!("[tftp]\nlisten = \"127.0.0.1:{port}\""),
+        );
+    assert!(config.contains(&format!("127.0.0.1:{port}")), "{config}");
+    std::fs::write(&scratch.config, config).expect("write");
+    let serve = scratch.run(&["serve"]);
+    assert_eq!(serve.status.code(), Some(1), "{}", stderr(&serve));
+    assert!(
+        stderr(&serve).contains(&format!("tftp.listen udp 127.0.0.1:{port}")),
+        "{}",
+        stderr(&serve)
+    );
+}

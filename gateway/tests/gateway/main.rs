@@ -5,5 +5,6 @@ mod decode;
 mod fleet;
 mod media;
 mod media_sipp;
+mod render;
 mod support;
 mod ua;

@@ -7,8 +7,10 @@
 
 mod inventory;
 mod location;
+mod seen;
 
 pub use location::{AorBindings, Credential, RegistrationRow};
+pub use seen::{SeenDevice, SeenRow, SeenVia};
 
 use std::path::Path;
 use std::str::FromStr;

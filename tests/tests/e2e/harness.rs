@@ -34,6 +34,8 @@ pub(crate) struct Gateway {
     pub(crate) sip_tcp: SocketAddr,
     /// The gateway's line user agents.
     pub(crate) agent: gateway::ua::Agent,
+    /// Every bound listener, named by its configuration key.
+    pub(crate) addresses: Vec<(String, SocketAddr)>,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -50,7 +52,8 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_text = format!(
             "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
-             default_domain = \"acme.example.com\"\n{sip_extra}\n",
+             default_domain = \"acme.example.com\"\n{sip_extra}\n\n\
+             [tftp]\nlisten = \"127.0.0.1:0\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("crossbar.db").display()
         );
         let config = Config::parse(&config_text, None).expect("config");
@@ -96,10 +99,19 @@ impl Gateway {
             sip_udp,
             sip_tcp,
             agent,
+            addresses,
             config_text,
             shutdown,
             task,
         }
+    }
+
+    /// The bound address of the listener configured by `key` (`tftp.listen`, `http.listen`, ...).
+    pub(crate) fn listener(&self, key: &str) -> Option<SocketAddr> {
+        self.addresses
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, a)| *a)
     }
 
     /// Stops the gateway (draining, so every binding is written) and starts a new one on the same store.

@@ -1,5 +1,6 @@
 //! End-to-end tests over loopback: Crossbar in-process on port 0, real peers (sipp) on the other side.
 
 mod harness;
+mod provisioning;
 mod sip;
 mod ua;
