@@ -6,6 +6,7 @@ pub mod config;
 pub mod decode;
 pub mod logging;
 pub mod serve;
+pub mod session;
 pub mod sip;
 
 pub use config::{Config, ConfigError};
