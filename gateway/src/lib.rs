@@ -4,6 +4,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod driver;
 pub mod logging;
 pub mod serve;
 pub mod session;

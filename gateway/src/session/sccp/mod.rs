@@ -317,6 +317,11 @@ impl Session {
         }
     }
 
+    /// The device's call references (shared with its user agents).
+    pub fn refs(&self) -> CallRefs {
+        self.refs.clone()
+    }
+
     /// The next output.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
