@@ -1,6 +1,7 @@
-//! End-to-end tests of the built `crossbar` binary.
+//! End-to-end tests of the built `crossbar` binary, and of the gateway library's SCCP side.
 
 mod cli;
 mod decode;
 mod fleet;
+mod sccp;
 mod support;

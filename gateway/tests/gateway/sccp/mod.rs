@@ -1,0 +1,6 @@
+//! The SCCP phone side: the session machine through `SessionHarness`, conversation goldens from real
+//! CUCM captures, the driver over loopback TCP, and tshark reading everything we send.
+
+mod calls;
+mod harness;
+mod register;
