@@ -844,6 +844,18 @@ impl Session {
             Message::TimeDateReq(_) => {
                 let unix = self.unix_now();
                 self.send(Message::TimeDateRes(render::time_date(unix)));
+                // Registration is complete (what CUCM does too): the idle prompt.
+                for m in render::show(
+                    &Show::Prompt {
+                        line: crate::call::phone::NO_LINE,
+                        call: crate::call::phone::NO_CALL,
+                        text: Prompt::Options,
+                    },
+                    ctx,
+                    0,
+                ) {
+                    self.send(m);
+                }
                 return Ok(());
             }
             Message::UnregisterReq(_) => {

@@ -134,12 +134,13 @@ fn outgoing_call_dial_tone_digits_ringback_answer_media_and_hang_up() {
     let sent = h.take();
     assert!(in_order(
         &ids(&sent),
+        // CUCM's order: receive channel, the connected display, then transmission.
         &[
             MessageId::STOP_TONE,
             MessageId::OPEN_RECEIVE_CHANNEL,
-            MessageId::START_MEDIA_TRANSMISSION,
             MessageId::CALL_STATE,
             MessageId::SELECT_SOFT_KEYS,
+            MessageId::START_MEDIA_TRANSMISSION,
         ]
     ));
     let smt = sent
@@ -192,12 +193,14 @@ fn outgoing_call_dial_tone_digits_ringback_answer_media_and_hang_up() {
         &[
             MessageId::CLOSE_RECEIVE_CHANNEL,
             MessageId::STOP_MEDIA_TRANSMISSION,
-            MessageId::CALL_STATE,
+            MessageId::STOP_TONE,
             MessageId::SET_LAMP,
             MessageId::CLEAR_PROMPT_STATUS,
+            MessageId::CALL_STATE,
             MessageId::SELECT_SOFT_KEYS,
             MessageId::TIME_DATE_RES,
             MessageId::SET_SPEAKER_MODE,
+            MessageId::SET_RINGER,
         ]
     ));
     assert_eq!(states(&sent), [CallState::ON_HOOK]);
@@ -342,8 +345,8 @@ fn incoming_call_rings_with_the_caller_and_is_answered_off_hook() {
             MessageId::CALL_STATE,
             MessageId::ACTIVATE_CALL_PLANE,
             MessageId::STOP_TONE,
-            MessageId::CALL_STATE,
             MessageId::OPEN_RECEIVE_CHANNEL,
+            MessageId::CALL_STATE,
             MessageId::START_MEDIA_TRANSMISSION,
         ]
     ));

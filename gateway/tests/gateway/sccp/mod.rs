@@ -2,5 +2,6 @@
 //! CUCM captures, the driver over loopback TCP, and tshark reading everything we send.
 
 mod calls;
+mod golden;
 mod harness;
 mod register;
