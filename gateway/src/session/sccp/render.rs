@@ -141,9 +141,11 @@ pub(super) fn show(s: &Show, ctx: Ctx, unix_secs: u64) -> Vec<Message> {
             call_reference: Some(call.0),
             ..Default::default()
         })],
+        // With the tone field, as CUCM sends it (Wireshark wants it at every version).
         Show::StopTone { line, call } => vec![Message::StopTone(StopTone {
             line_instance: u32::from(line.0),
             call_reference: call.0,
+            tone: Some(Tone::SILENCE),
             ..Default::default()
         })],
         Show::Ringer { line, call, ring } => vec![Message::SetRinger(SetRinger {

@@ -5,3 +5,4 @@ mod calls;
 mod golden;
 mod harness;
 mod register;
+mod tshark;
