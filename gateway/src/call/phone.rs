@@ -753,7 +753,15 @@ impl Phone {
     fn ringing_call(&self) -> Option<CallRef> {
         self.calls
             .iter()
-            .find(|(_, c)| matches!(c.state, CallState::Ringing { answering: false, .. }))
+            .find(|(_, c)| {
+                matches!(
+                    c.state,
+                    CallState::Ringing {
+                        answering: false,
+                        ..
+                    }
+                )
+            })
             .map(|(r, _)| *r)
     }
 
@@ -1261,10 +1269,15 @@ impl Phone {
             .filter(|(_, c)| c.line == line)
             .map(|(r, c)| (*r, c.state.clone()))
             .collect();
-        if let Some((call, _)) = on_line
-            .iter()
-            .find(|(_, s)| matches!(s, CallState::Ringing { answering: false, .. }))
-        {
+        if let Some((call, _)) = on_line.iter().find(|(_, s)| {
+            matches!(
+                s,
+                CallState::Ringing {
+                    answering: false,
+                    ..
+                }
+            )
+        }) {
             self.answer(*call);
         } else if let Some((call, _)) = on_line.iter().find(|(_, s)| *s == CallState::Held) {
             self.resume(*call);
@@ -1524,8 +1537,7 @@ impl Phone {
         if let Some(f) = self.lines.get_mut(&line) {
             *f.forward_mut(kind) = target;
             let features = f.clone();
-            self.out
-                .push_back(PhoneOutput::Features { line, features });
+            self.out.push_back(PhoneOutput::Features { line, features });
         }
     }
 
@@ -1536,8 +1548,7 @@ impl Phone {
             if let Some(f) = self.lines.get_mut(&line) {
                 f.dnd = on;
                 let features = f.clone();
-                self.out
-                    .push_back(PhoneOutput::Features { line, features });
+                self.out.push_back(PhoneOutput::Features { line, features });
             }
         }
         self.show(Show::Notify(if on {
@@ -1906,7 +1917,10 @@ impl Phone {
     }
 
     fn on_transfer_requested(&mut self, call: CallRef, new_call: CallRef, target: String) {
-        let line = self.calls.get(&call).map_or_else(|| self.line_or_default(None), |c| c.line);
+        let line = self
+            .calls
+            .get(&call)
+            .map_or_else(|| self.line_or_default(None), |c| c.line);
         // The referred call is over for us once the new one is placed; its far end sends BYE.
         self.close_media(call);
         if self.active == Some(call) {

@@ -527,10 +527,10 @@ impl Connection {
         let mut buf = BytesMut::with_capacity(4096);
         let mut malformed = 0u64;
         loop {
-            let deadline = live
-                .session
-                .poll_timeout()
-                .map_or_else(|| Instant::now() + Duration::from_secs(3600), Instant::from_std);
+            let deadline = live.session.poll_timeout().map_or_else(
+                || Instant::now() + Duration::from_secs(3600),
+                Instant::from_std,
+            );
             let input = tokio::select! {
                 () = self.shutdown.cancelled() => break,
                 () = live.replaced.cancelled() => {
@@ -692,7 +692,9 @@ impl Connection {
                             }),
                             Err(e) => {
                                 tracing::warn!(%call, error = %e, "no media for the call");
-                                self.deps.agents.command(h.name(), UaCommand::Hangup { call });
+                                self.deps
+                                    .agents
+                                    .command(h.name(), UaCommand::Hangup { call });
                                 pending.push(Input::Ua(UaEvent::Failed {
                                     call,
                                     code: 503,

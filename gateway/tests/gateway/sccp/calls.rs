@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use codecs::sccp::msg::{EnblocCall, OpenReceiveChannelAck, StimulusMsg};
 use codecs::sccp::types::IpField;
-use codecs::sccp::{CallState, LampMode, Message, MessageId, RingMode, SoftKeyEvent, Stimulus, Tone};
+use codecs::sccp::{
+    CallState, LampMode, Message, MessageId, RingMode, SoftKeyEvent, Stimulus, Tone,
+};
 use gateway::call::phone::{LineFeatures, MediaAction, RING_NO_ANSWER};
 use gateway::call::{CallRef, Codec, Direction, Dtmf, LineId, UaCommand, UaEvent};
 use gateway::session::sccp::Input;
@@ -103,18 +105,24 @@ fn outgoing_call_dial_tone_digits_ringback_answer_media_and_hang_up() {
     ));
     assert_eq!(states(&sent), [CallState::PROCEED]);
     let ua = h.take_ua();
-    let [UaCommand::Invite {
-        call,
-        line,
-        target,
-        offer,
-    }] = &ua[..]
+    let [
+        UaCommand::Invite {
+            call,
+            line,
+            target,
+            offer,
+        },
+    ] = &ua[..]
     else {
         panic!("{ua:?}")
     };
     let call = *call;
     assert_eq!((*line, target.as_str()), (LineId(1), "2002"));
-    assert_eq!(offer.rtp, addr(RELAY_SIP), "the relay's SIP leg in the offer");
+    assert_eq!(
+        offer.rtp,
+        addr(RELAY_SIP),
+        "the relay's SIP leg in the offer"
+    );
     assert_eq!(offer.codecs, [Codec::Pcmu, Codec::Pcma, Codec::G729]);
     assert_eq!(offer.direction, Direction::SendRecv);
 
@@ -326,8 +334,14 @@ fn incoming_call_rings_with_the_caller_and_is_answered_off_hook() {
         info.calling_party_name.unwrap().to_string_lossy(),
         "Bob Dupont"
     );
-    assert!(sent.iter().any(|m| matches!(m, Message::SetLamp(l) if l.lamp_mode == LampMode::BLINK)));
-    assert!(sent.iter().any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::INSIDE_RING)));
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Message::SetLamp(l) if l.lamp_mode == LampMode::BLINK))
+    );
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::INSIDE_RING))
+    );
 
     h.off_hook();
     let ua = h.take_ua();
@@ -388,7 +402,10 @@ fn answer_soft_key_and_line_key_answer_too() {
                 _ => None,
             })
             .unwrap();
-        assert_eq!(orc.compression_type, codecs::sccp::PayloadType::G729_ANNEX_A);
+        assert_eq!(
+            orc.compression_type,
+            codecs::sccp::PayloadType::G729_ANNEX_A
+        );
     }
 }
 
@@ -423,8 +440,14 @@ fn unanswered_calls_get_480_and_cancelled_calls_stop_ringing() {
     h.ua_event(UaEvent::Cancelled { call });
     let sent = h.take();
     assert_eq!(states(&sent), [CallState::ON_HOOK]);
-    assert!(sent.iter().any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::RING_OFF)));
-    assert!(sent.iter().any(|m| matches!(m, Message::SetLamp(l) if l.lamp_mode == LampMode::OFF)));
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::RING_OFF))
+    );
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Message::SetLamp(l) if l.lamp_mode == LampMode::OFF))
+    );
 }
 
 #[test]
@@ -459,7 +482,10 @@ fn a_second_call_while_talking_is_call_waiting() {
     assert_eq!(h.take_ua(), [UaCommand::Ringing { call: second }]);
     let sent = h.take();
     assert_eq!(tones(&sent), [Tone::CALL_WAITING_TONE]);
-    assert!(sent.iter().any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::FLASH_ONLY)));
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::FLASH_ONLY))
+    );
     h.soft_key(SoftKeyEvent::ANSWER, 1, second);
     let ua = h.take_ua();
     assert!(
@@ -511,7 +537,10 @@ fn hold_and_resume_from_the_phone() {
         _ => None,
     });
     assert!(ptid_after.is_some(), "media reopened");
-    assert_ne!(ptid_before, ptid_after, "a new pass-through party id per media leg");
+    assert_ne!(
+        ptid_before, ptid_after,
+        "a new pass-through party id per media leg"
+    );
 }
 
 #[test]
@@ -546,7 +575,10 @@ fn blind_transfer_dials_then_refers() {
     let mut h = SessionHarness::registered(20);
     let call = connected_incoming(&mut h);
     h.soft_key(SoftKeyEvent::TRANSFER, 1, call);
-    assert!(matches!(&h.take_ua()[..], [UaCommand::Hold { on: true, .. }]));
+    assert!(matches!(
+        &h.take_ua()[..],
+        [UaCommand::Hold { on: true, .. }]
+    ));
     let sent = h.take();
     assert_eq!(tones(&sent), [Tone::INSIDE_DIAL_TONE]);
     assert_eq!(states(&sent), [CallState::HOLD, CallState::OFF_HOOK]);
@@ -578,10 +610,7 @@ fn attended_transfer_refers_with_the_consultation_call() {
     });
     h.take_ua();
     h.soft_key(SoftKeyEvent::TRANSFER, 1, consult);
-    assert_eq!(
-        h.take_ua(),
-        [UaCommand::TransferAttended { call, consult }]
-    );
+    assert_eq!(h.take_ua(), [UaCommand::TransferAttended { call, consult }]);
     h.ua_event(UaEvent::TransferResult { call, code: 202 });
     let ua = h.take_ua();
     assert!(ua.contains(&UaCommand::Hangup { call }), "{ua:?}");
@@ -621,9 +650,16 @@ fn an_attended_transfer_arriving_replaces_the_call_without_ringing() {
         replaces: Some(old),
     });
     let ua = h.take_ua();
-    assert!(matches!(&ua[..], [UaCommand::Answer { call, .. }] if *call == new), "{ua:?}");
+    assert!(
+        matches!(&ua[..], [UaCommand::Answer { call, .. }] if *call == new),
+        "{ua:?}"
+    );
     let sent = h.take();
-    assert!(!sent.iter().any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::INSIDE_RING)));
+    assert!(
+        !sent
+            .iter()
+            .any(|m| matches!(m, Message::SetRinger(r) if r.ring_mode == RingMode::INSIDE_RING))
+    );
     assert_eq!(h.session.phone().unwrap().active(), Some(new));
 }
 

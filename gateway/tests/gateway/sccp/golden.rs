@@ -18,14 +18,11 @@ use gateway::session::sccp::{DeviceConfig, KeyConfig, LineConfig};
 
 use super::harness::{SessionHarness, far_media, in_order};
 
-
 /// What CUCM sends that Crossbar does not, and why.
-const CUCM_ONLY: &[(MessageId, &str)] = &[
-    (
-        MessageId::USER_TO_DEVICE_DATA_VERSION1,
-        "CUCM's <getDeviceCaps/> XML query; Crossbar has no XML applications",
-    ),
-];
+const CUCM_ONLY: &[(MessageId, &str)] = &[(
+    MessageId::USER_TO_DEVICE_DATA_VERSION1,
+    "CUCM's <getDeviceCaps/> XML query; Crossbar has no XML applications",
+)];
 
 fn shared(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -161,11 +158,7 @@ fn diff(cucm: &[Tagged], ours: &[Tagged]) -> (Vec<Tagged>, Vec<Tagged>) {
 
 /// Compares the whole flow: CUCM's messages not in ours (`missing`) and ours not in CUCM's (`extra`)
 /// must be exactly the documented differences, each given as (id, reason).
-fn check(
-    phases: &[Phase],
-    missing_ok: &[(MessageId, &str)],
-    extra_ok: &[(MessageId, &str)],
-) {
+fn check(phases: &[Phase], missing_ok: &[(MessageId, &str)], extra_ok: &[(MessageId, &str)]) {
     let flat = |f: fn(&Phase) -> &Vec<MessageId>| -> Vec<Tagged> {
         phases
             .iter()
@@ -212,7 +205,10 @@ fn registration_follows_cucm() {
         .into_iter()
         .filter(|id| !CUCM_ONLY.iter().any(|(c, _)| c == id))
         .collect();
-    assert!(in_order(&all_ours, &essential), "{all_ours:?}\n{essential:?}");
+    assert!(
+        in_order(&all_ours, &essential),
+        "{all_ours:?}\n{essential:?}"
+    );
 }
 
 fn registered_at_20(ext: &str) -> SessionHarness {
@@ -289,10 +285,7 @@ fn outbound_call_follows_cucm() {
                 "on-hook: Crossbar closes media before the display (CUCM's order on a far-end \
                  hang-up); CUCM put it after ClearPromptStatus here",
             ),
-            (
-                MessageId::STOP_MEDIA_TRANSMISSION,
-                "same: media first",
-            ),
+            (MessageId::STOP_MEDIA_TRANSMISSION, "same: media first"),
         ],
         &[
             (MessageId::CLOSE_RECEIVE_CHANNEL, "media first, see above"),
@@ -300,7 +293,10 @@ fn outbound_call_follows_cucm() {
         ],
     );
     assert_eq!(h.last_invite().map(|(_, t)| t), Some("8001".to_owned()));
-    assert!(h.session.phone().unwrap().calls().next().is_none(), "idle after on-hook");
+    assert!(
+        h.session.phone().unwrap().calls().next().is_none(),
+        "idle after on-hook"
+    );
 }
 
 #[test]

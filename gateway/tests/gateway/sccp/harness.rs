@@ -11,8 +11,7 @@ use codecs::sccp::msg::{KeypadButton, SoftKeyEventMsg};
 use codecs::sccp::{Ctx, DeviceType, KeypadKey, Message, MessageId, PayloadType, SoftKeyEvent};
 use gateway::call::phone::{LineFeatures, MediaAction};
 use gateway::call::{
-    CallRef, CallRefs, Codec, Direction, LineId, LineIdentity, MediaDescription, UaCommand,
-    UaEvent,
+    CallRef, CallRefs, Codec, Direction, LineId, LineIdentity, MediaDescription, UaCommand, UaEvent,
 };
 use gateway::session::sccp::{
     CloseReason, DeviceConfig, Input, KeyConfig, LineConfig, Output, Session, SessionConfig,
@@ -145,7 +144,10 @@ impl SessionHarness {
     }
 
     pub(crate) fn register(&mut self, version: u8) {
-        self.phone(Message::RegisterReq(register_req("SEP0004F2AABBCC", version)));
+        self.phone(Message::RegisterReq(register_req(
+            "SEP0004F2AABBCC",
+            version,
+        )));
         self.phone(Message::CapabilitiesRes(CapabilitiesRes::new(vec![
             MediaCap {
                 payload_capability: PayloadType::G711_ULAW64K,

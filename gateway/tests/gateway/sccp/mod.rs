@@ -2,6 +2,7 @@
 //! CUCM captures, the driver over loopback TCP, and tshark reading everything we send.
 
 mod calls;
+mod driver;
 mod golden;
 mod harness;
 mod register;

@@ -105,11 +105,18 @@ fn every_status_request_is_answered_even_for_unused_instances() {
         }));
     }
     let replies = h.take();
-    assert_eq!(replies.len(), 6, "one answer per request, unused line 3 included");
+    assert_eq!(
+        replies.len(),
+        6,
+        "one answer per request, unused line 3 included"
+    );
     let Message::LineStatV2Res(l1) = &replies[0] else {
         panic!("{replies:?}")
     };
-    assert_eq!(l1.line_dir_number.as_ref().unwrap().to_string_lossy(), "2001");
+    assert_eq!(
+        l1.line_dir_number.as_ref().unwrap().to_string_lossy(),
+        "2001"
+    );
     assert_eq!(
         l1.line_fully_qualified_display_name
             .as_ref()
@@ -144,7 +151,10 @@ fn every_status_request_is_answered_even_for_unused_instances() {
         panic!("{r:?}")
     };
     assert_eq!(f.feature_id, ButtonType::BUSY_LAMP_FIELD_SPEEDDIAL);
-    assert_eq!(f.feature_text_label.as_ref().unwrap().to_string_lossy(), "Carol");
+    assert_eq!(
+        f.feature_text_label.as_ref().unwrap().to_string_lossy(),
+        "Carol"
+    );
     let Message::TimeDateRes(t) = &r[2] else {
         panic!("{r:?}")
     };

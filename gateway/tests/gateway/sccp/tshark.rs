@@ -136,8 +136,7 @@ fn tshark_decodes_everything_the_session_sends() {
         malformed.trim().is_empty(),
         "tshark finds malformed packets:\n{malformed}"
     );
-    let rows =
-        captures::peer::tshark_fields(&file, &[], "skinny", &["skinny.messageId"]).unwrap();
+    let rows = captures::peer::tshark_fields(&file, &[], "skinny", &["skinny.messageId"]).unwrap();
     assert_eq!(rows.len(), expected.len());
     for (row, (id, version)) in rows.iter().zip(&expected) {
         let got = row[0]
