@@ -172,6 +172,8 @@ pub struct SccpDeps {
     pub agents: Arc<dyn LineAgents>,
     /// The media relay.
     pub media: Arc<dyn MediaPort>,
+    /// How often the store is asked for devices to reset ([`RESET_POLL`]).
+    pub reset_poll: Duration,
 }
 
 impl std::fmt::Debug for SccpDeps {
@@ -289,6 +291,7 @@ pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
         store,
         agents: Arc::new(NoLineAgents::default()),
         media: Arc::new(NoMedia),
+        reset_poll: RESET_POLL,
     }
 }
 
@@ -315,6 +318,7 @@ pub fn start(
     let deps = Arc::new(deps);
     tasks.spawn(poll_resets(
         deps.store.clone(),
+        deps.reset_poll,
         server.clone(),
         shutdown.clone(),
     ));
@@ -377,8 +381,13 @@ async fn accept_loop(
 
 /// Polls the store for devices whose configuration changed (`crossbar import --reset-changed`) and
 /// resets those that are registered.
-async fn poll_resets(store: Store, server: SccpServer, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(RESET_POLL);
+async fn poll_resets(
+    store: Store,
+    every: Duration,
+    server: SccpServer,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -394,17 +403,42 @@ async fn poll_resets(store: Store, server: SccpServer, shutdown: CancellationTok
     }
 }
 
-/// The devices waiting for a reset. The reset-request queue (migration 0003,
-/// `Store::take_reset_requests`) belongs to the templates work; until it is merged there is no queue.
-async fn take_reset_requests(_store: &Store) -> Vec<Mac> {
-    Vec::new()
+/// The devices waiting for a reset (`crossbar import --reset-changed` queues them, migration 0003).
+async fn take_reset_requests(store: &Store) -> Vec<Mac> {
+    match store.take_reset_requests().await {
+        Ok(macs) => macs,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading reset requests failed");
+            Vec::new()
+        }
+    }
 }
 
-/// Records a phone that is not in the inventory (for `crossbar devices --unknown`). The seen-devices
-/// table (migration 0002, `Store::record_seen`) belongs to the templates work; until it is merged the
-/// phone is logged only.
-async fn record_seen(_store: &Store, mac: Mac, device_type: u32, peer: SocketAddr, firmware: &str) {
-    tracing::info!(%mac, device_type, %peer, firmware, "unknown SCCP phone seen");
+/// The model of an SCCP device type, from the model table.
+fn model_of(device_type: u32) -> Option<String> {
+    provisioning::MODELS
+        .iter()
+        .find(|m| {
+            matches!(m.family, provisioning::models::Family::CiscoSccp { device_type: t, .. } if t == device_type)
+        })
+        .map(|m| m.name.to_owned())
+}
+
+/// Records a phone that is not in the inventory, for `crossbar devices --unknown` (migration 0002).
+async fn record_seen(store: &Store, mac: Mac, device_type: u32, peer: SocketAddr, firmware: &str) {
+    tracing::info!(%mac, device_type, %peer, firmware, "unknown SCCP phone refused");
+    let seen = provisioning::store::SeenDevice {
+        mac,
+        model_guess: model_of(device_type),
+        protocol: Some(provisioning::Protocol::Sccp),
+        address: Some(peer.to_string()),
+        source: provisioning::store::SeenVia::Sccp,
+        user_agent: (!firmware.is_empty()).then(|| firmware.to_owned()),
+    };
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    if let Err(e) = store.record_seen(&seen, now).await {
+        tracing::warn!(%mac, error = %e, "recording the unknown phone failed");
+    }
 }
 
 /// Builds the session's view of a device from the inventory.

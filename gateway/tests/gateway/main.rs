@@ -3,5 +3,6 @@
 mod cli;
 mod decode;
 mod fleet;
+mod render;
 mod sccp;
 mod support;

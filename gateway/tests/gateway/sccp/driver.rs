@@ -84,6 +84,7 @@ impl MediaPort for Media {
 
 struct Rig {
     server: SccpServer,
+    store: Store,
     agents: Arc<Agents>,
     media: Arc<Media>,
     shutdown: CancellationToken,
@@ -115,14 +116,15 @@ async fn rig(keepalive: Duration) -> Rig {
     let server = start(
         listener,
         SccpDeps {
+            store: store.clone(),
             session: SessionConfig {
                 keepalive,
                 interdigit: Duration::from_millis(300),
                 ..SessionConfig::default()
             },
-            store,
             agents: Arc::clone(&agents) as Arc<dyn LineAgents>,
             media: Arc::clone(&media) as Arc<dyn MediaPort>,
+            reset_poll: Duration::from_millis(100),
         },
         &tasks,
         shutdown.clone(),
@@ -130,6 +132,7 @@ async fn rig(keepalive: Duration) -> Rig {
     .unwrap();
     Rig {
         server,
+        store,
         agents,
         media,
         shutdown,
@@ -320,6 +323,31 @@ async fn an_unknown_phone_is_rejected_and_disconnected() {
     assert!(phone.closed().await);
     assert_eq!(rig.server.registered(), 0);
     assert!(rig.agents.attached.lock().unwrap().is_empty());
+    // Recorded for `crossbar devices --unknown`.
+    let seen = rig.store.seen_devices(true).await.unwrap();
+    let mac: provisioning::Mac = "00:04:f2:00:00:99".parse().unwrap();
+    let row = seen.iter().find(|r| r.seen.mac == mac).expect("seen");
+    assert_eq!(row.seen.source, provisioning::store::SeenVia::Sccp);
+    assert_eq!(row.seen.model_guess.as_deref(), Some("cisco-7970"));
+    drop(phone);
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn a_reset_requested_in_the_store_reaches_the_registered_phone() {
+    let rig = rig(Duration::from_secs(30)).await;
+    let mut phone = Phone::connect(&rig).await;
+    phone.register(ALICE).await;
+    rig.wait_registered(1).await;
+    let mac: provisioning::Mac = "00:04:f2:aa:bb:01".parse().unwrap();
+    rig.store.request_resets(&[mac], 1).await.unwrap();
+    let got = phone.until(MessageId::RESET).await;
+    let Some(Message::Reset(r)) = got.last() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(r.reset_type, 1);
+    assert!(phone.closed().await);
+    assert!(rig.store.take_reset_requests().await.unwrap().is_empty());
     drop(phone);
     rig.stop().await;
 }
