@@ -11,5 +11,6 @@ pub mod provision;
 pub mod serve;
 pub mod session;
 pub mod sip;
+pub mod ua;
 
 pub use config::{Config, ConfigError};

@@ -115,36 +115,81 @@ pub trait MediaPort: Send + Sync + 'static {
     fn handle(&self, device: &str, action: MediaAction);
 }
 
-/// The line user agents before any are wired: registration, status and keepalive work; calls the phone
-/// places fail at once with 503, so the phone plays reorder instead of waiting.
-#[derive(Debug, Default)]
-pub struct NoLineAgents {
-    devices: Mutex<HashMap<String, DeviceHandle>>,
+/// [`LineAgents`] over the line user agents of [`crate::ua`]: one forwarding task per attached device
+/// carries its commands to its [`crate::ua::DeviceUa`] and its events back to the device's mailbox.
+#[derive(Debug)]
+pub struct UaAgents {
+    agent: crate::ua::Agent,
+    devices: Mutex<HashMap<String, Attached>>,
 }
 
-impl LineAgents for NoLineAgents {
-    fn attach(&self, device: DeviceHandle, _: Vec<(LineId, LineIdentity)>, _: CallRefs) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.insert(device.name().to_owned(), device);
+#[derive(Debug)]
+struct Attached {
+    commands: mpsc::UnboundedSender<UaCommand>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UaAgents {
+    /// Wraps a running agent.
+    pub fn new(agent: crate::ua::Agent) -> Self {
+        Self {
+            agent,
+            devices: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl LineAgents for UaAgents {
+    fn attach(&self, device: DeviceHandle, lines: Vec<(LineId, LineIdentity)>, refs: CallRefs) {
+        let (commands, mut rx) = mpsc::unbounded_channel::<UaCommand>();
+        let agent = self.agent.clone();
+        let Ok(mut devices) = self.devices.lock() else {
+            return;
+        };
+        // A device reconnecting replaces its old attachment: the old one is detached first (its lines
+        // unregistered), then the new one attached, so the unregistration cannot undo the new binding.
+        let old = devices.remove(device.name());
+        let name = device.name().to_owned();
+        let key = name.clone();
+        let task = tokio::spawn(async move {
+            if let Some(old) = old {
+                drop(old.commands);
+                let _ = old.task.await;
+            }
+            let mut ua = agent.attach(name, lines, refs);
+            loop {
+                tokio::select! {
+                    command = rx.recv() => match command {
+                        Some(c) => ua.send(c),
+                        None => break,
+                    },
+                    event = ua.recv() => match event {
+                        Some(e) => {
+                            if !device.ua(e) {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            ua.detach();
+        });
+        devices.insert(key, Attached { commands, task });
     }
 
     fn command(&self, device: &str, command: UaCommand) {
-        if let UaCommand::Invite { call, .. } = command
-            && let Ok(d) = self.devices.lock()
-            && let Some(h) = d.get(device)
+        if let Ok(devices) = self.devices.lock()
+            && let Some(a) = devices.get(device)
         {
-            h.ua(UaEvent::Failed {
-                call,
-                code: 503,
-                reason: "No line user agents".to_owned(),
-            });
+            let _ = a.commands.send(command);
         }
     }
 
     fn detach(&self, device: &str) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.remove(device);
+        if let Ok(mut devices) = self.devices.lock() {
+            // Dropping the sender ends the forwarding task, which detaches the device's lines.
+            devices.remove(device);
         }
     }
 }
@@ -279,9 +324,9 @@ impl SccpServer {
     }
 }
 
-/// The SCCP side's dependencies from the configuration, with the line user agents and media relay not
-/// yet wired (see [`NoLineAgents`], [`NoMedia`]).
-pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
+/// The SCCP side's dependencies from the configuration and the running line user agents (media relay
+/// not yet wired: [`NoMedia`]).
+pub fn deps(config: &crate::Config, store: Store, agent: crate::ua::Agent) -> SccpDeps {
     SccpDeps {
         session: SessionConfig {
             keepalive: config.sccp.keepalive,
@@ -289,7 +334,7 @@ pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
             ..SessionConfig::default()
         },
         store,
-        agents: Arc::new(NoLineAgents::default()),
+        agents: Arc::new(UaAgents::new(agent)),
         media: Arc::new(NoMedia),
         reset_poll: RESET_POLL,
     }
