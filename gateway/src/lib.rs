@@ -7,6 +7,7 @@ pub mod decode;
 pub mod driver;
 mod fleet;
 pub mod logging;
+pub mod media;
 pub mod provision;
 pub mod serve;
 pub mod session;

@@ -267,9 +267,16 @@ pub async fn run_with(
         let _ = writer.await;
     });
     if let Some(listener) = listeners.sccp {
+        // SDP names the advertised address, else the SIP listener's.
+        let sdp_ip = config
+            .sip
+            .advertised_address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| agent.local_addr().ip());
         crate::driver::sccp::start(
             listener,
-            crate::driver::sccp::deps(&config, store.clone(), agent.clone()),
+            crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip),
             &tasks,
             shutdown.clone(),
         )

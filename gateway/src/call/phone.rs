@@ -473,6 +473,13 @@ pub enum MediaAction {
         /// The key.
         dtmf: Dtmf,
     },
+    /// Relay: the phone holds the call (true) or resumes it; nothing is forwarded while held.
+    Hold {
+        /// The call.
+        call: CallRef,
+        /// Held or resumed.
+        on: bool,
+    },
     /// Driver: the call is over, free its media.
     Release {
         /// The call.
@@ -1395,6 +1402,7 @@ impl Phone {
             on: true,
             media,
         });
+        self.media(MediaAction::Hold { call, on: true });
         self.close_media(call);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1439,6 +1447,7 @@ impl Phone {
             on: false,
             media,
         });
+        self.media(MediaAction::Hold { call, on: false });
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

@@ -59,6 +59,7 @@ pub enum DeviceEvent {
 pub struct DeviceHandle {
     name: Arc<str>,
     peer: SocketAddr,
+    local: SocketAddr,
     tx: mpsc::UnboundedSender<DeviceEvent>,
 }
 
@@ -71,6 +72,11 @@ impl DeviceHandle {
     /// The phone's TCP address (its public address when NATed).
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Our address on the phone's TCP connection: the address the phone reaches Crossbar at.
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     /// Delivers an event; false when the device is gone.
@@ -194,16 +200,144 @@ impl LineAgents for UaAgents {
     }
 }
 
-/// Media without a relay: nothing can be allocated.
+/// Media without a relay: nothing can be allocated. Used in `[media] mode = "direct"`, which SCCP
+/// phones do not support yet (their RTP port is only known after OpenReceiveChannel, too late for our
+/// SDP offer); their calls fail with 503 and the phone plays reorder.
 #[derive(Debug, Default)]
 pub struct NoMedia;
 
 impl MediaPort for NoMedia {
     fn allocate(&self, _: &DeviceHandle, _: CallRef) -> std::io::Result<MediaLegs> {
-        Err(std::io::Error::other("no media relay"))
+        Err(std::io::Error::other(
+            "no media relay ([media] mode = \"direct\" is not supported for SCCP phones)",
+        ))
     }
 
     fn handle(&self, _: &str, _: MediaAction) {}
+}
+
+/// [`MediaPort`] over [`crate::media::MediaRelay`]: one relay call (two RTP/RTCP port pairs) per phone
+/// call, with a task forwarding RFC 4733 keys from the SIP side to the device.
+#[derive(Debug)]
+pub struct RelayMedia {
+    relay: crate::media::MediaRelay,
+    /// The address for SDP when the relay is bound to the wildcard address.
+    sdp_ip: std::net::IpAddr,
+    calls: Mutex<HashMap<(String, CallRef), RelayLeg>>,
+}
+
+#[derive(Debug)]
+struct RelayLeg {
+    commands: mpsc::UnboundedSender<MediaAction>,
+    peer: SocketAddr,
+}
+
+impl RelayMedia {
+    /// Wraps a relay; `sdp_ip` is the address SIP peers reach us at (for a relay bound to `0.0.0.0`).
+    pub fn new(relay: crate::media::MediaRelay, sdp_ip: std::net::IpAddr) -> Self {
+        Self {
+            relay,
+            sdp_ip,
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl MediaPort for RelayMedia {
+    fn allocate(&self, device: &DeviceHandle, call: CallRef) -> std::io::Result<MediaLegs> {
+        let mut relay = self.relay.open().map_err(std::io::Error::other)?;
+        let fix = |a: SocketAddr, ip: std::net::IpAddr| {
+            if a.ip().is_unspecified() {
+                SocketAddr::new(ip, a.port())
+            } else {
+                a
+            }
+        };
+        let legs = MediaLegs {
+            sdp: fix(relay.sip_local(), self.sdp_ip),
+            phone_target: Some(fix(relay.phone_local(), device.local().ip())),
+        };
+        let (commands, mut rx) = mpsc::unbounded_channel::<MediaAction>();
+        let handle = device.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    action = rx.recv() => match action {
+                        Some(MediaAction::Remote { media, .. }) => relay.set_sip_remote(&media),
+                        Some(MediaAction::PhoneAddr { addr, .. }) => relay.set_phone_remote(addr),
+                        Some(MediaAction::Hold { on, .. }) => relay.hold(on),
+                        Some(MediaAction::SendDtmf { dtmf, .. }) => {
+                            if let Err(e) = relay.send_dtmf(dtmf) {
+                                tracing::debug!(%call, error = %e, "key not sent as RFC 4733");
+                            }
+                        }
+                        Some(_) => {}
+                        None => break,
+                    },
+                    event = relay.next_event() => match event {
+                        Some(crate::media::MediaEvent::Dtmf(dtmf)) => {
+                            if !handle.send(DeviceEvent::RemoteDtmf { call, dtmf }) {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            relay.close();
+        });
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.insert(
+                (device.name().to_owned(), call),
+                RelayLeg {
+                    commands,
+                    peer: device.peer(),
+                },
+            );
+        }
+        Ok(legs)
+    }
+
+    fn handle(&self, device: &str, action: MediaAction) {
+        let Ok(mut calls) = self.calls.lock() else {
+            return;
+        };
+        let call = match &action {
+            MediaAction::Remote { call, .. }
+            | MediaAction::PhoneAddr { call, .. }
+            | MediaAction::SendDtmf { call, .. }
+            | MediaAction::Release { call }
+            | MediaAction::Hold { call, .. }
+            | MediaAction::Allocate { call }
+            | MediaAction::Open { call, .. }
+            | MediaAction::Transmit { call, .. }
+            | MediaAction::Stop { call, .. } => *call,
+        };
+        let key = (device.to_owned(), call);
+        match action {
+            // Dropping the sender ends the task, which closes the relay call.
+            MediaAction::Release { .. } => {
+                calls.remove(&key);
+            }
+            MediaAction::PhoneAddr { call, addr } => {
+                if let Some(leg) = calls.get(&key) {
+                    // The address inside SCCP is advisory (sccp.md §3.7): behind NAT the phone's TCP
+                    // peer address is the one that reaches it; the relay also latches on its first packet.
+                    let addr = if addr.ip() == leg.peer.ip() || addr.ip().is_loopback() {
+                        addr
+                    } else {
+                        SocketAddr::new(leg.peer.ip(), addr.port())
+                    };
+                    let _ = leg.commands.send(MediaAction::PhoneAddr { call, addr });
+                }
+            }
+            other => {
+                if let Some(leg) = calls.get(&key) {
+                    let _ = leg.commands.send(other);
+                }
+            }
+        }
+    }
 }
 
 /// Everything the SCCP side needs.
@@ -324,9 +458,19 @@ impl SccpServer {
     }
 }
 
-/// The SCCP side's dependencies from the configuration and the running line user agents (media relay
-/// not yet wired: [`NoMedia`]).
-pub fn deps(config: &crate::Config, store: Store, agent: crate::ua::Agent) -> SccpDeps {
+/// The SCCP side's dependencies from the configuration and the running line user agents: the media
+/// relay on `[media] rtp_ports` (bound where `[sccp] listen` is), SDP naming `sdp_ip`.
+pub fn deps(
+    config: &crate::Config,
+    store: Store,
+    agent: crate::ua::Agent,
+    sdp_ip: std::net::IpAddr,
+) -> SccpDeps {
+    let media: Arc<dyn MediaPort> =
+        match crate::media::MediaRelay::for_config(&config.media, config.sccp.listen.ip()) {
+            Some(relay) => Arc::new(RelayMedia::new(relay, sdp_ip)),
+            None => Arc::new(NoMedia),
+        };
     SccpDeps {
         session: SessionConfig {
             keepalive: config.sccp.keepalive,
@@ -335,7 +479,7 @@ pub fn deps(config: &crate::Config, store: Store, agent: crate::ua::Agent) -> Sc
         },
         store,
         agents: Arc::new(UaAgents::new(agent)),
-        media: Arc::new(NoMedia),
+        media,
         reset_poll: RESET_POLL,
     }
 }
@@ -582,6 +726,7 @@ struct Live {
     tx: mpsc::UnboundedSender<DeviceEvent>,
     replaced: CancellationToken,
     out: BytesMut,
+    local: SocketAddr,
 }
 
 impl Connection {
@@ -602,6 +747,9 @@ impl Connection {
             tx,
             replaced: CancellationToken::new(),
             out: BytesMut::new(),
+            local: stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
         };
         let mut buf = BytesMut::with_capacity(4096);
         let mut malformed = 0u64;
@@ -746,6 +894,7 @@ impl Connection {
                         let handle = DeviceHandle {
                             name: name.as_str().into(),
                             peer: self.peer,
+                            local: live.local,
                             tx: live.tx.clone(),
                         };
                         self.registry

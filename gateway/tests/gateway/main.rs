@@ -3,6 +3,8 @@
 mod cli;
 mod decode;
 mod fleet;
+mod media;
+mod media_sipp;
 mod render;
 mod sccp;
 mod support;

@@ -95,6 +95,10 @@ struct Rig {
 }
 
 async fn rig(keepalive: Duration) -> Rig {
+    rig_with(keepalive, None).await
+}
+
+async fn rig_with(keepalive: Duration, relay: Option<Arc<dyn MediaPort>>) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let url = provisioning::store::sqlite_url(&dir.path().join("crossbar.db"));
     let store = Store::open(&url).await.unwrap();
@@ -123,7 +127,7 @@ async fn rig(keepalive: Duration) -> Rig {
                 ..SessionConfig::default()
             },
             agents: Arc::clone(&agents) as Arc<dyn LineAgents>,
-            media: Arc::clone(&media) as Arc<dyn MediaPort>,
+            media: relay.unwrap_or_else(|| Arc::clone(&media) as Arc<dyn MediaPort>),
             reset_poll: Duration::from_millis(100),
         },
         &tasks,
@@ -583,4 +587,125 @@ fn tshark_check(connections: &[Vec<u8>]) {
     let rows = captures::peer::tshark_fields(&file, &[], "skinny", &["skinny.messageId"]).unwrap();
     assert_eq!(rows.len(), frames);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    p.extend(std::iter::repeat_n(0xffu8, 160));
+    p
+}
+
+#[tokio::test]
+async fn a_call_s_rtp_flows_both_ways_through_the_relay() {
+    use gateway::driver::sccp::RelayMedia;
+    use gateway::media::MediaRelay;
+    let relay = RelayMedia::new(
+        MediaRelay::new("127.0.0.1".parse().unwrap(), 41000..=41999),
+        "127.0.0.1".parse().unwrap(),
+    );
+    let rig = rig_with(Duration::from_secs(30), Some(Arc::new(relay))).await;
+    let mut phone = Phone::connect(&rig).await;
+    phone.register(ALICE).await;
+    rig.wait_registered(1).await;
+    phone.send(Message::OffHook(OffHook::default())).await;
+    phone.until(MessageId::START_TONE).await;
+    for d in [2, 0, 0, 2, 15] {
+        phone
+            .send(Message::KeypadButton(KeypadButton {
+                kp_button: KeypadKey(d),
+                ..Default::default()
+            }))
+            .await;
+    }
+    phone.until(MessageId::DIALED_NUMBER).await;
+    let mut invite = None;
+    for _ in 0..100 {
+        invite = rig
+            .agents
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|(_, c)| match c {
+                UaCommand::Invite { call, offer, .. } => Some((*call, offer.clone())),
+                _ => None,
+            });
+        if invite.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (call, offer) = invite.expect("INVITE");
+    assert_eq!(offer.rtp.ip().to_string(), "127.0.0.1");
+    assert!((41000..=41999).contains(&offer.rtp.port()), "{}", offer.rtp);
+    let far = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let phone_rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut media = far_media(Codec::Pcmu);
+    media.rtp = far.local_addr().unwrap();
+    let handle = rig.agents.handles.lock().unwrap()[0].clone();
+    handle.ua(UaEvent::Answered { call, media });
+    let got = phone.until(MessageId::START_MEDIA_TRANSMISSION).await;
+    let ptid = got
+        .iter()
+        .find_map(|m| match m {
+            Message::OpenReceiveChannel(o) => Some(o.pass_thru_party_id),
+            _ => None,
+        })
+        .expect("ORC");
+    let Some(Message::StartMediaTransmission(smt)) = got.last() else {
+        panic!()
+    };
+    let phone_leg = SocketAddr::new(
+        smt.remote_ip_addr.ip(),
+        u16::try_from(smt.remote_port_number).unwrap(),
+    );
+    assert!((41000..=41999).contains(&phone_leg.port()));
+    assert_ne!(phone_leg, offer.rtp);
+    let here = phone_rtp.local_addr().unwrap();
+    phone
+        .send(Message::OpenReceiveChannelAck(
+            codecs::sccp::msg::OpenReceiveChannelAck {
+                ip_addr: codecs::sccp::types::IpField::from(here.ip()),
+                port_number: u32::from(here.port()),
+                pass_thru_party_id: ptid,
+                call_reference: Some(call.0),
+                ..Default::default()
+            },
+        ))
+        .await;
+    let mut buf = [0u8; 2048];
+    // Phone → far end, then far end → phone; retried while the relay learns the addresses.
+    let mut up = 0;
+    for seq in 0..50u16 {
+        phone_rtp.send_to(&rtp(seq), phone_leg).await.unwrap();
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(20), far.recv_from(&mut buf)).await
+        {
+            assert_eq!(n, 172);
+            up += 1;
+            if up >= 3 {
+                break;
+            }
+        }
+    }
+    assert!(up >= 3, "RTP reached the far end through the relay");
+    let mut down = 0;
+    for seq in 0..50u16 {
+        far.send_to(&rtp(seq), offer.rtp).await.unwrap();
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(20), phone_rtp.recv_from(&mut buf)).await
+        {
+            assert_eq!(n, 172);
+            down += 1;
+            if down >= 3 {
+                break;
+            }
+        }
+    }
+    assert!(down >= 3, "RTP reached the phone through the relay");
+    drop(phone);
+    rig.stop().await;
 }
