@@ -709,3 +709,118 @@ async fn a_call_s_rtp_flows_both_ways_through_the_relay() {
     drop(phone);
     rig.stop().await;
 }
+
+/// The whole gateway in-process (`serve::run`): two SCCP phones call each other through the line user
+/// agents, Crossbar's registrar and proxy, and the media relay.
+#[tokio::test]
+async fn two_sccp_phones_call_each_other_through_the_whole_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
+         default_domain = \"acme.example.com\"\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n\n\
+         [media]\nrtp_ports = \"43000-43999\"\n\n[dialplan]\ninterdigit_ms = 500\n",
+        dir.path().join("crossbar.db").display()
+    );
+    let config = gateway::Config::parse(&text, None).unwrap();
+    let store = Store::open(&config.store.url).await.unwrap();
+    let current = store.load_inventory().await.unwrap();
+    let plan = import::plan(
+        FLEET.as_bytes(),
+        &current,
+        &ImportOptions {
+            default_domain: "acme.example.com".to_owned(),
+        },
+    )
+    .unwrap();
+    store.apply(&plan.changes).await.unwrap();
+    let listeners = gateway::serve::Listeners::bind(&config).await.unwrap();
+    let sccp = listeners
+        .addresses()
+        .into_iter()
+        .find(|(k, _)| k == "sccp.listen")
+        .map(|(_, a)| a)
+        .expect("sccp listener");
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(gateway::serve::run(
+        config,
+        listeners,
+        store,
+        shutdown.clone(),
+    ));
+    let log: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let connect = || async {
+        Phone {
+            stream: TcpStream::connect(sccp).await.unwrap(),
+            buf: BytesMut::new(),
+            ctx: Ctx::new(0),
+            received: Vec::new(),
+            log: Arc::clone(&log),
+        }
+    };
+    let mut alice = connect().await;
+    let mut eve = connect().await;
+    alice.register(ALICE).await;
+    eve.register(EVE).await;
+    // Let the lines register with the registrar (one REGISTER each over loopback).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    alice.send(Message::OffHook(OffHook::default())).await;
+    alice.until(MessageId::START_TONE).await;
+    for d in [2, 0, 0, 5, 15] {
+        alice
+            .send(Message::KeypadButton(KeypadButton {
+                kp_button: KeypadKey(d),
+                ..Default::default()
+            }))
+            .await;
+    }
+    // Eve's phone rings with Alice as the caller.
+    let ring = eve.until(MessageId::SET_RINGER).await;
+    let info = ring
+        .iter()
+        .find_map(|m| match m {
+            Message::CallInfoV2(i) => Some(i.clone()),
+            _ => None,
+        })
+        .expect("caller shown");
+    assert_eq!(info.calling_party.unwrap().to_string_lossy(), "2001");
+    assert_eq!(
+        info.calling_party_name.unwrap().to_string_lossy(),
+        "Alice Martin"
+    );
+    let got = alice.until(MessageId::START_TONE).await;
+    assert!(
+        got.iter().any(
+            |m| matches!(m, Message::StartTone(t) if t.tone == codecs::sccp::Tone::ALERTING_TONE)
+        ),
+        "ringback at Alice: {got:?}"
+    );
+    eve.send(Message::OffHook(OffHook::default())).await;
+    let e = eve.until(MessageId::START_MEDIA_TRANSMISSION).await;
+    assert!(e.iter().any(|m| m.id() == MessageId::OPEN_RECEIVE_CHANNEL));
+    let a = alice.until(MessageId::START_MEDIA_TRANSMISSION).await;
+    assert!(a.iter().any(|m| m.id() == MessageId::OPEN_RECEIVE_CHANNEL));
+    let port = |ms: &[Message]| {
+        ms.iter()
+            .find_map(|m| match m {
+                Message::StartMediaTransmission(s) => Some(s.remote_port_number),
+                _ => None,
+            })
+            .unwrap()
+    };
+    for p in [port(&a), port(&e)] {
+        assert!((43000..=43999).contains(&p), "relay port {p}");
+    }
+    // Alice hangs up: Eve goes back to idle.
+    alice.send(Message::OnHook(OnHook::default())).await;
+    let idle = eve.until(MessageId::SET_RINGER).await;
+    assert!(
+        idle.iter()
+            .any(|m| matches!(m, Message::CallState(s) if s.call_state == codecs::sccp::CallState::ON_HOOK)),
+        "{idle:?}"
+    );
+    drop((alice, eve));
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+    let connections = std::mem::take(&mut *log.lock().unwrap());
+    tshark_check(&connections);
+}
