@@ -172,8 +172,9 @@ pub fn from_csv(input: impl Read) -> Result<Vec<PhoneSpec>, FleetError> {
     };
     let (mac_col, model_col, ext_col) = (column("mac")?, column("model")?, column("extension")?);
     let line_col = column("line").ok();
-    let mut phones: BTreeMap<[u8; 6], (usize, &'static ModelInfo, Vec<(u32, String)>)> =
-        BTreeMap::new();
+    // MAC -> (order of first row, model, (line, extension) pairs)
+    type Rows = (usize, &'static ModelInfo, Vec<(u32, String)>);
+    let mut phones: BTreeMap<[u8; 6], Rows> = BTreeMap::new();
     for (index, record) in reader.records().enumerate() {
         let record = record?;
         let line_no = record.position().map_or(index as u64 + 2, |p| p.line());

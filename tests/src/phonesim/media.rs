@@ -159,3 +159,78 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a leg sends: RTP version 2, PCMU, 172 bytes, sequence +1 and timestamp +160 per packet,
+    /// one SSRC, marker on the first packet only; decoded by tshark as RTP where it is installed.
+    #[tokio::test]
+    async fn a_leg_sends_well_formed_g711_rtp() {
+        let far = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stats = Arc::new(Stats::default());
+        let leg = Leg::open(IpAddr::from([127, 0, 0, 1]), 0x1234_5678, stats.clone())
+            .await
+            .unwrap();
+        leg.transmit(far.local_addr().unwrap(), 4);
+        let mut packets = Vec::new();
+        let mut buf = [0u8; 2048];
+        while packets.len() < 5 {
+            let (n, from) = far.recv_from(&mut buf).await.unwrap();
+            assert_eq!(from, leg.local);
+            packets.push(buf[..n].to_vec());
+        }
+        for (i, p) in packets.iter().enumerate() {
+            assert_eq!(p.len(), 172);
+            assert_eq!(p[0], 0x80);
+            assert_eq!(p[1] & 0x7f, 0, "PCMU");
+            assert_eq!(p[1] & 0x80 != 0, i == 0, "marker on the first packet only");
+            assert_eq!(&p[8..12], &0x1234_5678u32.to_be_bytes());
+        }
+        for w in packets.windows(2) {
+            let seq = |p: &[u8]| u16::from_be_bytes([p[2], p[3]]);
+            let ts = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+            assert_eq!(seq(&w[1]), seq(&w[0]).wrapping_add(1));
+            assert_eq!(ts(&w[1]), ts(&w[0]).wrapping_add(160));
+        }
+        // Packets back to the leg are counted.
+        far.send_to(&packets[0], leg.local).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(leg.counts.get().received, 1);
+        leg.stop_transmit();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent = leg.counts.get().sent;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(leg.counts.get().sent, sent, "stopped");
+        assert_eq!(stats.snapshot().rtp_sent, sent);
+
+        if captures::peer::require_tool("tshark").is_none() {
+            return;
+        }
+        let mut w = captures::write::PcapWriter::new(
+            captures::LinkType::ETHERNET,
+            captures::write::Resolution::Micros,
+        );
+        let to = far.local_addr().unwrap();
+        for p in &packets {
+            w.udp(leg.local, to, p);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rtp.pcap");
+        w.write_to(&path).unwrap();
+        let decode = format!("udp.port=={},rtp", to.port());
+        let rows = captures::peer::tshark_fields(
+            &path,
+            &["-d", &decode],
+            "rtp && !_ws.malformed",
+            &["rtp.ssrc", "rtp.p_type", "rtp.seq"],
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 5, "{rows:?}");
+        assert!(
+            rows.iter().all(|r| r[0] == "0x12345678" && r[1] == "0"),
+            "{rows:?}"
+        );
+    }
+}

@@ -495,14 +495,14 @@ impl Conn {
                     }));
                 }
             }
-            Message::SoftKeyEvent(s) if s.soft_key_event == SoftKeyEvent::ANSWER => {
-                if self
-                    .call
-                    .as_ref()
-                    .is_some_and(|c| c.state == CallState::RING_IN)
-                {
-                    self.connect();
-                }
+            Message::SoftKeyEvent(s)
+                if s.soft_key_event == SoftKeyEvent::ANSWER
+                    && self
+                        .call
+                        .as_ref()
+                        .is_some_and(|c| c.state == CallState::RING_IN) =>
+            {
+                self.connect();
             }
             Message::KeypadButton(k) => {
                 let Some(call) = &mut self.call else {
@@ -517,9 +517,11 @@ impl Conn {
                     Some(d) => {
                         call.digits.push(d);
                         if first {
+                            let tone = (v >= 11).then_some(Tone::INSIDE_DIAL_TONE);
                             self.send(&Message::StopTone(StopTone {
                                 line_instance: line,
                                 call_reference: call_ref,
+                                tone,
                                 ..Default::default()
                             }));
                         }
@@ -666,9 +668,11 @@ impl Conn {
         }));
         self.state(CallState::RING_OUT);
         if self.config.answer_outgoing {
+            let tone = (self.ctx.version >= 11).then_some(Tone::ALERTING_TONE);
             self.send(&Message::StopTone(StopTone {
                 line_instance: line,
                 call_reference: call_ref,
+                tone,
                 ..Default::default()
             }));
             self.connect();

@@ -223,7 +223,7 @@ impl<'a> Session<'a> {
     ) -> Self {
         let local_ip = stream
             .local_addr()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+            .map_or_else(|_| IpAddr::from([127, 0, 0, 1]), |a| a.ip());
         Self {
             spec,
             config,
@@ -764,11 +764,7 @@ impl<'a> Session<'a> {
                 out.call_ref = Some(call_ref);
                 self.dial_out(line, call_ref);
             }
-            CallState::RING_OUT | CallState::PROCEED if out.phase == Phase::AwaitingProgress => {
-                if state == CallState::RING_OUT {
-                    self.progressed(now);
-                }
-            }
+            CallState::RING_OUT if out.phase == Phase::AwaitingProgress => self.progressed(now),
             CallState::CONNECTED => {
                 if out.phase == Phase::AwaitingProgress {
                     self.progressed(now);
@@ -803,7 +799,7 @@ impl<'a> Session<'a> {
             {
                 let (line, call_ref) = self.active().unwrap_or((1, 0));
                 if let Some(out) = &mut self.outgoing {
-                    out.call_ref = out.call_ref.or((call_ref != 0).then_some(call_ref));
+                    out.call_ref = out.call_ref.or_else(|| (call_ref != 0).then_some(call_ref));
                 }
                 self.dial_out(line, call_ref);
             }
