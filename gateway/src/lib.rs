@@ -4,8 +4,10 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod driver;
 pub mod logging;
 pub mod serve;
+pub mod session;
 pub mod sip;
 
 pub use config::{Config, ConfigError};

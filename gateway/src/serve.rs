@@ -42,6 +42,8 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
 pub struct Listeners {
     /// `[sip] listen`.
     pub sip: SipListeners,
+    /// `[sccp] listen`.
+    pub sccp: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -53,7 +55,13 @@ impl Listeners {
         let sip = SipListeners::bind(&config.sip.listen)
             .await
             .context("binding the SIP listeners")?;
-        Ok(Self { sip })
+        let sccp = tokio::net::TcpListener::bind(config.sccp.listen)
+            .await
+            .with_context(|| format!("binding [sccp] listen {}", config.sccp.listen))?;
+        Ok(Self {
+            sip,
+            sccp: Some(sccp),
+        })
     }
 
     /// Each bound address, named by its configuration key, for logs and tests.
@@ -62,6 +70,12 @@ impl Listeners {
             .addresses()
             .into_iter()
             .map(|(t, a)| (format!("sip.listen {t}"), a))
+            .chain(
+                self.sccp
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map(|a| ("sccp.listen".to_owned(), a)),
+            )
             .collect()
     }
 }
@@ -203,6 +217,15 @@ pub async fn run(
         // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
+    if let Some(listener) = listeners.sccp {
+        crate::driver::sccp::start(
+            listener,
+            crate::driver::sccp::deps(&config, store.clone()),
+            &tasks,
+            shutdown.clone(),
+        )
+        .context("starting the SCCP listener")?;
+    }
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("shutting down");

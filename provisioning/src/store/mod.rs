@@ -5,9 +5,11 @@
 //! columns are used, so the same SQL text serves both. Migrations (`provisioning/migrations/`) run when the
 //! store is opened.
 
+mod features;
 mod inventory;
 mod location;
 
+pub use features::LineFeatures;
 pub use location::{AorBindings, Credential, RegistrationRow};
 
 use std::path::Path;
