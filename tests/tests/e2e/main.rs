@@ -2,4 +2,5 @@
 
 mod harness;
 mod phones;
+mod sccp_phones;
 mod sip;

@@ -1,0 +1,94 @@
+//! phonesim phones against the in-process gateway's SCCP listener: phones of the imported fleet
+//! register (each at its model's protocol version), keep alive and unregister; an unknown phone is
+//! refused; a phone that loses its connection comes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tests::phonesim::fleet::{self, ModelInfo};
+use tests::phonesim::{Event, Phone, PhoneConfig};
+
+use crate::harness::Gateway;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+const FLEET: &str = "extension,first_name,last_name,password,mac,model,line\n\
+                     2001,Ann,Lee,pw2001,00:04:f2:00:00:01,cisco-7960,1\n\
+                     2002,Bob,Ray,pw2002,,,\n\
+                     2003,Cy,Orr,pw2003,0004f2000002,cisco-7970,1\n\
+                     2004,Di,Orr,pw2004,0004f2000002,cisco-7970,2\n";
+
+#[tokio::test]
+async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
+    let gw = Gateway::start_full(FLEET, "", "keepalive_secs = 5").await;
+    let mut config = PhoneConfig::new(gw.sccp);
+    config.reconnect_jitter = Duration::from_millis(100);
+    let config = Arc::new(config);
+    let specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
+    assert_eq!(specs[1].lines, ["2003", "2004"]);
+    let mut phones: Vec<Phone> = specs
+        .into_iter()
+        .map(|s| Phone::spawn(s, config.clone(), None))
+        .collect();
+    for phone in &mut phones {
+        let registered = phone.wait_registered(WAIT).await;
+        assert!(registered, "{}: {:?}", phone.device_name(), phone.events());
+        let ack = phone
+            .wait_for(|e| matches!(e, Event::RegisterAck { .. }), WAIT)
+            .await;
+        let want = phone.spec().version;
+        assert!(
+            matches!(ack, Some(Event::RegisterAck { version, keepalive_secs: 5 }) if version == want),
+            "{}: {ack:?}",
+            phone.device_name()
+        );
+    }
+    let stats = config.stats.snapshot();
+    assert_eq!(stats.registered, 2);
+    assert_eq!(
+        stats.malformed, 0,
+        "the gateway sends nothing phonesim cannot decode"
+    );
+    // The 7970 asked about both its lines and got answers, nothing timed out.
+    assert_eq!(stats.unanswered, 0, "{stats:?}");
+    assert!(
+        phones[1]
+            .wait_for(|e| *e == Event::KeepAliveAck, Duration::from_secs(8))
+            .await
+            .is_some(),
+        "keepalive answered"
+    );
+
+    // An unknown phone is refused.
+    let model = ModelInfo::find("cisco-7970").unwrap();
+    let stranger = fleet::generate(1, [0, 4, 0xf2, 0, 0, 0xff], model, 9999).remove(0);
+    let mut stranger = Phone::spawn(stranger, config.clone(), None);
+    let rejected = stranger
+        .wait_for(|e| matches!(e, Event::Rejected { .. }), WAIT)
+        .await;
+    assert!(rejected.is_some(), "{:?}", stranger.events());
+    assert!(!stranger.is_registered());
+    drop(stranger);
+
+    // A phone whose connection dies registers again.
+    phones[0].drop_connection(Duration::from_millis(50));
+    assert!(
+        phones[0]
+            .wait_for(|e| *e == Event::Disconnected, WAIT)
+            .await
+            .is_some()
+    );
+    assert!(
+        phones[0]
+            .wait_for(|e| *e == Event::Registered, WAIT)
+            .await
+            .is_some(),
+        "{:?}",
+        phones[0].events()
+    );
+    for phone in phones {
+        phone.stop().await;
+    }
+    assert_eq!(config.stats.snapshot().registered, 0);
+    gw.stop().await;
+}
