@@ -75,6 +75,9 @@ struct Args {
     /// Once all are registered, drop every connection at once and time the re-registration.
     #[arg(long)]
     storm: bool,
+    /// Seconds to stay registered before the storm (steady-state measurements happen here).
+    #[arg(long, default_value_t = 1)]
+    storm_after: u64,
     /// Seconds between periodic summaries.
     #[arg(long, default_value_t = 5)]
     report_secs: u64,
@@ -264,7 +267,15 @@ async fn main() {
         (rss_registered.saturating_sub(rss_before)) as f64 / n.max(1) as f64
     );
     if args.storm && all_at.is_some() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let settle = Instant::now() + Duration::from_secs(args.storm_after);
+        while Instant::now() < settle {
+            tokio::time::sleep_until(next_report.min(settle)).await;
+            if Instant::now() >= next_report {
+                summary("progress", started, &stats, n, all_at);
+                next_report += report;
+            }
+        }
+        println!("storm: dropping {n} connections");
         let before = stats.snapshot().registrations;
         let t0 = Instant::now();
         for phone in &fleet.phones {
