@@ -19,6 +19,7 @@ mod phone;
 pub mod responder;
 mod session;
 mod stats;
+pub mod wire;
 
 pub use fleet::{ModelInfo, PhoneSpec};
 pub use media::{LegCounts, RtpCounts};

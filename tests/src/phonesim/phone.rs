@@ -13,9 +13,12 @@ use std::time::Duration;
 use codecs::sccp::{CallState, PayloadType, SoftKeyEvent, Stimulus, Tone};
 use tokio::sync::{Notify, mpsc};
 
+use captures::write::Side;
+
 use super::fleet::PhoneSpec;
 use super::media::{LegCounts, RtpCounts};
 use super::stats::Stats;
+use super::wire::Recorded;
 
 /// How phones behave; shared by every phone of a fleet.
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ pub struct PhoneConfig {
     pub auto_answer: Option<Duration>,
     /// Keep every event for [`Phone::wait_for`] (tests); off for load runs.
     pub record_events: bool,
+    /// Keep the bytes of every connection for [`Phone::write_pcap`] (tests).
+    pub record_wire: bool,
     /// How long to wait for each answer during registration before going on without it.
     pub step_timeout: Duration,
     /// How long a placed call may take to reach ringback or connected.
@@ -47,6 +52,7 @@ impl PhoneConfig {
             reconnect_jitter: Duration::from_secs(2),
             auto_answer: None,
             record_events: true,
+            record_wire: false,
             step_timeout: Duration::from_secs(5),
             setup_timeout: Duration::from_secs(10),
             stats: Arc::default(),
@@ -214,6 +220,8 @@ pub(crate) struct Shared {
     pub(crate) observed: Mutex<Observed>,
     pub(crate) changed: Notify,
     pub(crate) record: bool,
+    /// The connections' bytes, when recorded.
+    pub(crate) wire: Option<Mutex<Vec<Recorded>>>,
 }
 
 impl Shared {
@@ -221,6 +229,30 @@ impl Shared {
         self.observed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends bytes to the current connection's record.
+    pub(crate) fn record_bytes(&self, side: Side, data: &[u8]) {
+        if let Some(wire) = &self.wire {
+            let mut wire = wire
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(current) = wire.last_mut() {
+                current.chunks.push((side, data.to_vec()));
+            }
+        }
+    }
+
+    /// Starts the record of a new connection.
+    pub(crate) fn record_connection(&self, client: SocketAddr) {
+        if let Some(wire) = &self.wire {
+            wire.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Recorded {
+                    client: Some(client),
+                    chunks: Vec::new(),
+                });
+        }
     }
 
     pub(crate) fn push(&self, event: Event) {
@@ -257,6 +289,7 @@ impl Phone {
             observed: Mutex::default(),
             changed: Notify::new(),
             record: config.record_events,
+            wire: config.record_wire.then(Mutex::default),
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(super::session::run(
@@ -325,6 +358,24 @@ impl Phone {
                 sent: a.sent + b.sent,
                 received: a.received + b.received,
             })
+    }
+
+    /// Every connection's bytes (with [`PhoneConfig::record_wire`]).
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.shared.wire.as_ref().map_or_else(Vec::new, |w| {
+            w.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
+    }
+
+    /// Writes every recorded connection as a pcap with the call manager on port 2000.
+    ///
+    /// # Errors
+    ///
+    /// The write error.
+    pub fn write_pcap(&self, path: &std::path::Path, server_ip: IpAddr) -> std::io::Result<()> {
+        super::wire::write_pcap(path, server_ip, &self.recorded())
     }
 
     /// Every event recorded so far.
@@ -437,8 +488,9 @@ impl Phone {
         self.send(Command::Drop { reconnect_after });
     }
 
-    /// Unregisters (Unregister, waiting up to a second for UnregisterAck) and ends the phone.
-    pub async fn stop(mut self) {
+    /// Unregisters (Unregister, waiting up to a second for UnregisterAck) and ends the phone; what it
+    /// observed stays readable.
+    pub async fn stop(&mut self) {
         self.send(Command::Stop);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -496,7 +548,7 @@ impl Fleet {
         for phone in &self.phones {
             phone.send(Command::Stop);
         }
-        for phone in self.phones {
+        for mut phone in self.phones {
             phone.stop().await;
         }
     }

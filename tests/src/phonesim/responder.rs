@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
-use captures::LinkType;
-use captures::write::{PcapWriter, Resolution, Side, TcpConversation};
+use captures::write::Side;
 use codecs::sccp::msg::{
     ButtonDefinition, ButtonTemplateRes, CallInfo, CallInfoV2, CallStateMsg, CloseReceiveChannel,
     ConfigStatRes, Empty, ForwardStatRes, LineStatRes, LineStatV2Res, OpenReceiveChannel,
@@ -33,6 +32,8 @@ use codecs::sccp::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+pub use super::wire::Recorded;
 
 /// How the responder behaves.
 #[derive(Debug, Clone)]
@@ -65,15 +66,6 @@ impl Default for ResponderConfig {
             record: true,
         }
     }
-}
-
-/// The bytes of one connection, in order.
-#[derive(Debug, Clone, Default)]
-pub struct Recorded {
-    /// The phone's address.
-    pub client: Option<SocketAddr>,
-    /// What each side sent.
-    pub chunks: Vec<(Side, Vec<u8>)>,
 }
 
 enum Cmd {
@@ -180,23 +172,7 @@ impl Responder {
     ///
     /// The write error.
     pub fn write_pcap(&self, path: &Path) -> std::io::Result<()> {
-        let mut w = PcapWriter::new(LinkType::ETHERNET, Resolution::Micros);
-        let server = SocketAddr::new(self.addr.ip(), 2000);
-        for (i, r) in self.recorded().into_iter().enumerate() {
-            let client = r.client.unwrap_or_else(|| {
-                SocketAddr::new(self.addr.ip(), 40000 + u16::try_from(i).unwrap_or(0))
-            });
-            let mut conv = TcpConversation::new(client, server, 1000, 5000);
-            conv.handshake(&mut w);
-            for (side, data) in &r.chunks {
-                // Keep segments under a typical MSS.
-                for chunk in data.chunks(1400) {
-                    conv.send(&mut w, *side, chunk);
-                }
-            }
-            conv.fin(&mut w, Side::Client);
-        }
-        w.write_to(path)
+        super::wire::write_pcap(path, self.addr.ip(), &self.recorded())
     }
 }
 

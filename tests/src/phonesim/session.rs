@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use captures::write::Side;
 use codecs::sccp::msg::{
     ButtonTemplateReq, CapabilitiesRes, Empty, EnblocCall, ForwardStatReq, KeypadButton,
     LineStatReq, MediaCap, OffHook, OnHook, OpenReceiveChannelAck, RegisterAvailableLines,
@@ -295,6 +296,7 @@ impl<'a> Session<'a> {
         commands: &mut mpsc::UnboundedReceiver<Command>,
     ) -> End {
         if let Ok(local) = stream.local_addr() {
+            self.shared.record_connection(local);
             self.shared.push(Event::Connected { local });
         }
         let register = self.register_req();
@@ -303,6 +305,7 @@ impl<'a> Session<'a> {
         let mut input = BytesMut::with_capacity(512);
         loop {
             if !self.out.is_empty() {
+                self.shared.record_bytes(Side::Client, &self.out);
                 if stream.write_all(&self.out).await.is_err() {
                     return End::Lost;
                 }
@@ -312,7 +315,12 @@ impl<'a> Session<'a> {
             let end = tokio::select! {
                 r = stream.read_buf(&mut input) => match r {
                     Ok(0) | Err(_) => Some(End::Lost),
-                    Ok(_) => self.on_bytes(&mut input).await,
+                    Ok(n) => {
+                        if let Some(new) = input.get(input.len() - n..) {
+                            self.shared.record_bytes(Side::Server, new);
+                        }
+                        self.on_bytes(&mut input).await
+                    }
                 },
                 c = commands.recv() => match c {
                     None | Some(Command::Stop) => {
@@ -326,6 +334,7 @@ impl<'a> Session<'a> {
             };
             if let Some(end) = end {
                 if matches!(end, End::Reconnect(_)) && !self.out.is_empty() {
+                    self.shared.record_bytes(Side::Client, &self.out);
                     let _ = stream.write_all(&self.out).await;
                 }
                 return end;
@@ -338,6 +347,7 @@ impl<'a> Session<'a> {
             un_reg_reason_code: Some(0),
             ..Default::default()
         }));
+        self.shared.record_bytes(Side::Client, &self.out);
         if stream.write_all(&self.out).await.is_err() {
             return;
         }
@@ -346,6 +356,9 @@ impl<'a> Session<'a> {
         while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read_buf(input)).await {
             if n == 0 {
                 return;
+            }
+            if let Some(new) = input.get(input.len() - n..) {
+                self.shared.record_bytes(Side::Server, new);
             }
             while let Ok(Some(raw)) = frame::decode(input) {
                 if raw.id == MessageId::UNREGISTER_ACK {

@@ -133,7 +133,7 @@ async fn phones_from_csv_register_like_the_captured_phones_keep_alive_and_unregi
     let stats = config.stats.snapshot();
     assert_eq!(stats.registered, 2);
     assert!(stats.keepalives >= 2 && stats.keepalive_acks >= 2);
-    for phone in phones {
+    for phone in &mut phones {
         phone.stop().await;
     }
     assert_eq!(config.stats.snapshot().registered, 0);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use codecs::sccp::MessageId;
 use tests::phonesim::fleet::{self, ModelInfo};
 use tests::phonesim::{Event, Phone, PhoneConfig};
 
@@ -23,6 +24,7 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
     let gw = Gateway::start_full(FLEET, "", "keepalive_secs = 5").await;
     let mut config = PhoneConfig::new(gw.sccp);
     config.reconnect_jitter = Duration::from_millis(100);
+    config.record_wire = true;
     let config = Arc::new(config);
     let specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
     assert_eq!(specs[1].lines, ["2003", "2004"]);
@@ -68,6 +70,7 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
         .await;
     assert!(rejected.is_some(), "{:?}", stranger.events());
     assert!(!stranger.is_registered());
+    let mut conversations = stranger.recorded();
     drop(stranger);
 
     // A phone whose connection dies registers again.
@@ -86,9 +89,71 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
         "{:?}",
         phones[0].events()
     );
-    for phone in phones {
+    for phone in &mut phones {
         phone.stop().await;
+        conversations.extend(phone.recorded());
     }
     assert_eq!(config.stats.snapshot().registered, 0);
     gw.stop().await;
+
+    // Everything the gateway sent these phones, decoded by tshark: nothing malformed, and the
+    // registration answers are there.
+    if captures::peer::require_tool("tshark").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("gateway-sccp.pcap");
+    tests::phonesim::wire::write_pcap(&pcap, gw_ip(), &conversations).unwrap();
+    let complaints = captures::peer::tshark_fields(
+        &pcap,
+        &[],
+        "_ws.malformed || _ws.expert.severity >= 0x00800000",
+        &["frame.number", "skinny.messageId", "_ws.expert.message"],
+    )
+    .unwrap();
+    if !complaints.is_empty() {
+        let keep = std::env::temp_dir().join("gateway-sccp.pcap");
+        let _ = std::fs::copy(&pcap, &keep);
+        panic!(
+            "tshark complaints (capture kept at {}): {complaints:?}",
+            keep.display()
+        );
+    }
+    let ids: Vec<MessageId> = captures::peer::tshark_fields(
+        &pcap,
+        &[],
+        "skinny && tcp.srcport == 2000",
+        &["skinny.messageId"],
+    )
+    .unwrap()
+    .into_iter()
+    .flatten()
+    .flat_map(|f| {
+        f.split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect::<Vec<u32>>()
+    })
+    .map(MessageId)
+    .collect();
+    for id in [
+        MessageId::REGISTER_ACK,
+        MessageId::REGISTER_REJECT,
+        MessageId::CAPABILITIES_REQ,
+        MessageId::BUTTON_TEMPLATE_RES,
+        MessageId::SOFT_KEY_TEMPLATE_RES,
+        MessageId::SOFT_KEY_SET_RES,
+        MessageId::TIME_DATE_RES,
+        MessageId::KEEP_ALIVE_ACK,
+        MessageId::UNREGISTER_ACK,
+    ] {
+        assert!(ids.contains(&id), "{id:?} in {ids:?}");
+    }
+    assert!(
+        ids.contains(&MessageId::LINE_STAT_RES) || ids.contains(&MessageId::LINE_STAT_V2_RES),
+        "{ids:?}"
+    );
+}
+
+fn gw_ip() -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, 1])
 }
