@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use codecs::sccp::MessageId;
+use codecs::sccp::{CallState, MessageId, Tone};
 use tests::phonesim::fleet::{self, ModelInfo};
 use tests::phonesim::{Event, Phone, PhoneConfig};
 
@@ -17,7 +17,8 @@ const FLEET: &str = "extension,first_name,last_name,password,mac,model,line\n\
                      2001,Ann,Lee,pw2001,00:04:f2:00:00:01,cisco-7960,1\n\
                      2002,Bob,Ray,pw2002,,,\n\
                      2003,Cy,Orr,pw2003,0004f2000002,cisco-7970,1\n\
-                     2004,Di,Orr,pw2004,0004f2000002,cisco-7970,2\n";
+                     2004,Di,Orr,pw2004,0004f2000002,cisco-7970,2\n\
+                     2005,Eve,Ng,pw2005,0004f2000003,cisco-7962,1\n";
 
 #[tokio::test]
 async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
@@ -26,8 +27,9 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
     config.reconnect_jitter = Duration::from_millis(100);
     config.record_wire = true;
     let config = Arc::new(config);
-    let specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
+    let mut specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
     assert_eq!(specs[1].lines, ["2003", "2004"]);
+    let caller = specs.pop().unwrap();
     let mut phones: Vec<Phone> = specs
         .into_iter()
         .map(|s| Phone::spawn(s, config.clone(), None))
@@ -46,7 +48,7 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
         );
     }
     let stats = config.stats.snapshot();
-    assert_eq!(stats.registered, 2);
+    assert_eq!(stats.registered, 2, "{stats:?}");
     assert_eq!(
         stats.malformed, 0,
         "the gateway sends nothing phonesim cannot decode"
@@ -60,6 +62,45 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
             .is_some(),
         "keepalive answered"
     );
+
+    // Off hook on a phone of its own (not recorded: see the report on StopTone): the off-hook state
+    // and dial tone; digits and '#' end dialing and the gateway proceeds with the dialled number.
+    let mut caller = Phone::spawn(caller, Arc::new(PhoneConfig::new(gw.sccp)), None);
+    assert!(caller.wait_registered(WAIT).await, "{:?}", caller.events());
+    caller.off_hook();
+    let off_hook = caller.wait_for(is_state(CallState::OFF_HOOK), WAIT).await;
+    assert!(off_hook.is_some(), "{:?}", caller.events());
+    let tone = caller
+        .wait_for(|e| matches!(e, Event::Tone { .. }), WAIT)
+        .await;
+    assert_eq!(
+        tone,
+        Some(Event::Tone {
+            tone: Tone::INSIDE_DIAL_TONE
+        })
+    );
+    caller.dial("2002#");
+    assert!(
+        caller
+            .wait_for(is_state(CallState::PROCEED), WAIT)
+            .await
+            .is_some()
+    );
+    let info = caller
+        .wait_for(|e| matches!(e, Event::CallInfo { .. }), WAIT)
+        .await;
+    assert!(
+        matches!(&info, Some(Event::CallInfo { called, .. }) if called == "2002"),
+        "{info:?}"
+    );
+    caller.on_hook();
+    assert!(
+        caller
+            .wait_for(is_state(CallState::ON_HOOK), WAIT)
+            .await
+            .is_some()
+    );
+    caller.stop().await;
 
     // An unknown phone is refused.
     let model = ModelInfo::find("cisco-7970").unwrap();
@@ -152,6 +193,10 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
         ids.contains(&MessageId::LINE_STAT_RES) || ids.contains(&MessageId::LINE_STAT_V2_RES),
         "{ids:?}"
     );
+}
+
+fn is_state(want: CallState) -> impl FnMut(&Event) -> bool {
+    move |e| matches!(e, Event::CallState { state, .. } if *state == want)
 }
 
 fn gw_ip() -> std::net::IpAddr {
