@@ -1054,3 +1054,45 @@ fn keypad_key(c: char) -> Option<KeypadKey> {
     };
     Some(KeypadKey(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_keypad_codes() {
+        let codes: Vec<_> = "0129*#A+d"
+            .chars()
+            .map(|c| keypad_key(c).map(|k| k.0))
+            .collect();
+        let want = [0, 1, 2, 9, 14, 15, 10, 16, 13].map(Some);
+        assert_eq!(codes, want);
+        assert_eq!(keypad_key('x'), None);
+    }
+
+    #[test]
+    fn jitter_stays_below_its_bound() {
+        let mut rng = Rng(12345);
+        let max = Duration::from_millis(100);
+        assert!((0..1000).all(|_| rng.jitter(max) < max));
+        assert_eq!(rng.jitter(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn registration_steps_match_their_answers() {
+        use codecs::sccp::msg::{LineStatV2Res, SpeedDialStatRes};
+        let line2 = Message::LineStatV2Res(LineStatV2Res {
+            line_number: 2,
+            ..Default::default()
+        });
+        assert!(Step::LineStat(2).answered_by(&line2));
+        assert!(!Step::LineStat(1).answered_by(&line2));
+        let sd = Message::SpeedDialStatRes(SpeedDialStatRes {
+            speed_dial_number: 3,
+            ..Default::default()
+        });
+        assert!(Step::SpeedDial(3).answered_by(&sd));
+        assert!(!Step::TimeDate.answered_by(&sd));
+        assert_eq!(Step::TimeDate.message().id(), MessageId::TIME_DATE_REQ);
+    }
+}
