@@ -321,9 +321,9 @@ pub enum Show {
     Speaker(bool),
     /// The soft keys.
     Keys {
-        /// The line ([`NO_LINE`] for the idle phone).
+        /// The line ([`NO_LINE`](super::NO_LINE) for the idle phone).
         line: LineId,
-        /// The call ([`NO_CALL`] for the idle phone).
+        /// The call ([`NO_CALL`](super::NO_CALL) for the idle phone).
         call: CallRef,
         /// The set.
         set: KeySet,

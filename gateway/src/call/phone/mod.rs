@@ -1,6 +1,6 @@
 //! The protocol-neutral call logic of one legacy device: every line and call of a phone, driven by what
 //! the user does (hook, keys, soft keys, line keys, digits) and by what the line user agents report
-//! ([`UaEvent`]), answering with [`UaCommand`]s, media actions and neutral "show this on the phone"
+//! ([`UaEvent`](crate::call::UaEvent)), answering with [`UaCommand`]s, media actions and neutral "show this on the phone"
 //! outputs that the protocol session (SCCP now, UNIStim next) turns into its own messages.
 //!
 //! Sans-IO like the sessions: [`Phone::handle`] takes the time and one [`PhoneInput`]; the caller then
@@ -56,6 +56,7 @@ pub const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// What a call is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallState {
     /// Collecting digits.
     Dialing {

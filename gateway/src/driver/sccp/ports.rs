@@ -328,7 +328,7 @@ pub struct SccpDeps {
     pub agents: Arc<dyn LineAgents>,
     /// The media relay.
     pub media: Arc<dyn MediaPort>,
-    /// How often the store is asked for devices to reset ([`RESET_POLL`]).
+    /// How often the store is asked for devices to reset ([`RESET_POLL`](super::RESET_POLL)).
     pub reset_poll: Duration,
 }
 

@@ -106,7 +106,7 @@ pub enum CloseReason {
 // Messages are fed one at a time and moved at once; boxing them would cost an allocation per message.
 #[allow(clippy::large_enum_variant)]
 pub enum Input {
-    /// A message from the phone, decoded under [`Session::ctx`].
+    /// A message from the phone, decoded under [`Session::ctx`](super::Session::ctx).
     FromPhone(Message),
     /// The answer to [`Output::Lookup`]: the device, or `None` when unknown.
     Lookup(Option<Box<DeviceConfig>>),
@@ -130,7 +130,7 @@ pub enum Input {
     },
     /// Reset the phone (its configuration changed).
     Reset,
-    /// The deadline from [`Session::poll_timeout`] passed.
+    /// The deadline from [`Session::poll_timeout`](super::Session::poll_timeout) passed.
     Timeout,
 }
 
@@ -140,7 +140,7 @@ pub enum Input {
 // As for Input: one message at a time, drained at once.
 #[allow(clippy::large_enum_variant)]
 pub enum Output {
-    /// Send to the phone, encoded under [`Session::ctx`].
+    /// Send to the phone, encoded under [`Session::ctx`](super::Session::ctx).
     ToPhone(Message),
     /// Look the device up in the inventory; answer with [`Input::Lookup`].
     Lookup {
