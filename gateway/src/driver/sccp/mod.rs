@@ -244,7 +244,7 @@ async fn accept_loop(
                 conn.run(stream).await;
                 drop(permit);
             }
-            .instrument(tracing::info_span!("sccp", %peer)),
+            .instrument(tracing::info_span!("sccp", device = tracing::field::Empty, %peer)),
         );
     }
 }
@@ -583,7 +583,8 @@ impl Connection {
                         self.deps
                             .agents
                             .attach(handle.clone(), lines, live.session_refs());
-                        tracing::info!(device = %name, version = live.session.ctx().version, "registered");
+                        tracing::Span::current().record("device", name.as_str());
+                        tracing::info!(version = live.session.ctx().version, "registered");
                         live.handle = Some(handle);
                     }
                     Output::Ua(command) => {
