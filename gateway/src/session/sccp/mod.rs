@@ -425,7 +425,7 @@ impl Session {
         let id = m.id();
         match (&self.state, m) {
             (_, Message::KeepAliveReq(_)) => {
-                if matches!(self.state, State::AwaitingRegister) {
+                if matches!(self.state, State::AwaitingRegister | State::Closed) {
                     return Err(self.unexpected(id));
                 }
                 self.send(Message::KeepAliveAck(Empty::default()));
