@@ -394,6 +394,19 @@ struct Connection {
     shutdown: CancellationToken,
 }
 
+/// The buffer size kept per idle phone.
+const IDLE_BUFFER: usize = 256;
+
+/// Empties a sent buffer, or drops a grown empty one, so 20,000 idle phones do not each keep the
+/// capacity of their largest message.
+fn trim(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > 4 * IDLE_BUFFER {
+        *buf = BytesMut::with_capacity(IDLE_BUFFER);
+    } else {
+        buf.clear();
+    }
+}
+
 /// What a drained batch of outputs asks of the task.
 enum Next {
     Continue,
@@ -432,7 +445,9 @@ impl Connection {
                 .local_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
         };
-        let mut buf = BytesMut::with_capacity(4096);
+        // Small buffers: an idle phone sends a 12-byte keepalive; they grow for the rare large message
+        // (EnhancedAlarm, UpdateCapabilities) and shrink back (see `trim`).
+        let mut buf = BytesMut::with_capacity(IDLE_BUFFER);
         let mut malformed = 0u64;
         loop {
             let deadline = live.session.poll_timeout().map_or_else(
@@ -484,7 +499,11 @@ impl Connection {
                         if !live.out.is_empty() && stream.write_all(&live.out).await.is_err() {
                             break;
                         }
-                        live.out.clear();
+                        trim(&mut live.out);
+                        // Never clear the read buffer: it may hold the start of the next frame.
+                        if buf.is_empty() && buf.capacity() > 4 * IDLE_BUFFER {
+                            buf = BytesMut::with_capacity(IDLE_BUFFER);
+                        }
                         if closed {
                             break;
                         }
@@ -500,7 +519,7 @@ impl Connection {
             if !live.out.is_empty() && stream.write_all(&live.out).await.is_err() {
                 break;
             }
-            live.out.clear();
+            trim(&mut live.out);
             if let Next::Close = next {
                 break;
             }

@@ -273,7 +273,7 @@ fn a_closed_session_sends_nothing_more() {
         assert!(err.is_err());
         h.drain();
     }
-    h.advance(std::time::Duration::from_secs(120));
+    h.advance(Duration::from_secs(120));
     assert!(h.take().is_empty());
     assert_eq!(h.session.poll_timeout(), None);
 }
