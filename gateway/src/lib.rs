@@ -4,11 +4,13 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod driver;
 mod fleet;
 pub mod logging;
 pub mod media;
 pub mod provision;
 pub mod serve;
+pub mod session;
 pub mod sip;
 pub mod ua;
 

@@ -45,6 +45,8 @@ pub struct Listeners {
     pub sip: SipListeners,
     /// `[tftp] listen` and `[http] listen`; `None` serves no provisioning.
     pub provisioning: Option<ProvisioningListeners>,
+    /// `[sccp] listen`.
+    pub sccp: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -57,7 +59,14 @@ impl Listeners {
             .await
             .context("binding the SIP listeners")?;
         let provisioning = Some(ProvisioningListeners::bind(config).await?);
-        Ok(Self { sip, provisioning })
+        let sccp = tokio::net::TcpListener::bind(config.sccp.listen)
+            .await
+            .with_context(|| format!("binding [sccp] listen {}", config.sccp.listen))?;
+        Ok(Self {
+            sip,
+            provisioning,
+            sccp: Some(sccp),
+        })
     }
 
     /// Each bound address, named by its configuration key, for logs and tests.
@@ -70,6 +79,12 @@ impl Listeners {
                 self.provisioning
                     .iter()
                     .flat_map(ProvisioningListeners::addresses),
+            )
+            .chain(
+                self.sccp
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map(|a| ("sccp.listen".to_owned(), a)),
             )
             .collect()
     }
@@ -296,6 +311,22 @@ pub async fn run_with(
         // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
+    if let Some(listener) = listeners.sccp {
+        // SDP names the advertised address, else the SIP listener's.
+        let sdp_ip = config
+            .sip
+            .advertised_address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| agent.local_addr().ip());
+        crate::driver::sccp::start(
+            listener,
+            crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip),
+            &tasks,
+            shutdown.clone(),
+        )
+        .context("starting the SCCP listener")?;
+    }
     on_agent(agent);
     tasks.close();
     shutdown.cancelled().await;

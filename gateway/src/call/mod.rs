@@ -1,5 +1,7 @@
-//! Protocol-neutral calls: the vocabulary between phone sessions, line user agents and the media relay.
+//! Protocol-neutral calls: the vocabulary between phone sessions, line user agents and the media relay
+//! ([`types`]), and the per-device call logic every phone protocol shares ([`phone`]).
 
+pub mod phone;
 pub mod types;
 
 pub use types::{

@@ -209,6 +209,14 @@ pub enum UaCommand {
         /// What was dialled.
         target: String,
     },
+    /// Redirect an unanswered incoming call to `target` (call forward all, busy or no answer): the user
+    /// agent answers 302 with the target as Contact.
+    Redirect {
+        /// The incoming call.
+        call: CallRef,
+        /// Where it goes (digits or a `sip:` URI).
+        target: String,
+    },
     /// Attended transfer: REFER the far end of `call` to the far end of `consult`, with `Replaces` naming
     /// the consultation dialog (RFC 3891).
     TransferAttended {

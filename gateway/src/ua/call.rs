@@ -231,6 +231,7 @@ impl Core {
             UaCommand::Ringing { call } => self.provisional(now, dev, call, 180),
             UaCommand::Answer { call, media } => self.answer(now, dev, call, media),
             UaCommand::Reject { call, code } => self.reject(now, dev, call, code),
+            UaCommand::Redirect { call, target } => self.redirect(now, dev, call, &target),
             UaCommand::Hangup { call } => self.hangup(now, dev, call),
             UaCommand::Hold { call, on, media } => self.hold(now, dev, call, on, media),
             UaCommand::Info { call, dtmf } => self.info(now, dev, call, dtmf),
@@ -462,6 +463,29 @@ impl Core {
             486
         };
         let resp = response_to(req, code, "").with_to_tag(&c.dialog.local_tag);
+        let key = key.clone();
+        self.respond(now, &key, resp);
+        self.end_call(dev, call, false);
+    }
+
+    /// Call forwarding: 302 with the target as Contact (RFC 3261 §21.3.3), the caller places the call.
+    fn redirect(&mut self, now: Instant, dev: u64, call: CallRef, target: &str) {
+        let Some(c) = self.calls.get(&(dev, call)) else {
+            return;
+        };
+        let (Phase::Incoming, Some(req), Some(key)) = (&c.phase, &c.invite, &c.server_invite)
+        else {
+            return;
+        };
+        let domain = self
+            .line_identity(dev, c.line)
+            .map(|i| i.domain)
+            .unwrap_or_default();
+        let Some(uri) = self.target_uri(target, &domain) else {
+            return self.reject(now, dev, call, 480);
+        };
+        let mut resp = response_to(req, 302, "").with_to_tag(&c.dialog.local_tag);
+        resp.headers.push(HeaderName::CONTACT, format!("<{uri}>"));
         let key = key.clone();
         self.respond(now, &key, resp);
         self.end_call(dev, call, false);

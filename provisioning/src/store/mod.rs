@@ -5,10 +5,12 @@
 //! columns are used, so the same SQL text serves both. Migrations (`provisioning/migrations/`) run when the
 //! store is opened.
 
+mod features;
 mod inventory;
 mod location;
 mod seen;
 
+pub use features::LineFeatures;
 pub use location::{AorBindings, Credential, RegistrationRow};
 pub use seen::{SeenDevice, SeenRow, SeenVia};
 

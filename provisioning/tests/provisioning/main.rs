@@ -2,6 +2,7 @@
 //! and the TFTP and HTTP servers against real clients.
 
 mod db;
+mod features;
 mod import;
 mod location;
 mod render;

@@ -1,0 +1,3 @@
+//! The tokio drivers of the pure session machines.
+
+pub mod sccp;
