@@ -81,6 +81,9 @@ struct Args {
     /// Seconds between periodic summaries.
     #[arg(long, default_value_t = 5)]
     report_secs: u64,
+    /// Seconds a phone waits for RegisterAck before it reconnects.
+    #[arg(long, default_value_t = 10)]
+    register_wait: u64,
     /// Seconds to wait for all phones to register.
     #[arg(long, default_value_t = 120)]
     register_timeout: u64,
@@ -214,6 +217,7 @@ async fn main() {
     }
     let mut config = PhoneConfig::new(args.server);
     config.record_events = false;
+    config.register_wait = Duration::from_secs(args.register_wait.max(1));
     config.auto_answer = Some(Duration::from_millis(args.auto_answer_ms));
     if let Some(ips) = &args.source_ips {
         match source_ips(ips) {
@@ -260,6 +264,7 @@ async fn main() {
             next_report += report;
         }
     }
+    next_report = Instant::now() + report;
     let rss_registered = rss_kib();
     summary("registered", started, &stats, n, all_at);
     println!(
@@ -276,6 +281,7 @@ async fn main() {
             }
         }
         println!("storm: dropping {n} connections");
+        next_report = Instant::now() + report;
         let before = stats.snapshot().registrations;
         let t0 = Instant::now();
         for phone in &fleet.phones {
@@ -316,7 +322,7 @@ async fn main() {
             _ = &mut ctrl_c => break,
             () = until_report => {
                 summary("progress", started, &stats, n, all_at);
-                next_report += report;
+                next_report = Instant::now() + report;
             }
             () = async {
                 match call_tick.as_mut() {

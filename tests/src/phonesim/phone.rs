@@ -35,6 +35,8 @@ pub struct PhoneConfig {
     pub record_events: bool,
     /// Keep the bytes of every connection for [`Phone::write_pcap`] (tests).
     pub record_wire: bool,
+    /// How long to wait for RegisterAck before dropping the connection and trying again.
+    pub register_wait: Duration,
     /// How long to wait for each answer during registration before going on without it.
     pub step_timeout: Duration,
     /// How long a placed call may take to reach ringback or connected.
@@ -53,6 +55,7 @@ impl PhoneConfig {
             auto_answer: None,
             record_events: true,
             record_wire: false,
+            register_wait: Duration::from_secs(10),
             step_timeout: Duration::from_secs(5),
             setup_timeout: Duration::from_secs(10),
             stats: Arc::default(),

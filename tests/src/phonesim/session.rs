@@ -5,6 +5,7 @@
 //! connect ── RegisterReq ──▶ AwaitingAck ── RegisterAck ──▶ AwaitingTemplate ── ButtonTemplateRes ──▶
 //!   Stepping (LineStat n, ForwardStat n per line, SpeedDialStat per speed dial, TimeDate: one at a time,
 //!   each given `step_timeout`) ── TimeDateRes ──▶ Registered (RegisterAvailableLines sent)
+//! AwaitingAck ── no RegisterAck within `register_wait` ──▶ reconnect
 //! any state ── connection lost / 3 KeepAlives unanswered / Reset ──▶ reconnect after jitter
 //! ```
 //! CapabilitiesReq is answered whenever it comes; ButtonTemplate, SoftKeyTemplate, SoftKeySet and
@@ -301,7 +302,7 @@ impl<'a> Session<'a> {
         }
         let register = self.register_req();
         self.send(&register);
-        self.step_deadline = Some(Instant::now() + self.config.step_timeout);
+        self.step_deadline = Some(Instant::now() + self.config.register_wait);
         let mut input = BytesMut::with_capacity(512);
         loop {
             if !self.out.is_empty() {
