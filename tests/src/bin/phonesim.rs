@@ -314,6 +314,7 @@ async fn main() {
     let peers = args.call_target.as_deref() == Some("peers");
     let callers = if peers { n / 2 } else { n };
     let mut next_caller = 0usize;
+    let mut skipped = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -330,15 +331,21 @@ async fn main() {
                     None => std::future::pending().await,
                 }
             } => {
-                if callers > 0 {
-                    let i = next_caller % callers;
-                    next_caller += 1;
-                    let target = if peers {
-                        fleet.phones[i + n / 2].spec().extension().unwrap_or_default().to_owned()
-                    } else {
-                        args.call_target.clone().unwrap_or_default()
-                    };
-                    fleet.phones[i].place_call(&target, hold, args.enbloc);
+                // The next idle caller (and, calling peers, its idle callee).
+                let free = (0..callers).map(|k| (next_caller + k) % callers).find(|&i| {
+                    fleet.phones[i].is_idle() && (!peers || fleet.phones[i + n / 2].is_idle())
+                });
+                match free {
+                    Some(i) => {
+                        next_caller = i + 1;
+                        let target = if peers {
+                            fleet.phones[i + n / 2].spec().extension().unwrap_or_default().to_owned()
+                        } else {
+                            args.call_target.clone().unwrap_or_default()
+                        };
+                        fleet.phones[i].place_call(&target, hold, args.enbloc);
+                    }
+                    None => skipped += 1,
                 }
             }
             () = async { match run_until { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
@@ -347,5 +354,8 @@ async fn main() {
     // Let calls in progress finish.
     tokio::time::sleep(hold + Duration::from_millis(500)).await;
     summary("final", started, &stats, n, all_at);
+    if skipped > 0 {
+        println!("calls not placed: {skipped} (no idle phone at the time)");
+    }
     fleet.stop().await;
 }

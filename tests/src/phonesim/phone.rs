@@ -223,6 +223,8 @@ pub(crate) struct Shared {
     pub(crate) observed: Mutex<Observed>,
     pub(crate) changed: Notify,
     pub(crate) record: bool,
+    /// A call placed with [`Phone::place_call`] is in progress.
+    pub(crate) placing: std::sync::atomic::AtomicBool,
     /// The connections' bytes, when recorded.
     pub(crate) wire: Option<Mutex<Vec<Recorded>>>,
 }
@@ -292,6 +294,7 @@ impl Phone {
             observed: Mutex::default(),
             changed: Notify::new(),
             record: config.record_events,
+            placing: std::sync::atomic::AtomicBool::new(false),
             wire: config.record_wire.then(Mutex::default),
         });
         let (commands, rx) = mpsc::unbounded_channel();
@@ -329,6 +332,18 @@ impl Phone {
     /// The calls the phone has (not yet back on hook).
     pub fn calls(&self) -> Vec<CallView> {
         self.shared.lock().calls.clone()
+    }
+
+    /// Whether the phone is registered and has no call (neither placed nor shown): free to place one.
+    pub fn is_idle(&self) -> bool {
+        !self
+            .shared
+            .placing
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && {
+                let observed = self.shared.lock();
+                observed.registered && observed.calls.is_empty()
+            }
     }
 
     /// The state of the most recently changed call, `None` when there is none.

@@ -374,7 +374,7 @@ impl<'a> Session<'a> {
         if self.reg == Reg::Registered {
             Stats::sub(&self.stats.registered);
         }
-        if self.outgoing.take().is_some() {
+        if self.take_outgoing().is_some() {
             Stats::add(&self.stats.calls_failed);
         }
         self.legs.clear();
@@ -798,7 +798,7 @@ impl<'a> Session<'a> {
                 if out.phase != Phase::Talking {
                     Stats::add(&self.stats.calls_failed);
                 }
-                self.outgoing = None;
+                self.take_outgoing();
             }
             _ => {}
         }
@@ -825,6 +825,14 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Ends the placed call's bookkeeping (the phone can place another).
+    fn take_outgoing(&mut self) -> Option<Outgoing> {
+        self.shared
+            .placing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.outgoing.take()
+    }
+
     fn progressed(&mut self, now: Instant) {
         if let Some(out) = &mut self.outgoing {
             let latency = now.saturating_duration_since(out.last_digit_at);
@@ -836,7 +844,7 @@ impl<'a> Session<'a> {
     }
 
     fn fail_outgoing(&mut self) {
-        if self.outgoing.take().is_some() {
+        if self.take_outgoing().is_some() {
             Stats::add(&self.stats.calls_failed);
             self.hang_up();
         }
@@ -938,6 +946,9 @@ impl<'a> Session<'a> {
                     return;
                 }
                 let now = Instant::now();
+                self.shared
+                    .placing
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.outgoing = Some(Outgoing {
                     number: number.clone(),
                     hold,
@@ -1032,7 +1043,7 @@ impl<'a> Session<'a> {
             if out.phase != Phase::Talking {
                 Stats::add(&self.stats.calls_failed);
             }
-            self.outgoing = None;
+            self.take_outgoing();
             self.hang_up();
         }
         None

@@ -260,6 +260,7 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
             .is_some()
     );
     assert_eq!(phone.call_state(), None);
+    assert!(phone.is_idle());
     let after = phone.rtp_counts();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(phone.rtp_counts(), after, "RTP stops with the call");
@@ -284,6 +285,8 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
 
     // A placed call as the load generator makes it, and one dialled en bloc: latency recorded.
     phone.place_call("2002", Duration::from_millis(100), false);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(!phone.is_idle(), "placing a call");
     let latency = phone
         .wait_for(|e| matches!(e, Event::SetupLatency(_)), WAIT)
         .await;
