@@ -548,3 +548,98 @@ async fn unknown_and_malformed_messages_are_counted_and_survived() {
     assert!(server.await.unwrap() >= 1);
     assert_eq!(config.stats.registered.load(Ordering::Relaxed), 0);
 }
+
+/// The `phonesim` binary against the responder: a generated fleet printed as CSV and read back with
+/// `--csv`, registration, a storm, calls, and the summary lines.
+#[tokio::test]
+async fn the_phonesim_command_registers_storms_calls_and_summarises() {
+    let responder = responder(ResponderConfig {
+        record: false,
+        ..Default::default()
+    })
+    .await;
+    let bin = env!("CARGO_BIN_EXE_phonesim");
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin)
+                .args(&args)
+                .output()
+                .expect("phonesim runs")
+        })
+        .await
+        .unwrap()
+    };
+    let csv = run([
+        "--phones",
+        "20",
+        "--mac-base",
+        "0004f2100000",
+        "--model",
+        "cisco-7962",
+        "--print-csv",
+    ]
+    .map(str::to_owned)
+    .to_vec())
+    .await;
+    assert!(csv.status.success());
+    let specs = fleet::from_csv(&csv.stdout[..]).unwrap();
+    assert_eq!(specs.len(), 20);
+    assert_eq!(specs[0].device_name(), "SEP0004F2100000");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.csv");
+    std::fs::write(&path, &csv.stdout).unwrap();
+
+    let out = run(vec![
+        "--server".into(),
+        responder.addr().to_string(),
+        "--csv".into(),
+        path.display().to_string(),
+        "--storm".into(),
+        "--calls-per-sec".into(),
+        "20".into(),
+        "--call-target".into(),
+        "2002".into(),
+        "--call-secs".into(),
+        "0.2".into(),
+        "--duration".into(),
+        "2".into(),
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {text}"))
+            .to_owned()
+    };
+    assert!(line("registered ").contains(" registered=20 "), "{text}");
+    assert!(line("storm: 20 phones re-registered in").ends_with(" s"));
+    let last = line("final ");
+    let field = |name: &str| -> u64 {
+        last.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {last}"))
+    };
+    assert_eq!(field("registrations="), 40, "{last}");
+    assert!(field("connected=") >= 20, "{last}");
+    assert_eq!(field("failed="), 0, "{last}");
+    assert!(field("sent=") > 0 && field("received=") > 0, "{last}");
+    assert!(!last.contains("setup_p50/p99=- "), "{last}");
+    assert_eq!(responder.registered(), 0, "all unregistered at the end");
+
+    // Bad usage exits 64.
+    let bad = run(vec![
+        "--phones".into(),
+        "1".into(),
+        "--mac-base".into(),
+        "zz".into(),
+    ])
+    .await;
+    assert_eq!(bad.status.code(), Some(64));
+}
