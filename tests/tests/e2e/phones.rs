@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use codecs::sccp::msg::{CallStateMsg, Empty, RegisterAck, TimeDateRes};
 use codecs::sccp::{CallState, Ctx, Message, MessageId, SoftKeyEvent, Tone, frame};
 use tests::phonesim::fleet::{self, ModelInfo};
-use tests::phonesim::responder::{Responder, ResponderConfig};
+use tests::phonesim::responder::{BUSY_NUMBER, Responder, ResponderConfig};
 use tests::phonesim::{Event, Phone, PhoneConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -187,7 +187,9 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
     let model = ModelInfo::find("cisco-7970").unwrap();
     let spec = fleet::generate(1, [0, 4, 0xf2, 0, 1, 0], model, 2001).remove(0);
     let device = spec.device_name();
-    let mut phone = Phone::spawn(spec, phone_config(&responder), None);
+    let config = phone_config(&responder);
+    let phone_stats = config.stats.clone();
+    let mut phone = Phone::spawn(spec, config, None);
     assert!(phone.wait_registered(WAIT).await);
 
     phone.off_hook();
@@ -315,6 +317,47 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
             .received(&device)
             .contains(&MessageId::ENBLOC_CALL)
     );
+
+    // A busy number: the placed call fails and the phone hangs up by itself.
+    phone.place_call(BUSY_NUMBER, Duration::from_secs(1), false);
+    assert!(
+        phone
+            .wait_for(
+                |e| *e
+                    == Event::Tone {
+                        tone: Tone::LINE_BUSY_TONE
+                    },
+                WAIT
+            )
+            .await
+            .is_some()
+    );
+    assert!(
+        phone
+            .wait_for(is_state(CallState::BUSY), WAIT)
+            .await
+            .is_some()
+    );
+    assert!(
+        phone
+            .wait_for(is_state(CallState::ON_HOOK), WAIT)
+            .await
+            .is_some()
+    );
+    assert!(phone.is_idle());
+    let stats = phone_stats.snapshot();
+    assert_eq!(
+        (
+            stats.calls_attempted,
+            stats.calls_connected,
+            stats.calls_failed
+        ),
+        (3, 2, 1),
+        "{stats:?}"
+    );
+    assert!(stats.calls_progressed >= 2);
+    let p = phone_stats.latency_percentiles(&[50.0, 99.0]).unwrap();
+    assert!(p[0] <= p[1] && p[1] < Duration::from_secs(1), "{p:?}");
 
     phone.stop().await;
     let dir = tempfile::tempdir().unwrap();
