@@ -26,9 +26,16 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::call::phone::{LineFeatures, MediaAction};
-use crate::call::{CallRef, CallRefs, Dtmf, LineId, LineIdentity, UaCommand, UaEvent};
+use crate::call::{CallRefs, LineId, LineIdentity, UaCommand, UaEvent};
 use crate::session::sccp::{
     DeviceConfig, Input, KeyConfig, LineConfig, Output, Session, SessionConfig,
+};
+
+mod ports;
+
+pub use ports::{
+    DeviceEvent, DeviceHandle, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia, SccpDeps,
+    UaAgents,
 };
 
 /// How many phones may be connected at once.
@@ -36,151 +43,6 @@ pub const MAX_PHONES: usize = 65_536;
 
 /// How often the store is asked for devices to reset.
 pub const RESET_POLL: Duration = Duration::from_secs(5);
-
-/// What a device's task is told from outside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeviceEvent {
-    /// From the device's line user agents.
-    Ua(UaEvent),
-    /// An RFC 4733 key from the far end, through the relay.
-    RemoteDtmf {
-        /// The call.
-        call: CallRef,
-        /// The key.
-        dtmf: Dtmf,
-    },
-    /// Reset the phone.
-    Reset,
-}
-
-/// A registered device's mailbox, given to the line user agents and the media relay.
-#[derive(Debug, Clone)]
-pub struct DeviceHandle {
-    name: Arc<str>,
-    peer: SocketAddr,
-    tx: mpsc::UnboundedSender<DeviceEvent>,
-}
-
-impl DeviceHandle {
-    /// `SEP<MAC>`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The phone's TCP address (its public address when NATed).
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// Delivers an event; false when the device is gone.
-    pub fn send(&self, event: DeviceEvent) -> bool {
-        self.tx.send(event).is_ok()
-    }
-
-    /// Delivers a user agent event; false when the device is gone.
-    pub fn ua(&self, event: UaEvent) -> bool {
-        self.send(DeviceEvent::Ua(event))
-    }
-}
-
-/// The line user agents as the phone sessions see them (implemented by `gateway::ua`).
-pub trait LineAgents: Send + Sync + 'static {
-    /// A device registered: its lines become SIP users; their events go to `device`; call references
-    /// for calls arriving at it come from `refs`.
-    fn attach(&self, device: DeviceHandle, lines: Vec<(LineId, LineIdentity)>, refs: CallRefs);
-    /// A command from the device.
-    fn command(&self, device: &str, command: UaCommand);
-    /// The device is gone: end its calls, unregister its lines.
-    fn detach(&self, device: &str);
-}
-
-/// Where RTP goes for a call: the answer to an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MediaLegs {
-    /// The address for our SDP (the relay's SIP-side port, or the phone's own address in direct mode).
-    pub sdp: SocketAddr,
-    /// Where the phone sends: the relay's phone-side port, or `None` in direct mode (the far end).
-    pub phone_target: Option<SocketAddr>,
-}
-
-/// The media relay as the phone sessions see it (implemented over `gateway::media`).
-pub trait MediaPort: Send + Sync + 'static {
-    /// Media for a new call of `device`.
-    ///
-    /// # Errors
-    /// No ports left, or no relay.
-    fn allocate(&self, device: &DeviceHandle, call: CallRef) -> std::io::Result<MediaLegs>;
-    /// Relay work: the far end's and the phone's addresses, DTMF to send, release.
-    fn handle(&self, device: &str, action: MediaAction);
-}
-
-/// The line user agents before any are wired: registration, status and keepalive work; calls the phone
-/// places fail at once with 503, so the phone plays reorder instead of waiting.
-#[derive(Debug, Default)]
-pub struct NoLineAgents {
-    devices: Mutex<HashMap<String, DeviceHandle>>,
-}
-
-impl LineAgents for NoLineAgents {
-    fn attach(&self, device: DeviceHandle, _: Vec<(LineId, LineIdentity)>, _: CallRefs) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.insert(device.name().to_owned(), device);
-        }
-    }
-
-    fn command(&self, device: &str, command: UaCommand) {
-        if let UaCommand::Invite { call, .. } = command
-            && let Ok(d) = self.devices.lock()
-            && let Some(h) = d.get(device)
-        {
-            h.ua(UaEvent::Failed {
-                call,
-                code: 503,
-                reason: "No line user agents".to_owned(),
-            });
-        }
-    }
-
-    fn detach(&self, device: &str) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.remove(device);
-        }
-    }
-}
-
-/// Media without a relay: nothing can be allocated.
-#[derive(Debug, Default)]
-pub struct NoMedia;
-
-impl MediaPort for NoMedia {
-    fn allocate(&self, _: &DeviceHandle, _: CallRef) -> std::io::Result<MediaLegs> {
-        Err(std::io::Error::other("no media relay"))
-    }
-
-    fn handle(&self, _: &str, _: MediaAction) {}
-}
-
-/// Everything the SCCP side needs.
-#[derive(Clone)]
-pub struct SccpDeps {
-    /// Session settings.
-    pub session: SessionConfig,
-    /// The inventory.
-    pub store: Store,
-    /// The line user agents.
-    pub agents: Arc<dyn LineAgents>,
-    /// The media relay.
-    pub media: Arc<dyn MediaPort>,
-}
-
-impl std::fmt::Debug for SccpDeps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SccpDeps")
-            .field("session", &self.session)
-            .finish_non_exhaustive()
-    }
-}
 
 struct Entry {
     id: u64,
@@ -277,9 +139,19 @@ impl SccpServer {
     }
 }
 
-/// The SCCP side's dependencies from the configuration, with the line user agents and media relay not
-/// yet wired (see [`NoLineAgents`], [`NoMedia`]).
-pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
+/// The SCCP side's dependencies from the configuration and the running line user agents: the media
+/// relay on `[media] rtp_ports` (bound where `[sccp] listen` is), SDP naming `sdp_ip`.
+pub fn deps(
+    config: &crate::Config,
+    store: Store,
+    agent: crate::ua::Agent,
+    sdp_ip: std::net::IpAddr,
+) -> SccpDeps {
+    let media: Arc<dyn MediaPort> =
+        match crate::media::MediaRelay::for_config(&config.media, config.sccp.listen.ip()) {
+            Some(relay) => Arc::new(RelayMedia::new(relay, sdp_ip)),
+            None => Arc::new(NoMedia),
+        };
     SccpDeps {
         session: SessionConfig {
             keepalive: config.sccp.keepalive,
@@ -287,8 +159,9 @@ pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
             ..SessionConfig::default()
         },
         store,
-        agents: Arc::new(NoLineAgents::default()),
-        media: Arc::new(NoMedia),
+        agents: Arc::new(UaAgents::new(agent)),
+        media,
+        reset_poll: RESET_POLL,
     }
 }
 
@@ -315,6 +188,7 @@ pub fn start(
     let deps = Arc::new(deps);
     tasks.spawn(poll_resets(
         deps.store.clone(),
+        deps.reset_poll,
         server.clone(),
         shutdown.clone(),
     ));
@@ -370,15 +244,20 @@ async fn accept_loop(
                 conn.run(stream).await;
                 drop(permit);
             }
-            .instrument(tracing::info_span!("sccp", %peer)),
+            .instrument(tracing::info_span!("sccp", device = tracing::field::Empty, %peer)),
         );
     }
 }
 
 /// Polls the store for devices whose configuration changed (`crossbar import --reset-changed`) and
 /// resets those that are registered.
-async fn poll_resets(store: Store, server: SccpServer, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(RESET_POLL);
+async fn poll_resets(
+    store: Store,
+    every: Duration,
+    server: SccpServer,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -394,17 +273,42 @@ async fn poll_resets(store: Store, server: SccpServer, shutdown: CancellationTok
     }
 }
 
-/// The devices waiting for a reset. The reset-request queue (migration 0003,
-/// `Store::take_reset_requests`) belongs to the templates work; until it is merged there is no queue.
-async fn take_reset_requests(_store: &Store) -> Vec<Mac> {
-    Vec::new()
+/// The devices waiting for a reset (`crossbar import --reset-changed` queues them, migration 0003).
+async fn take_reset_requests(store: &Store) -> Vec<Mac> {
+    match store.take_reset_requests().await {
+        Ok(macs) => macs,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading reset requests failed");
+            Vec::new()
+        }
+    }
 }
 
-/// Records a phone that is not in the inventory (for `crossbar devices --unknown`). The seen-devices
-/// table (migration 0002, `Store::record_seen`) belongs to the templates work; until it is merged the
-/// phone is logged only.
-async fn record_seen(_store: &Store, mac: Mac, device_type: u32, peer: SocketAddr, firmware: &str) {
-    tracing::info!(%mac, device_type, %peer, firmware, "unknown SCCP phone seen");
+/// The model of an SCCP device type, from the model table.
+fn model_of(device_type: u32) -> Option<String> {
+    provisioning::MODELS
+        .iter()
+        .find(|m| {
+            matches!(m.family, provisioning::models::Family::CiscoSccp { device_type: t, .. } if t == device_type)
+        })
+        .map(|m| m.name.to_owned())
+}
+
+/// Records a phone that is not in the inventory, for `crossbar devices --unknown` (migration 0002).
+async fn record_seen(store: &Store, mac: Mac, device_type: u32, peer: SocketAddr, firmware: &str) {
+    tracing::info!(%mac, device_type, %peer, firmware, "unknown SCCP phone refused");
+    let seen = provisioning::store::SeenDevice {
+        mac,
+        model_guess: model_of(device_type),
+        protocol: Some(provisioning::Protocol::Sccp),
+        address: Some(peer.to_string()),
+        source: provisioning::store::SeenVia::Sccp,
+        user_agent: (!firmware.is_empty()).then(|| firmware.to_owned()),
+    };
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    if let Err(e) = store.record_seen(&seen, now).await {
+        tracing::warn!(%mac, error = %e, "recording the unknown phone failed");
+    }
 }
 
 /// Builds the session's view of a device from the inventory.
@@ -503,6 +407,7 @@ struct Live {
     tx: mpsc::UnboundedSender<DeviceEvent>,
     replaced: CancellationToken,
     out: BytesMut,
+    local: SocketAddr,
 }
 
 impl Connection {
@@ -523,14 +428,17 @@ impl Connection {
             tx,
             replaced: CancellationToken::new(),
             out: BytesMut::new(),
+            local: stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
         };
         let mut buf = BytesMut::with_capacity(4096);
         let mut malformed = 0u64;
         loop {
-            let deadline = live
-                .session
-                .poll_timeout()
-                .map_or_else(|| Instant::now() + Duration::from_secs(3600), Instant::from_std);
+            let deadline = live.session.poll_timeout().map_or_else(
+                || Instant::now() + Duration::from_secs(3600),
+                Instant::from_std,
+            );
             let input = tokio::select! {
                 () = self.shutdown.cancelled() => break,
                 () = live.replaced.cancelled() => {
@@ -667,6 +575,7 @@ impl Connection {
                         let handle = DeviceHandle {
                             name: name.as_str().into(),
                             peer: self.peer,
+                            local: live.local,
                             tx: live.tx.clone(),
                         };
                         self.registry
@@ -674,7 +583,8 @@ impl Connection {
                         self.deps
                             .agents
                             .attach(handle.clone(), lines, live.session_refs());
-                        tracing::info!(device = %name, version = live.session.ctx().version, "registered");
+                        tracing::Span::current().record("device", name.as_str());
+                        tracing::info!(version = live.session.ctx().version, "registered");
                         live.handle = Some(handle);
                     }
                     Output::Ua(command) => {
@@ -692,7 +602,9 @@ impl Connection {
                             }),
                             Err(e) => {
                                 tracing::warn!(%call, error = %e, "no media for the call");
-                                self.deps.agents.command(h.name(), UaCommand::Hangup { call });
+                                self.deps
+                                    .agents
+                                    .command(h.name(), UaCommand::Hangup { call });
                                 pending.push(Input::Ua(UaEvent::Failed {
                                     call,
                                     code: 503,
