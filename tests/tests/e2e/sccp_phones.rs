@@ -202,3 +202,54 @@ fn is_state(want: CallState) -> impl FnMut(&Event) -> bool {
 fn gw_ip() -> std::net::IpAddr {
     std::net::IpAddr::from([127, 0, 0, 1])
 }
+
+/// Two phonesim phones call each other through the gateway (line user agents, proxy, relay): ringing
+/// with the caller's number, answer, RTP counted both ways, hang-up returning the other phone to idle.
+#[tokio::test]
+async fn two_phonesim_phones_call_each_other_through_the_gateway_with_rtp_both_ways() {
+    let gw = Gateway::start(FLEET).await;
+    let config = Arc::new(PhoneConfig::new(gw.sccp));
+    let mut specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
+    let caller_spec = specs.remove(1); // the 7970, lines 2003 and 2004
+    let callee_spec = specs.remove(0); // the 7960 on 2001
+    let mut caller = Phone::spawn(caller_spec, config.clone(), None);
+    let mut callee = Phone::spawn(callee_spec, config.clone(), None);
+    assert!(caller.wait_registered(WAIT).await, "{:?}", caller.events());
+    assert!(callee.wait_registered(WAIT).await, "{:?}", callee.events());
+
+    caller.off_hook();
+    assert!(caller.wait_for(is_state(CallState::OFF_HOOK), WAIT).await.is_some());
+    caller.dial("2001#");
+    let ring = callee.wait_for(is_state(CallState::RING_IN), WAIT).await;
+    assert!(ring.is_some(), "callee: {:?}\ncaller: {:?}", callee.events(), caller.events());
+    let info = callee
+        .wait_for(|e| matches!(e, Event::CallInfo { .. }), WAIT)
+        .await;
+    assert!(
+        matches!(&info, Some(Event::CallInfo { calling, .. }) if calling == "2003"),
+        "{info:?}"
+    );
+    assert!(caller.wait_for(is_state(CallState::RING_OUT), WAIT).await.is_some());
+    callee.answer();
+    assert!(callee.wait_for(is_state(CallState::CONNECTED), WAIT).await.is_some());
+    assert!(caller.wait_for(is_state(CallState::CONNECTED), WAIT).await.is_some());
+    for phone in [&mut caller, &mut callee] {
+        let started = phone
+            .wait_for(|e| matches!(e, Event::MediaStarted { .. }), WAIT)
+            .await;
+        assert!(started.is_some(), "{:?}", phone.events());
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (a, b) = (caller.rtp_counts(), callee.rtp_counts());
+    assert!(a.sent >= 15 && b.sent >= 15, "{a:?} {b:?}");
+    assert!(a.received >= 10 && b.received >= 10, "relayed both ways: {a:?} {b:?}");
+
+    caller.on_hook();
+    assert!(callee.wait_for(is_state(CallState::ON_HOOK), WAIT).await.is_some());
+    assert!(caller.wait_for(is_state(CallState::ON_HOOK), WAIT).await.is_some());
+    let stats = config.stats.snapshot();
+    assert_eq!(stats.malformed, 0);
+    caller.stop().await;
+    callee.stop().await;
+    gw.stop().await;
+}
