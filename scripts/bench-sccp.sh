@@ -16,7 +16,7 @@
 # (N = min(20000, hard limit - 300)); the script raises the soft limit to the hard one.
 # Usage: scripts/bench-sccp.sh            (about 3 minutes plus the release build)
 #        QUICK=1 scripts/bench-sccp.sh    (2,000 phones, short windows)
-# Environment: N, KEEPALIVE (30), STEADY_SECS (30), CALL_PHONES (400), CALL_RATE (200), CALL_SECS (20), CALL_HOLD (2),
+# Environment: N, KEEPALIVE (30), STEADY_SECS (30), CALL_PHONES (1000), CALL_RATE (200), CALL_SECS (20), CALL_HOLD (2),
 #   SCCP_PORT (2000; the next free of 2100, 2200 ... if taken), SIP_PORT (5090), NO_BUILD=1, KEEP=1 (keep the temp dir).
 # Every process it starts is stopped by PID on exit.
 set -euo pipefail
@@ -34,7 +34,7 @@ N=${N:-$((max < 20000 ? max : 20000))}
 ((N <= max)) || { echo "bench-sccp: N=$N needs more than ulimit -Hn $hard file descriptors" >&2; exit 1; }
 KEEPALIVE=${KEEPALIVE:-30}
 STEADY_SECS=${STEADY_SECS:-30}
-CALL_PHONES=${CALL_PHONES:-400}
+CALL_PHONES=${CALL_PHONES:-1000}
 CALL_RATE=${CALL_RATE:-200}
 CALL_SECS=${CALL_SECS:-20}
 CALL_HOLD=${CALL_HOLD:-2}
@@ -124,10 +124,13 @@ echo "load average during the window: $steady_load"
 echo "crossbar VmRSS after the storm: $rss2 KiB (load $storm_load)"
 
 echo
-echo "## calls ($CALL_PHONES phones, $CALL_RATE calls/s for ${CALL_SECS}s, first half -> second half)"
+echo "## calls ($CALL_PHONES phones, $CALL_RATE calls/s for ${CALL_SECS}s, first half -> second half, talk ${CALL_HOLD}s)"
+c0=$(ticks "$gw")
 "$phonesim" --server "127.0.0.1:$SCCP_PORT" --phones "$CALL_PHONES" --mac-base 0004f2000000 --model cisco-7970 \
     --ext-base 100000 --calls-per-sec "$CALL_RATE" --call-target peers --call-secs "$CALL_HOLD" \
     --duration "$CALL_SECS" --report-secs 5 > "$work/calls.log" 2>&1 || true
-grep '^registered \|^final' "$work/calls.log" || tail -5 "$work/calls.log"
+c1=$(ticks "$gw")
+grep '^registered \|^final\|^calls not placed' "$work/calls.log" || tail -5 "$work/calls.log"
+awk -v t="$((c1 - c0))" -v hz="$hz" 'BEGIN {printf "crossbar CPU during the calls step (registration, calls, RTP relay, unregistration): %.2f s\n", t / hz}'
 echo "load average: $(load)"
 grep -ci 'error\|panic' "$work/crossbar.log" | sed 's/^/crossbar log lines with error or panic: /' || true
