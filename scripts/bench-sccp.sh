@@ -17,7 +17,8 @@
 # Usage: scripts/bench-sccp.sh            (about 3 minutes plus the release build)
 #        QUICK=1 scripts/bench-sccp.sh    (2,000 phones, short windows)
 # Environment: N, KEEPALIVE (30), STEADY_SECS (30), CALL_PHONES (1000), CALL_RATE (200), CALL_SECS (20), CALL_HOLD (2),
-#   SCCP_PORT (2000; the next free of 2100, 2200 ... if taken), SIP_PORT (5090), NO_BUILD=1, KEEP=1 (keep the temp dir).
+#   SCCP_PORT (2000; the next free of 2100, 2200 ... if taken), SIP_PORT (5090; likewise 5190, 5290 ...), NO_BUILD=1,
+#   KEEP=1 (keep the temp dir).
 # Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,9 +39,13 @@ CALL_PHONES=${CALL_PHONES:-1000}
 CALL_RATE=${CALL_RATE:-200}
 CALL_SECS=${CALL_SECS:-20}
 CALL_HOLD=${CALL_HOLD:-2}
-SIP_PORT=${SIP_PORT:-5090}
-
 port_busy() { [[ -n $(ss -Htln "sport = :$1") ]]; }
+udp_busy() { [[ -n $(ss -Huln "sport = :$1") ]]; }
+SIP_PORT=${SIP_PORT:-5090}
+while udp_busy "$SIP_PORT" || port_busy "$SIP_PORT"; do
+    SIP_PORT=$((SIP_PORT + 100))
+    ((SIP_PORT < 6000)) || { echo "bench-sccp: no free SIP port" >&2; exit 1; }
+done
 SCCP_PORT=${SCCP_PORT:-2000}
 while port_busy "$SCCP_PORT"; do
     SCCP_PORT=$((SCCP_PORT + 100))
@@ -80,7 +85,7 @@ listen = "127.0.0.1:$SCCP_PORT"
 keepalive_secs = $KEEPALIVE
 EOF
 
-echo "bench-sccp: $(date -u +%FT%TZ), $(nproc) cores, N=$N phones, keepalive ${KEEPALIVE}s, load $(load)"
+echo "bench-sccp: $(date -u +%FT%TZ), $(nproc) cores, N=$N phones, keepalive ${KEEPALIVE}s, SCCP port $SCCP_PORT, SIP port $SIP_PORT, load $(load)"
 "$phonesim" --phones "$N" --mac-base 0004f2000000 --model cisco-7970 --ext-base 100000 --print-csv > "$work/fleet.csv"
 "$crossbar" import "$work/fleet.csv" --config "$work/crossbar.toml" > "$work/import.log"
 CROSSBAR_LOG=warn "$crossbar" serve --config "$work/crossbar.toml" > "$work/crossbar.log" 2>&1 &

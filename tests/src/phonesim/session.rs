@@ -376,6 +376,7 @@ impl<'a> Session<'a> {
         }
         if self.take_outgoing().is_some() {
             Stats::add(&self.stats.calls_failed);
+            tracing::debug!(device = %self.spec.device_name(), "placed call failed: connection lost");
         }
         self.legs.clear();
         {
@@ -797,6 +798,7 @@ impl<'a> Session<'a> {
             CallState::ON_HOOK | CallState::IDLE if out.call_ref.is_some() => {
                 if out.phase != Phase::Talking {
                     Stats::add(&self.stats.calls_failed);
+                    tracing::debug!(device = %self.spec.device_name(), "placed call failed: on hook before connected");
                 }
                 self.take_outgoing();
             }
@@ -846,6 +848,7 @@ impl<'a> Session<'a> {
     fn fail_outgoing(&mut self) {
         if self.take_outgoing().is_some() {
             Stats::add(&self.stats.calls_failed);
+            tracing::debug!(device = %self.spec.device_name(), "placed call failed: busy, congestion or invalid number");
             self.hang_up();
         }
     }
@@ -943,6 +946,7 @@ impl<'a> Session<'a> {
                 Stats::add(&self.stats.calls_attempted);
                 if self.outgoing.is_some() || self.reg != Reg::Registered {
                     Stats::add(&self.stats.calls_failed);
+                    tracing::debug!(device = %self.spec.device_name(), "placed call failed: busy or not registered");
                     return;
                 }
                 let now = Instant::now();
@@ -1042,6 +1046,7 @@ impl<'a> Session<'a> {
         {
             if out.phase != Phase::Talking {
                 Stats::add(&self.stats.calls_failed);
+                tracing::debug!(device = %self.spec.device_name(), "placed call failed: no progress before setup_timeout");
             }
             self.take_outgoing();
             self.hang_up();
