@@ -7,7 +7,7 @@
 #              from /proc/PID/stat over the window); phonesim's own VmRSS per phone
 #   storm      every phone drops its connection at the same moment and reconnects at once: time until all N
 #              have registered again (phonesim counts completed registrations: TimeDateRes received)
-#   calls      CALL_PHONES phones of the fleet, the first half calling the second half through the gateway at
+#   calls      CALL_PHONES more phones (imported too, not used before), the first half calling the second half at
 #              CALL_RATE calls/s for CALL_SECS (talk time CALL_HOLD s): attempted/connected/failed, setup latency
 #              p50/p99 (last digit -> ringback or connected, as phonesim sees it), RTP sent/received
 # The load average is printed beside every figure.
@@ -87,6 +87,9 @@ EOF
 
 echo "bench-sccp: $(date -u +%FT%TZ), $(nproc) cores, N=$N phones, keepalive ${KEEPALIVE}s, SCCP port $SCCP_PORT, SIP port $SIP_PORT, load $(load)"
 "$phonesim" --phones "$N" --mac-base 0004f2000000 --model cisco-7970 --ext-base 100000 --print-csv > "$work/fleet.csv"
+# The calls step uses phones of their own (MACs 0004f21xxxxx, extensions from 300000), untouched by the storm.
+"$phonesim" --phones "$CALL_PHONES" --mac-base 0004f2100000 --model cisco-7970 --ext-base 300000 --print-csv |
+    tail -n +2 >> "$work/fleet.csv"
 "$crossbar" import "$work/fleet.csv" --config "$work/crossbar.toml" > "$work/import.log"
 CROSSBAR_LOG=warn "$crossbar" serve --config "$work/crossbar.toml" > "$work/crossbar.log" 2>&1 &
 gw=$!
@@ -131,8 +134,8 @@ echo "crossbar VmRSS after the storm: $rss2 KiB (load $storm_load)"
 echo
 echo "## calls ($CALL_PHONES phones, $CALL_RATE calls/s for ${CALL_SECS}s, first half -> second half, talk ${CALL_HOLD}s)"
 c0=$(ticks "$gw")
-"$phonesim" --server "127.0.0.1:$SCCP_PORT" --phones "$CALL_PHONES" --mac-base 0004f2000000 --model cisco-7970 \
-    --ext-base 100000 --calls-per-sec "$CALL_RATE" --call-target peers --call-secs "$CALL_HOLD" \
+"$phonesim" --server "127.0.0.1:$SCCP_PORT" --phones "$CALL_PHONES" --mac-base 0004f2100000 --model cisco-7970 \
+    --ext-base 300000 --calls-per-sec "$CALL_RATE" --call-target peers --call-secs "$CALL_HOLD" \
     --duration "$CALL_SECS" --report-secs 5 > "$work/calls.log" 2>&1 || true
 c1=$(ticks "$gw")
 grep '^registered \|^final\|^calls not placed' "$work/calls.log" || tail -5 "$work/calls.log"
