@@ -7,7 +7,7 @@
 #              from /proc/PID/stat over the window); phonesim's own VmRSS per phone
 #   storm      every phone drops its connection at the same moment and reconnects at once: time until all N
 #              have registered again (phonesim counts completed registrations: TimeDateRes received)
-#   calls      CALL_PHONES phones of the fleet, the first half calling the second half through the gateway at
+#   calls      CALL_PHONES more phones (imported too, not used before), the first half calling the second half at
 #              CALL_RATE calls/s for CALL_SECS (talk time CALL_HOLD s): attempted/connected/failed, setup latency
 #              p50/p99 (last digit -> ringback or connected, as phonesim sees it), RTP sent/received
 # The load average is printed beside every figure.
@@ -16,8 +16,9 @@
 # (N = min(20000, hard limit - 300)); the script raises the soft limit to the hard one.
 # Usage: scripts/bench-sccp.sh            (about 3 minutes plus the release build)
 #        QUICK=1 scripts/bench-sccp.sh    (2,000 phones, short windows)
-# Environment: N, KEEPALIVE (30), STEADY_SECS (30), CALL_PHONES (400), CALL_RATE (200), CALL_SECS (20), CALL_HOLD (2),
-#   SCCP_PORT (2000; the next free of 2100, 2200 ... if taken), SIP_PORT (5090), NO_BUILD=1, KEEP=1 (keep the temp dir).
+# Environment: N, KEEPALIVE (30), STEADY_SECS (30), CALL_PHONES (1000), CALL_RATE (200), CALL_SECS (20), CALL_HOLD (2),
+#   SCCP_PORT (2000; the next free of 2100, 2200 ... if taken), SIP_PORT (5090; likewise 5190, 5290 ...), NO_BUILD=1,
+#   KEEP=1 (keep the temp dir).
 # Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +35,17 @@ N=${N:-$((max < 20000 ? max : 20000))}
 ((N <= max)) || { echo "bench-sccp: N=$N needs more than ulimit -Hn $hard file descriptors" >&2; exit 1; }
 KEEPALIVE=${KEEPALIVE:-30}
 STEADY_SECS=${STEADY_SECS:-30}
-CALL_PHONES=${CALL_PHONES:-400}
+CALL_PHONES=${CALL_PHONES:-1000}
 CALL_RATE=${CALL_RATE:-200}
 CALL_SECS=${CALL_SECS:-20}
 CALL_HOLD=${CALL_HOLD:-2}
-SIP_PORT=${SIP_PORT:-5090}
-
 port_busy() { [[ -n $(ss -Htln "sport = :$1") ]]; }
+udp_busy() { [[ -n $(ss -Huln "sport = :$1") ]]; }
+SIP_PORT=${SIP_PORT:-5090}
+while udp_busy "$SIP_PORT" || port_busy "$SIP_PORT"; do
+    SIP_PORT=$((SIP_PORT + 100))
+    ((SIP_PORT < 6000)) || { echo "bench-sccp: no free SIP port" >&2; exit 1; }
+done
 SCCP_PORT=${SCCP_PORT:-2000}
 while port_busy "$SCCP_PORT"; do
     SCCP_PORT=$((SCCP_PORT + 100))
@@ -80,8 +85,11 @@ listen = "127.0.0.1:$SCCP_PORT"
 keepalive_secs = $KEEPALIVE
 EOF
 
-echo "bench-sccp: $(date -u +%FT%TZ), $(nproc) cores, N=$N phones, keepalive ${KEEPALIVE}s, load $(load)"
+echo "bench-sccp: $(date -u +%FT%TZ), $(nproc) cores, N=$N phones, keepalive ${KEEPALIVE}s, SCCP port $SCCP_PORT, SIP port $SIP_PORT, load $(load)"
 "$phonesim" --phones "$N" --mac-base 0004f2000000 --model cisco-7970 --ext-base 100000 --print-csv > "$work/fleet.csv"
+# The calls step uses phones of their own (MACs 0004f21xxxxx, extensions from 300000), untouched by the storm.
+"$phonesim" --phones "$CALL_PHONES" --mac-base 0004f2100000 --model cisco-7970 --ext-base 300000 --print-csv |
+    tail -n +2 >> "$work/fleet.csv"
 "$crossbar" import "$work/fleet.csv" --config "$work/crossbar.toml" > "$work/import.log"
 CROSSBAR_LOG=warn "$crossbar" serve --config "$work/crossbar.toml" > "$work/crossbar.log" 2>&1 &
 gw=$!
@@ -124,10 +132,13 @@ echo "load average during the window: $steady_load"
 echo "crossbar VmRSS after the storm: $rss2 KiB (load $storm_load)"
 
 echo
-echo "## calls ($CALL_PHONES phones, $CALL_RATE calls/s for ${CALL_SECS}s, first half -> second half)"
-"$phonesim" --server "127.0.0.1:$SCCP_PORT" --phones "$CALL_PHONES" --mac-base 0004f2000000 --model cisco-7970 \
-    --ext-base 100000 --calls-per-sec "$CALL_RATE" --call-target peers --call-secs "$CALL_HOLD" \
+echo "## calls ($CALL_PHONES phones, $CALL_RATE calls/s for ${CALL_SECS}s, first half -> second half, talk ${CALL_HOLD}s)"
+c0=$(ticks "$gw")
+"$phonesim" --server "127.0.0.1:$SCCP_PORT" --phones "$CALL_PHONES" --mac-base 0004f2100000 --model cisco-7970 \
+    --ext-base 300000 --calls-per-sec "$CALL_RATE" --call-target peers --call-secs "$CALL_HOLD" \
     --duration "$CALL_SECS" --report-secs 5 > "$work/calls.log" 2>&1 || true
-grep '^registered \|^final' "$work/calls.log" || tail -5 "$work/calls.log"
+c1=$(ticks "$gw")
+grep '^registered \|^final\|^calls not placed' "$work/calls.log" || tail -5 "$work/calls.log"
+awk -v t="$((c1 - c0))" -v hz="$hz" 'BEGIN {printf "crossbar CPU during the calls step (registration, calls, RTP relay, unregistration): %.2f s\n", t / hz}'
 echo "load average: $(load)"
 grep -ci 'error\|panic' "$work/crossbar.log" | sed 's/^/crossbar log lines with error or panic: /' || true

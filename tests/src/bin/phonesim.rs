@@ -81,6 +81,9 @@ struct Args {
     /// Seconds between periodic summaries.
     #[arg(long, default_value_t = 5)]
     report_secs: u64,
+    /// Seconds a phone waits for RegisterAck before it reconnects.
+    #[arg(long, default_value_t = 10)]
+    register_wait: u64,
     /// Seconds to wait for all phones to register.
     #[arg(long, default_value_t = 120)]
     register_timeout: u64,
@@ -214,6 +217,7 @@ async fn main() {
     }
     let mut config = PhoneConfig::new(args.server);
     config.record_events = false;
+    config.register_wait = Duration::from_secs(args.register_wait.max(1));
     config.auto_answer = Some(Duration::from_millis(args.auto_answer_ms));
     if let Some(ips) = &args.source_ips {
         match source_ips(ips) {
@@ -260,6 +264,7 @@ async fn main() {
             next_report += report;
         }
     }
+    next_report = Instant::now() + report;
     let rss_registered = rss_kib();
     summary("registered", started, &stats, n, all_at);
     println!(
@@ -276,6 +281,7 @@ async fn main() {
             }
         }
         println!("storm: dropping {n} connections");
+        next_report = Instant::now() + report;
         let before = stats.snapshot().registrations;
         let t0 = Instant::now();
         for phone in &fleet.phones {
@@ -308,6 +314,7 @@ async fn main() {
     let peers = args.call_target.as_deref() == Some("peers");
     let callers = if peers { n / 2 } else { n };
     let mut next_caller = 0usize;
+    let mut skipped = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -316,7 +323,7 @@ async fn main() {
             _ = &mut ctrl_c => break,
             () = until_report => {
                 summary("progress", started, &stats, n, all_at);
-                next_report += report;
+                next_report = Instant::now() + report;
             }
             () = async {
                 match call_tick.as_mut() {
@@ -324,15 +331,21 @@ async fn main() {
                     None => std::future::pending().await,
                 }
             } => {
-                if callers > 0 {
-                    let i = next_caller % callers;
-                    next_caller += 1;
-                    let target = if peers {
-                        fleet.phones[i + n / 2].spec().extension().unwrap_or_default().to_owned()
-                    } else {
-                        args.call_target.clone().unwrap_or_default()
-                    };
-                    fleet.phones[i].place_call(&target, hold, args.enbloc);
+                // The next idle caller (and, calling peers, its idle callee).
+                let free = (0..callers).map(|k| (next_caller + k) % callers).find(|&i| {
+                    fleet.phones[i].is_idle() && (!peers || fleet.phones[i + n / 2].is_idle())
+                });
+                match free {
+                    Some(i) => {
+                        next_caller = i + 1;
+                        let target = if peers {
+                            fleet.phones[i + n / 2].spec().extension().unwrap_or_default().to_owned()
+                        } else {
+                            args.call_target.clone().unwrap_or_default()
+                        };
+                        fleet.phones[i].place_call(&target, hold, args.enbloc);
+                    }
+                    None => skipped += 1,
                 }
             }
             () = async { match run_until { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
@@ -341,5 +354,8 @@ async fn main() {
     // Let calls in progress finish.
     tokio::time::sleep(hold + Duration::from_millis(500)).await;
     summary("final", started, &stats, n, all_at);
+    if skipped > 0 {
+        println!("calls not placed: {skipped} (no idle phone at the time)");
+    }
     fleet.stop().await;
 }

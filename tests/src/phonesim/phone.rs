@@ -35,6 +35,8 @@ pub struct PhoneConfig {
     pub record_events: bool,
     /// Keep the bytes of every connection for [`Phone::write_pcap`] (tests).
     pub record_wire: bool,
+    /// How long to wait for RegisterAck before dropping the connection and trying again.
+    pub register_wait: Duration,
     /// How long to wait for each answer during registration before going on without it.
     pub step_timeout: Duration,
     /// How long a placed call may take to reach ringback or connected.
@@ -53,6 +55,7 @@ impl PhoneConfig {
             auto_answer: None,
             record_events: true,
             record_wire: false,
+            register_wait: Duration::from_secs(10),
             step_timeout: Duration::from_secs(5),
             setup_timeout: Duration::from_secs(10),
             stats: Arc::default(),
@@ -220,6 +223,8 @@ pub(crate) struct Shared {
     pub(crate) observed: Mutex<Observed>,
     pub(crate) changed: Notify,
     pub(crate) record: bool,
+    /// A call placed with [`Phone::place_call`] is in progress.
+    pub(crate) placing: std::sync::atomic::AtomicBool,
     /// The connections' bytes, when recorded.
     pub(crate) wire: Option<Mutex<Vec<Recorded>>>,
 }
@@ -289,6 +294,7 @@ impl Phone {
             observed: Mutex::default(),
             changed: Notify::new(),
             record: config.record_events,
+            placing: std::sync::atomic::AtomicBool::new(false),
             wire: config.record_wire.then(Mutex::default),
         });
         let (commands, rx) = mpsc::unbounded_channel();
@@ -326,6 +332,18 @@ impl Phone {
     /// The calls the phone has (not yet back on hook).
     pub fn calls(&self) -> Vec<CallView> {
         self.shared.lock().calls.clone()
+    }
+
+    /// Whether the phone is registered and has no call (neither placed nor shown): free to place one.
+    pub fn is_idle(&self) -> bool {
+        !self
+            .shared
+            .placing
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && {
+                let observed = self.shared.lock();
+                observed.registered && observed.calls.is_empty()
+            }
     }
 
     /// The state of the most recently changed call, `None` when there is none.

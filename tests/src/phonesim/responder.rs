@@ -6,7 +6,8 @@
 //! UnregisterAck. Outgoing call: OffHook → CallState OffHook + dial tone; digits until `#` (or
 //! EnblocCall) → Proceed, ringback, RingOut; with `answer_outgoing`, at once Connected and an
 //! OpenReceiveChannel, then StartMediaTransmission to the phone's own receive port (the phone hears
-//! itself, so RTP sent and received match); OnHook tears the call down. Incoming: [`Responder::ring`].
+//! itself, so RTP sent and received match); [`BUSY_NUMBER`] gets Busy and the busy tone instead; OnHook
+//! tears the call down. Incoming: [`Responder::ring`].
 //! Every connection's bytes can be kept ([`ResponderConfig::record`]) and written as a pcap on port 2000.
 
 use std::collections::HashMap;
@@ -34,6 +35,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 pub use super::wire::Recorded;
+
+/// The number the responder answers with Busy and the busy tone.
+pub const BUSY_NUMBER: &str = "486";
 
 /// How the responder behaves.
 #[derive(Debug, Clone)]
@@ -635,6 +639,16 @@ impl Conn {
         let Some(call) = &self.call else { return };
         let (line, call_ref, number) = (call.line, call.call_ref, call.digits.clone());
         self.state(CallState::PROCEED);
+        if number == BUSY_NUMBER {
+            self.send(&Message::StartTone(StartTone {
+                tone: Tone::LINE_BUSY_TONE,
+                line_instance: Some(line),
+                call_reference: Some(call_ref),
+                ..Default::default()
+            }));
+            self.state(CallState::BUSY);
+            return;
+        }
         self.info(CallType::OUT_BOUND_CALL, "1001", "phonesim", &number);
         self.send(&Message::StartTone(StartTone {
             tone: Tone::ALERTING_TONE,

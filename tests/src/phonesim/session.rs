@@ -5,6 +5,7 @@
 //! connect ── RegisterReq ──▶ AwaitingAck ── RegisterAck ──▶ AwaitingTemplate ── ButtonTemplateRes ──▶
 //!   Stepping (LineStat n, ForwardStat n per line, SpeedDialStat per speed dial, TimeDate: one at a time,
 //!   each given `step_timeout`) ── TimeDateRes ──▶ Registered (RegisterAvailableLines sent)
+//! AwaitingAck ── no RegisterAck within `register_wait` ──▶ reconnect
 //! any state ── connection lost / 3 KeepAlives unanswered / Reset ──▶ reconnect after jitter
 //! ```
 //! CapabilitiesReq is answered whenever it comes; ButtonTemplate, SoftKeyTemplate, SoftKeySet and
@@ -301,7 +302,7 @@ impl<'a> Session<'a> {
         }
         let register = self.register_req();
         self.send(&register);
-        self.step_deadline = Some(Instant::now() + self.config.step_timeout);
+        self.step_deadline = Some(Instant::now() + self.config.register_wait);
         let mut input = BytesMut::with_capacity(512);
         loop {
             if !self.out.is_empty() {
@@ -373,8 +374,9 @@ impl<'a> Session<'a> {
         if self.reg == Reg::Registered {
             Stats::sub(&self.stats.registered);
         }
-        if self.outgoing.take().is_some() {
+        if self.take_outgoing().is_some() {
             Stats::add(&self.stats.calls_failed);
+            tracing::debug!(device = %self.spec.device_name(), "placed call failed: connection lost");
         }
         self.legs.clear();
         {
@@ -796,8 +798,9 @@ impl<'a> Session<'a> {
             CallState::ON_HOOK | CallState::IDLE if out.call_ref.is_some() => {
                 if out.phase != Phase::Talking {
                     Stats::add(&self.stats.calls_failed);
+                    tracing::debug!(device = %self.spec.device_name(), "placed call failed: on hook before connected");
                 }
-                self.outgoing = None;
+                self.take_outgoing();
             }
             _ => {}
         }
@@ -824,6 +827,14 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Ends the placed call's bookkeeping (the phone can place another).
+    fn take_outgoing(&mut self) -> Option<Outgoing> {
+        self.shared
+            .placing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.outgoing.take()
+    }
+
     fn progressed(&mut self, now: Instant) {
         if let Some(out) = &mut self.outgoing {
             let latency = now.saturating_duration_since(out.last_digit_at);
@@ -835,8 +846,9 @@ impl<'a> Session<'a> {
     }
 
     fn fail_outgoing(&mut self) {
-        if self.outgoing.take().is_some() {
+        if self.take_outgoing().is_some() {
             Stats::add(&self.stats.calls_failed);
+            tracing::debug!(device = %self.spec.device_name(), "placed call failed: busy, congestion or invalid number");
             self.hang_up();
         }
     }
@@ -934,9 +946,13 @@ impl<'a> Session<'a> {
                 Stats::add(&self.stats.calls_attempted);
                 if self.outgoing.is_some() || self.reg != Reg::Registered {
                     Stats::add(&self.stats.calls_failed);
+                    tracing::debug!(device = %self.spec.device_name(), "placed call failed: busy or not registered");
                     return;
                 }
                 let now = Instant::now();
+                self.shared
+                    .placing
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.outgoing = Some(Outgoing {
                     number: number.clone(),
                     hold,
@@ -1030,8 +1046,9 @@ impl<'a> Session<'a> {
         {
             if out.phase != Phase::Talking {
                 Stats::add(&self.stats.calls_failed);
+                tracing::debug!(device = %self.spec.device_name(), "placed call failed: no progress before setup_timeout");
             }
-            self.outgoing = None;
+            self.take_outgoing();
             self.hang_up();
         }
         None

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use codecs::sccp::msg::{CallStateMsg, Empty, RegisterAck, TimeDateRes};
 use codecs::sccp::{CallState, Ctx, Message, MessageId, SoftKeyEvent, Tone, frame};
 use tests::phonesim::fleet::{self, ModelInfo};
-use tests::phonesim::responder::{Responder, ResponderConfig};
+use tests::phonesim::responder::{BUSY_NUMBER, Responder, ResponderConfig};
 use tests::phonesim::{Event, Phone, PhoneConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -187,7 +187,9 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
     let model = ModelInfo::find("cisco-7970").unwrap();
     let spec = fleet::generate(1, [0, 4, 0xf2, 0, 1, 0], model, 2001).remove(0);
     let device = spec.device_name();
-    let mut phone = Phone::spawn(spec, phone_config(&responder), None);
+    let config = phone_config(&responder);
+    let phone_stats = config.stats.clone();
+    let mut phone = Phone::spawn(spec, config, None);
     assert!(phone.wait_registered(WAIT).await);
 
     phone.off_hook();
@@ -239,9 +241,9 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let counts = phone.rtp_counts_for(call_ref);
-    // 20 ms packets for half a second, looped back by the responder.
-    assert!(counts.sent >= 15 && counts.sent <= 30, "{counts:?}");
-    assert!(counts.received >= counts.sent - 2, "{counts:?}");
+    // 20 ms packets for half a second (25; fewer when the machine is busy), looped back by the responder.
+    assert!(counts.sent >= 10 && counts.sent <= 30, "{counts:?}");
+    assert!(counts.received + 3 >= counts.sent, "{counts:?}");
 
     phone.key('5');
     phone.softkey(SoftKeyEvent::HOLD);
@@ -260,6 +262,7 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
             .is_some()
     );
     assert_eq!(phone.call_state(), None);
+    assert!(phone.is_idle());
     let after = phone.rtp_counts();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(phone.rtp_counts(), after, "RTP stops with the call");
@@ -284,6 +287,8 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
 
     // A placed call as the load generator makes it, and one dialled en bloc: latency recorded.
     phone.place_call("2002", Duration::from_millis(100), false);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(!phone.is_idle(), "placing a call");
     let latency = phone
         .wait_for(|e| matches!(e, Event::SetupLatency(_)), WAIT)
         .await;
@@ -312,6 +317,47 @@ async fn an_outgoing_call_connects_sends_and_counts_rtp_and_hangs_up() {
             .received(&device)
             .contains(&MessageId::ENBLOC_CALL)
     );
+
+    // A busy number: the placed call fails and the phone hangs up by itself.
+    phone.place_call(BUSY_NUMBER, Duration::from_secs(1), false);
+    assert!(
+        phone
+            .wait_for(
+                |e| *e
+                    == Event::Tone {
+                        tone: Tone::LINE_BUSY_TONE
+                    },
+                WAIT
+            )
+            .await
+            .is_some()
+    );
+    assert!(
+        phone
+            .wait_for(is_state(CallState::BUSY), WAIT)
+            .await
+            .is_some()
+    );
+    assert!(
+        phone
+            .wait_for(is_state(CallState::ON_HOOK), WAIT)
+            .await
+            .is_some()
+    );
+    assert!(phone.is_idle());
+    let stats = phone_stats.snapshot();
+    assert_eq!(
+        (
+            stats.calls_attempted,
+            stats.calls_connected,
+            stats.calls_failed
+        ),
+        (3, 2, 1),
+        "{stats:?}"
+    );
+    assert!(stats.calls_progressed >= 2);
+    let p = phone_stats.latency_percentiles(&[50.0, 99.0]).unwrap();
+    assert!(p[0] <= p[1] && p[1] < Duration::from_secs(1), "{p:?}");
 
     phone.stop().await;
     let dir = tempfile::tempdir().unwrap();
@@ -381,7 +427,7 @@ async fn an_incoming_call_rings_shows_the_caller_and_is_answered() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let counts = phone.rtp_counts();
-    assert!(counts.sent >= 8 && counts.received >= 6, "{counts:?}");
+    assert!(counts.sent >= 5 && counts.received >= 3, "{counts:?}");
     assert!(responder.hang_up(&device));
     assert!(
         phone
@@ -544,4 +590,99 @@ async fn unknown_and_malformed_messages_are_counted_and_survived() {
     phone.stop().await;
     assert!(server.await.unwrap() >= 1);
     assert_eq!(config.stats.registered.load(Ordering::Relaxed), 0);
+}
+
+/// The `phonesim` binary against the responder: a generated fleet printed as CSV and read back with
+/// `--csv`, registration, a storm, calls, and the summary lines.
+#[tokio::test]
+async fn the_phonesim_command_registers_storms_calls_and_summarises() {
+    let responder = responder(ResponderConfig {
+        record: false,
+        ..Default::default()
+    })
+    .await;
+    let bin = env!("CARGO_BIN_EXE_phonesim");
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin)
+                .args(&args)
+                .output()
+                .expect("phonesim runs")
+        })
+        .await
+        .unwrap()
+    };
+    let csv = run([
+        "--phones",
+        "20",
+        "--mac-base",
+        "0004f2100000",
+        "--model",
+        "cisco-7962",
+        "--print-csv",
+    ]
+    .map(str::to_owned)
+    .to_vec())
+    .await;
+    assert!(csv.status.success());
+    let specs = fleet::from_csv(&csv.stdout[..]).unwrap();
+    assert_eq!(specs.len(), 20);
+    assert_eq!(specs[0].device_name(), "SEP0004F2100000");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.csv");
+    std::fs::write(&path, &csv.stdout).unwrap();
+
+    let out = run(vec![
+        "--server".into(),
+        responder.addr().to_string(),
+        "--csv".into(),
+        path.display().to_string(),
+        "--storm".into(),
+        "--calls-per-sec".into(),
+        "20".into(),
+        "--call-target".into(),
+        "2002".into(),
+        "--call-secs".into(),
+        "0.2".into(),
+        "--duration".into(),
+        "2".into(),
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {text}"))
+            .to_owned()
+    };
+    assert!(line("registered ").contains(" registered=20 "), "{text}");
+    assert!(line("storm: 20 phones re-registered in").ends_with(" s"));
+    let last = line("final ");
+    let field = |name: &str| -> u64 {
+        last.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {last}"))
+    };
+    assert_eq!(field("registrations="), 40, "{last}");
+    assert!(field("connected=") >= 20, "{last}");
+    assert_eq!(field("failed="), 0, "{last}");
+    assert!(field("sent=") > 0 && field("received=") > 0, "{last}");
+    assert!(!last.contains("setup_p50/p99=- "), "{last}");
+    assert_eq!(responder.registered(), 0, "all unregistered at the end");
+
+    // Bad usage exits 64.
+    let bad = run(vec![
+        "--phones".into(),
+        "1".into(),
+        "--mac-base".into(),
+        "zz".into(),
+    ])
+    .await;
+    assert_eq!(bad.status.code(), Some(64));
 }

@@ -63,9 +63,11 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
         "keepalive answered"
     );
 
-    // Off hook on a phone of its own (not recorded: see the report on StopTone): the off-hook state
-    // and dial tone; digits and '#' end dialing and the gateway proceeds with the dialled number.
-    let mut caller = Phone::spawn(caller, Arc::new(PhoneConfig::new(gw.sccp)), None);
+    // Off hook on a phone of its own: the off-hook state and dial tone; digits and '#' end dialing and
+    // the gateway proceeds with the dialled number (2002 is a SIP user with no registration).
+    let mut caller_config = PhoneConfig::new(gw.sccp);
+    caller_config.record_wire = true;
+    let mut caller = Phone::spawn(caller, Arc::new(caller_config), None);
     assert!(caller.wait_registered(WAIT).await, "{:?}", caller.events());
     caller.off_hook();
     let off_hook = caller.wait_for(is_state(CallState::OFF_HOOK), WAIT).await;
@@ -101,6 +103,7 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
             .is_some()
     );
     caller.stop().await;
+    let mut conversations = caller.recorded();
 
     // An unknown phone is refused.
     let model = ModelInfo::find("cisco-7970").unwrap();
@@ -111,7 +114,7 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
         .await;
     assert!(rejected.is_some(), "{:?}", stranger.events());
     assert!(!stranger.is_registered());
-    let mut conversations = stranger.recorded();
+    conversations.extend(stranger.recorded());
     drop(stranger);
 
     // A phone whose connection dies registers again.
@@ -142,24 +145,7 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
     if captures::peer::require_tool("tshark").is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("gateway-sccp.pcap");
-    tests::phonesim::wire::write_pcap(&pcap, gw_ip(), &conversations).unwrap();
-    let complaints = captures::peer::tshark_fields(
-        &pcap,
-        &[],
-        "_ws.malformed || _ws.expert.severity >= 0x00800000",
-        &["frame.number", "skinny.messageId", "_ws.expert.message"],
-    )
-    .unwrap();
-    if !complaints.is_empty() {
-        let keep = std::env::temp_dir().join("gateway-sccp.pcap");
-        let _ = std::fs::copy(&pcap, &keep);
-        panic!(
-            "tshark complaints (capture kept at {}): {complaints:?}",
-            keep.display()
-        );
-    }
+    let (_dir, pcap) = tshark_clean(&conversations, "gateway-sccp.pcap");
     let ids: Vec<MessageId> = captures::peer::tshark_fields(
         &pcap,
         &[],
@@ -195,10 +181,134 @@ async fn phonesim_phones_register_keep_alive_and_unregister_with_the_gateway() {
     );
 }
 
+/// Writes the conversations as a pcap and fails on anything tshark calls malformed or an error.
+fn tshark_clean(
+    conversations: &[tests::phonesim::wire::Recorded],
+    name: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join(name);
+    tests::phonesim::wire::write_pcap(&pcap, gw_ip(), conversations).unwrap();
+    if captures::peer::require_tool("tshark").is_none() {
+        return (dir, pcap);
+    }
+    let complaints = captures::peer::tshark_fields(
+        &pcap,
+        &[],
+        "_ws.malformed || _ws.expert.severity >= 0x00800000",
+        &["frame.number", "skinny.messageId", "_ws.expert.message"],
+    )
+    .unwrap();
+    if !complaints.is_empty() {
+        let keep = std::env::temp_dir().join(name);
+        let _ = std::fs::copy(&pcap, &keep);
+        panic!(
+            "tshark complaints (capture kept at {}): {complaints:?}",
+            keep.display()
+        );
+    }
+    (dir, pcap)
+}
+
 fn is_state(want: CallState) -> impl FnMut(&Event) -> bool {
     move |e| matches!(e, Event::CallState { state, .. } if *state == want)
 }
 
 fn gw_ip() -> std::net::IpAddr {
     std::net::IpAddr::from([127, 0, 0, 1])
+}
+
+/// Two phonesim phones call each other through the gateway (line user agents, proxy, relay): ringing
+/// with the caller's number, answer, RTP counted both ways, hang-up returning the other phone to idle.
+#[tokio::test]
+async fn two_phonesim_phones_call_each_other_through_the_gateway_with_rtp_both_ways() {
+    let gw = Gateway::start(FLEET).await;
+    let mut config = PhoneConfig::new(gw.sccp);
+    config.record_wire = true;
+    let config = Arc::new(config);
+    let mut specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
+    let caller_spec = specs.remove(1); // the 7970, lines 2003 and 2004
+    let callee_spec = specs.remove(0); // the 7960 on 2001
+    let mut caller = Phone::spawn(caller_spec, config.clone(), None);
+    let mut callee = Phone::spawn(callee_spec, config.clone(), None);
+    assert!(caller.wait_registered(WAIT).await, "{:?}", caller.events());
+    assert!(callee.wait_registered(WAIT).await, "{:?}", callee.events());
+
+    caller.off_hook();
+    assert!(
+        caller
+            .wait_for(is_state(CallState::OFF_HOOK), WAIT)
+            .await
+            .is_some()
+    );
+    caller.dial("2001#");
+    let ring = callee.wait_for(is_state(CallState::RING_IN), WAIT).await;
+    assert!(
+        ring.is_some(),
+        "callee: {:?}\ncaller: {:?}",
+        callee.events(),
+        caller.events()
+    );
+    let info = callee
+        .wait_for(|e| matches!(e, Event::CallInfo { .. }), WAIT)
+        .await;
+    assert!(
+        matches!(&info, Some(Event::CallInfo { calling, .. }) if calling == "2003"),
+        "{info:?}"
+    );
+    assert!(
+        caller
+            .wait_for(is_state(CallState::RING_OUT), WAIT)
+            .await
+            .is_some()
+    );
+    callee.answer();
+    assert!(
+        callee
+            .wait_for(is_state(CallState::CONNECTED), WAIT)
+            .await
+            .is_some()
+    );
+    assert!(
+        caller
+            .wait_for(is_state(CallState::CONNECTED), WAIT)
+            .await
+            .is_some()
+    );
+    for phone in [&mut caller, &mut callee] {
+        let started = phone
+            .wait_for(|e| matches!(e, Event::MediaStarted { .. }), WAIT)
+            .await;
+        assert!(started.is_some(), "{:?}", phone.events());
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (a, b) = (caller.rtp_counts(), callee.rtp_counts());
+    // 30 packets each in 600 ms on an idle machine.
+    assert!(a.sent >= 10 && b.sent >= 10, "{a:?} {b:?}");
+    assert!(
+        a.received >= 5 && b.received >= 5,
+        "relayed both ways: {a:?} {b:?}"
+    );
+
+    caller.on_hook();
+    assert!(
+        callee
+            .wait_for(is_state(CallState::ON_HOOK), WAIT)
+            .await
+            .is_some()
+    );
+    assert!(
+        caller
+            .wait_for(is_state(CallState::ON_HOOK), WAIT)
+            .await
+            .is_some()
+    );
+    let stats = config.stats.snapshot();
+    assert_eq!(stats.malformed, 0);
+    caller.stop().await;
+    callee.stop().await;
+    gw.stop().await;
+    let mut conversations = caller.recorded();
+    conversations.extend(callee.recorded());
+    tshark_clean(&conversations, "gateway-sccp-call.pcap");
 }
