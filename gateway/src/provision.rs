@@ -129,8 +129,9 @@ const TFTP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
 /// The bound provisioning sockets.
 #[derive(Debug)]
 pub struct ProvisioningListeners {
-    /// `[tftp] listen`.
-    pub tftp: tokio::net::UdpSocket,
+    /// `[tftp] listen`; `None` when the built-in default port 69 may not be bound by this user (then
+    /// TFTP is off with a warning, so `crossbar serve` on its defaults runs without root).
+    pub tftp: Option<tokio::net::UdpSocket>,
     /// `[http] listen`.
     pub http: TcpListener,
 }
@@ -141,11 +142,30 @@ impl ProvisioningListeners {
     /// # Errors
     /// The address that cannot be bound, named by its configuration key.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let tftp = tokio::net::UdpSocket::bind(config.tftp.listen)
-            .await
-            .with_context(|| format!("binding tftp.listen udp {}", config.tftp.listen))?;
+        let tftp = match tokio::net::UdpSocket::bind(config.tftp.listen).await {
+            Ok(socket) => Some(socket),
+            // Port 69 needs root or CAP_NET_BIND_SERVICE. On the built-in defaults (no configuration
+            // file) that must not stop a first try of `crossbar serve`; a configured port must bind.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied && config.origin.is_none() =>
+            {
+                tracing::warn!(
+                    addr = %config.tftp.listen,
+                    "TFTP is off: this user may not bind tftp.listen (port 69 needs root or \
+                     CAP_NET_BIND_SERVICE: `setcap cap_net_bind_service=+ep crossbar`, or set [tftp] listen \
+                     to a high port in a configuration file)"
+                );
+                None
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("binding tftp.listen udp {}", config.tftp.listen)));
+            }
+        };
         // A boot storm sends thousands of requests at once; the default buffer holds a few hundred.
-        if let Err(e) = socket2::SockRef::from(&tftp).set_recv_buffer_size(TFTP_RECEIVE_BUFFER) {
+        if let Some(tftp) = &tftp
+            && let Err(e) = socket2::SockRef::from(tftp).set_recv_buffer_size(TFTP_RECEIVE_BUFFER)
+        {
             tracing::debug!(error = %e, "cannot enlarge the TFTP receive buffer");
         }
         let http = TcpListener::bind(config.http.listen)
@@ -157,7 +177,7 @@ impl ProvisioningListeners {
     /// Each bound address, named by its configuration key.
     pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
         let mut out = Vec::new();
-        if let Ok(a) = self.tftp.local_addr() {
+        if let Some(Ok(a)) = self.tftp.as_ref().map(tokio::net::UdpSocket::local_addr) {
             out.push(("tftp.listen".to_owned(), a));
         }
         if let Ok(a) = self.http.local_addr() {
@@ -217,13 +237,15 @@ pub async fn start_provisioning(
         StaticRoot::new(config.tftp.root.clone()),
     ));
     let guard = Arc::new(Guard::new(config.provisioning.policy()));
-    tasks.spawn(provisioning::tftp::serve(
-        listeners.tftp,
-        Arc::clone(&source),
-        Arc::clone(&guard),
-        TftpSettings::default(),
-        shutdown.clone(),
-    ));
+    if let Some(tftp) = listeners.tftp {
+        tasks.spawn(provisioning::tftp::serve(
+            tftp,
+            Arc::clone(&source),
+            Arc::clone(&guard),
+            TftpSettings::default(),
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(provisioning::http::serve(
         listeners.http,
         source,
