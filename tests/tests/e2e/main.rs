@@ -3,4 +3,5 @@
 mod harness;
 mod phones;
 mod sccp_phones;
+mod unistim_phones;
 mod sip;
