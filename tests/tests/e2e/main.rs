@@ -3,5 +3,5 @@
 mod harness;
 mod phones;
 mod sccp_phones;
-mod unistim_phones;
 mod sip;
+mod unistim_phones;

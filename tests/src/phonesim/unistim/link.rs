@@ -124,7 +124,9 @@ impl Link {
     }
 
     fn hello_bytes() -> Bytes {
-        encode_messages(&[Message::from(NetworkPhone::ResumeConnection(Empty::default()))])
+        encode_messages(&[Message::from(NetworkPhone::ResumeConnection(
+            Empty::default(),
+        ))])
     }
 
     fn hello(&mut self, now: Instant) {
@@ -134,7 +136,8 @@ impl Link {
     }
 
     fn push_payload(&mut self, seq: u32, body: &[u8]) {
-        let header = Datagram::header_only(RudpHeader::phone_payload(seq, self.terminal_id)).encode();
+        let header =
+            Datagram::header_only(RudpHeader::phone_payload(seq, self.terminal_id)).encode();
         let mut out = BytesMut::with_capacity(header.len() + body.len());
         out.extend_from_slice(&header);
         out.extend_from_slice(body);
@@ -360,13 +363,21 @@ mod tests {
         });
         let mut link = Link::new(LinkConfig::default(), t0);
         let first = link.poll_transmit().unwrap();
-        assert_eq!(first.as_ref(), [0xff, 0xff, 0xff, 0xff, 2, 2, 0xff, 0xff, 0xff, 0xff, 0x9e, 3, 8]);
+        assert_eq!(
+            first.as_ref(),
+            [
+                0xff, 0xff, 0xff, 0xff, 2, 2, 0xff, 0xff, 0xff, 0xff, 0x9e, 3, 8
+            ]
+        );
         server.handle_datagram(t0, &first).unwrap();
         let nak = server.poll_transmit().unwrap();
         link.handle_datagram(t0, &nak);
         let again = link.poll_transmit().unwrap();
         // Startup capture frame 17.
-        assert_eq!(again.as_ref(), [0, 0, 0xe5, 0x54, 2, 2, 0xff, 0xff, 0xff, 0xff, 0x9e, 3, 8]);
+        assert_eq!(
+            again.as_ref(),
+            [0, 0, 0xe5, 0x54, 2, 2, 0xff, 0xff, 0xff, 0xff, 0x9e, 3, 8]
+        );
         server.handle_datagram(t0, &again).unwrap();
         pump(&mut link, &mut server, t0, &mut || false);
         assert!(link.is_up());
@@ -377,7 +388,12 @@ mod tests {
         assert_eq!(link.poll_event(), Some(LinkEvent::Delivered(vec![query])));
         assert_eq!(server.in_flight(), 0, "acknowledged");
         link.set_terminal_id(0xd3);
-        link.send(t0, &[Message::from(NetworkPhone::SuspendConnection(Empty::default()))]);
+        link.send(
+            t0,
+            &[Message::from(NetworkPhone::SuspendConnection(
+                Empty::default(),
+            ))],
+        );
         let sent = link.poll_transmit().unwrap();
         assert_eq!(&sent[..10], [0, 0, 0xe5, 0x55, 2, 2, 0, 0, 0, 0xd3]);
         server.handle_datagram(t0, &sent).unwrap();
@@ -407,7 +423,10 @@ mod tests {
                 sent += 1;
                 let q = Message::from(BasicSwitch::QueryBasicManager(QueryBasicManager::new(4)));
                 server.send(now, [q]).unwrap();
-                link.send(now, &[Message::from(NetworkPhone::SanityOk(Empty::default()))]);
+                link.send(
+                    now,
+                    &[Message::from(NetworkPhone::SanityOk(Empty::default()))],
+                );
             }
             pump(&mut link, &mut server, now, &mut drop);
             while let Some(e) = link.poll_event() {
@@ -437,7 +456,10 @@ mod tests {
     fn silence_loses_the_link() {
         let mut now = Instant::now();
         let mut link = Link::new(LinkConfig::default(), now);
-        link.handle_datagram(now, &Datagram::header_only(RudpHeader::server_ack(7, true)).encode());
+        link.handle_datagram(
+            now,
+            &Datagram::header_only(RudpHeader::server_ack(7, true)).encode(),
+        );
         assert!(!link.is_up());
         for _ in 0..12 {
             now += Duration::from_millis(600);

@@ -219,7 +219,12 @@ pub fn to_csv(phones: &[UnistimSpec]) -> String {
     let mut out = String::from("extension,mac,model,line\n");
     for p in phones {
         for (i, ext) in p.lines.iter().enumerate() {
-            out.push_str(&format!("{ext},{},{},{}\n", p.mac_hex(), p.model.name, i + 1));
+            out.push_str(&format!(
+                "{ext},{},{},{}\n",
+                p.mac_hex(),
+                p.model.name,
+                i + 1
+            ));
         }
     }
     out
@@ -231,13 +236,21 @@ mod tests {
 
     #[test]
     fn models_are_found_by_full_and_bare_name() {
-        assert_eq!(UnistimModel::find("AVAYA-1140E").unwrap().product_code, "NTYS05AA");
+        assert_eq!(
+            UnistimModel::find("AVAYA-1140E").unwrap().product_code,
+            "NTYS05AA"
+        );
         assert_eq!(UnistimModel::find("i2004").unwrap().name, "nortel-i2004");
         assert_eq!(UnistimModel::find("i2002").unwrap().it_type, ItType::I2002);
         assert!(UnistimModel::find("cisco-7960").is_none());
-        let id = UnistimModel::find("1140e").unwrap().hardware_id([0, 0x13, 0x65, 0xff, 0xb0, 0x2a]);
+        let id = UnistimModel::find("1140e")
+            .unwrap()
+            .hardware_id([0, 0x13, 0x65, 0xff, 0xb0, 0x2a]);
         // Frame 21 of the startup capture.
-        assert_eq!(id, [0x31, 0x38, 0, 0x13, 0x65, 0xff, 0xb0, 0x2a, 0x66, 0x25]);
+        assert_eq!(
+            id,
+            [0x31, 0x38, 0, 0x13, 0x65, 0xff, 0xb0, 0x2a, 0x66, 0x25]
+        );
     }
 
     #[test]

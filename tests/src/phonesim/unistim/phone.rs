@@ -330,7 +330,9 @@ impl UnistimPhone {
             }
             // Screens change without an event when events are not recorded: poll as well.
             let tick = tokio::time::Instant::now() + Duration::from_millis(20);
-            if tokio::time::timeout_at(deadline.min(tick), notified).await.is_err()
+            if tokio::time::timeout_at(deadline.min(tick), notified)
+                .await
+                .is_err()
                 && tokio::time::Instant::now() >= deadline
             {
                 return None;
@@ -376,7 +378,11 @@ impl UnistimPhone {
 
     /// Dial-pad keys (`0`-`9`, `*`, `#`; others ignored), one Key Event each.
     pub fn dial(&self, digits: &str) {
-        let keys: Vec<Key> = digits.chars().filter_map(dial_key).map(Key::Press).collect();
+        let keys: Vec<Key> = digits
+            .chars()
+            .filter_map(dial_key)
+            .map(Key::Press)
+            .collect();
         self.keys(&keys);
     }
 

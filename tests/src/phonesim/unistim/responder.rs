@@ -197,7 +197,9 @@ fn write(address: WriteAddress, text: &str) -> Message {
 fn idle_screen(extension: Option<&str>) -> Vec<Message> {
     let mut m = vec![
         Message::from(DisplaySwitch::ClearField(ClearField::lines(0x07))),
-        Message::from(AudioSwitch::StreamBasedToneOff(StreamBasedToneOff::new(0, 0))),
+        Message::from(AudioSwitch::StreamBasedToneOff(StreamBasedToneOff::new(
+            0, 0,
+        ))),
         Message::from(AudioSwitch::TransducerBasedToneOff(TransducerTone::new(0))),
     ];
     match extension {
@@ -208,10 +210,9 @@ fn idle_screen(extension: Option<&str>) -> Vec<Message> {
             m.push(write(WriteAddress::softkey(0), "Redial"));
             m.push(write(WriteAddress::softkey(1), "Forward"));
             m.push(write(WriteAddress::softkey(2), "DND"));
-            m.push(Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(
-                0,
-                icon::NONE,
-            ))));
+            m.push(Message::from(KeySwitch::PhoneIconUpdate(
+                PhoneIconUpdate::new(0, icon::NONE),
+            )));
         }
         None => {
             m.push(write(WriteAddress::context(), "Crossbar"));
@@ -260,7 +261,10 @@ async fn serve(socket: UdpSocket, config: ResponderConfig, observed: Arc<Mutex<O
             .values()
             .filter_map(|p| p.ep.poll_timeout())
             .min()
-            .map_or_else(|| Instant::now() + Duration::from_secs(3600), Instant::from_std);
+            .map_or_else(
+                || Instant::now() + Duration::from_secs(3600),
+                Instant::from_std,
+            );
         let mut touched: Vec<SocketAddr> = Vec::new();
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -295,7 +299,15 @@ async fn serve(socket: UdpSocket, config: ResponderConfig, observed: Arc<Mutex<O
                 None => continue,
             };
             for e in events {
-                let out = on_event(&mut peers, addr, e, &config, &mut next_tid, rtp_base, &observed);
+                let out = on_event(
+                    &mut peers,
+                    addr,
+                    e,
+                    &config,
+                    &mut next_tid,
+                    rtp_base,
+                    &observed,
+                );
                 for (to, msgs) in out {
                     if let Some(p) = peers.get_mut(&to) {
                         let _ = p.ep.send(Instant::now().into_std(), msgs);
@@ -331,10 +343,21 @@ fn on_event(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
-    let query = |flags| Message::from(BasicSwitch::QueryBasicManager(QueryBasicManager::new(flags)));
+    let query = |flags| {
+        Message::from(BasicSwitch::QueryBasicManager(QueryBasicManager::new(
+            flags,
+        )))
+    };
     match event {
         Event::Connected | Event::PhoneRebooted => {
-            lock().hellos += 1;
+            {
+                let mut o = lock();
+                o.hellos += 1;
+                // A new session: the phone is identified and registered again.
+                if let Some(r) = o.reported.get_mut(&addr) {
+                    r.mac = None;
+                }
+            }
             if let Some(p) = peers.get_mut(&addr) {
                 p.state = CallState::Idle;
             }
@@ -344,7 +367,9 @@ fn on_event(
         Event::Delivered(messages) => {
             let mut out = Outbox::new();
             for m in messages {
-                out.extend(on_message(peers, addr, m, config, next_tid, rtp_base, observed));
+                out.extend(on_message(
+                    peers, addr, m, config, next_tid, rtp_base, observed,
+                ));
             }
             out
         }
@@ -373,7 +398,9 @@ fn on_message(
     };
     match m {
         Message::BasicPhone(BasicPhone::HardwareId(h)) => {
-            let Some(mac) = h.mac() else { return Vec::new() };
+            let Some(mac) = h.mac() else {
+                return Vec::new();
+            };
             let first = {
                 let mut o = lock();
                 let r = o.reported.entry(addr).or_default();
@@ -390,11 +417,19 @@ fn on_message(
             }
             *next_tid = next_tid.wrapping_add(1);
             let mut msgs = vec![
-                Message::from(BasicSwitch::AssignTerminalId(AssignTerminalId::new(*next_tid))),
+                Message::from(BasicSwitch::AssignTerminalId(AssignTerminalId::new(
+                    *next_tid,
+                ))),
                 Message::from(BasicSwitch::QueryBasicManager(QueryBasicManager::new(0x5c))),
-                Message::from(NetworkSwitch::QueryNetworkManager(QueryNetworkManager::new(0x08))),
-                Message::from(DisplaySwitch::QueryDisplayManager(Opaque::new(Bytes::from_static(&[0x01])))),
-                Message::from(KeySwitch::QueryKeyIndicatorManager(Opaque::new(Bytes::from_static(&[0x01])))),
+                Message::from(NetworkSwitch::QueryNetworkManager(
+                    QueryNetworkManager::new(0x08),
+                )),
+                Message::from(DisplaySwitch::QueryDisplayManager(Opaque::new(
+                    Bytes::from_static(&[0x01]),
+                ))),
+                Message::from(KeySwitch::QueryKeyIndicatorManager(Opaque::new(
+                    Bytes::from_static(&[0x01]),
+                ))),
                 Message::from(AudioSwitch::QueryAudioManager(
                     codecs::unistim::msg::audio::QueryAudioManager::new(0x01, 0),
                 )),
@@ -409,7 +444,9 @@ fn on_message(
             let mut o = lock();
             let r = o.reported.entry(addr).or_default();
             match b {
-                BasicPhone::FirmwareVersion(f) => r.firmware = f.version.to_str_lossy().into_owned(),
+                BasicPhone::FirmwareVersion(f) => {
+                    r.firmware = f.version.to_str_lossy().into_owned()
+                }
                 BasicPhone::ItType(t) => r.it_type = Some(t.it_type.0),
                 BasicPhone::ProductEngineeringCode(c) => {
                     r.product_code = c.code.to_str_lossy().into_owned();
@@ -420,20 +457,42 @@ fn on_message(
             }
             Vec::new()
         }
-        Message::NetworkPhone(codecs::unistim::msg::network::NetworkPhone::ServerInformationReport(_)) => {
-            lock().reported.entry(addr).or_default().answers.push("server information");
+        Message::NetworkPhone(
+            codecs::unistim::msg::network::NetworkPhone::ServerInformationReport(_),
+        ) => {
+            lock()
+                .reported
+                .entry(addr)
+                .or_default()
+                .answers
+                .push("server information");
             Vec::new()
         }
         Message::DisplayPhone(codecs::unistim::msg::display::DisplayPhone::AttributesInfo(_)) => {
-            lock().reported.entry(addr).or_default().answers.push("display attributes");
+            lock()
+                .reported
+                .entry(addr)
+                .or_default()
+                .answers
+                .push("display attributes");
             Vec::new()
         }
         Message::KeyPhone(KeyPhone::AttributesInfo(_)) => {
-            lock().reported.entry(addr).or_default().answers.push("key attributes");
+            lock()
+                .reported
+                .entry(addr)
+                .or_default()
+                .answers
+                .push("key attributes");
             Vec::new()
         }
         Message::AudioPhone(AudioPhone::AttributesInfo(_)) => {
-            lock().reported.entry(addr).or_default().answers.push("audio attributes");
+            lock()
+                .reported
+                .entry(addr)
+                .or_default()
+                .answers
+                .push("audio attributes");
             Vec::new()
         }
         Message::AudioPhone(AudioPhone::OpenAudioStreamReport(r)) => {
@@ -462,7 +521,9 @@ fn off_hook(
     port_of: impl Fn(&HashMap<SocketAddr, Peer>, SocketAddr) -> u16,
     observed: &Mutex<Observed>,
 ) -> Outbox {
-    let Some(p) = peers.get(&addr) else { return Vec::new() };
+    let Some(p) = peers.get(&addr) else {
+        return Vec::new();
+    };
     match p.state.clone() {
         CallState::Idle if p.extension.is_some() => {
             if let Some(p) = peers.get_mut(&addr) {
@@ -473,8 +534,13 @@ fn off_hook(
                 vec![
                     Message::from(DisplaySwitch::ClearField(ClearField::lines(0x06))),
                     write(WriteAddress::line(1, 0), "Number:"),
-                    Message::from(AudioSwitch::StreamBasedToneOn(StreamBasedToneOn::new(0, 0, 0x11))),
-                    Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(0, icon::ACTIVE))),
+                    Message::from(AudioSwitch::StreamBasedToneOn(StreamBasedToneOn::new(
+                        0, 0, 0x11,
+                    ))),
+                    Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(
+                        0,
+                        icon::ACTIVE,
+                    ))),
                 ],
             )]
         }
@@ -495,14 +561,19 @@ fn off_hook(
                     addr,
                     vec![
                         Message::from(AudioSwitch::TransducerBasedToneOff(TransducerTone::new(0))),
-                        Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(0, icon::ACTIVE))),
+                        Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(
+                            0,
+                            icon::ACTIVE,
+                        ))),
                         stream(SocketAddr::new(caller.ip(), their_port), my_port),
                     ],
                 ),
                 (
                     caller,
                     vec![
-                        Message::from(AudioSwitch::StreamBasedToneOff(StreamBasedToneOff::new(4, 0))),
+                        Message::from(AudioSwitch::StreamBasedToneOff(StreamBasedToneOff::new(
+                            4, 0,
+                        ))),
                         write(WriteAddress::line(2, 0), "Connected"),
                         stream(SocketAddr::new(addr.ip(), my_port), their_port),
                     ],
@@ -523,11 +594,16 @@ fn digit(peers: &mut HashMap<SocketAddr, Peer>, addr: SocketAddr, c: char) -> Ou
         if let Some(p) = peers.get_mut(&addr) {
             p.state = CallState::Dialing(number.clone());
         }
-        let mut msgs = vec![write(WriteAddress::line(1, 0), &format!("Number: {number}"))];
+        let mut msgs = vec![write(
+            WriteAddress::line(1, 0),
+            &format!("Number: {number}"),
+        )];
         if first {
             msgs.insert(
                 0,
-                Message::from(AudioSwitch::StreamBasedToneOff(StreamBasedToneOff::new(0, 0))),
+                Message::from(AudioSwitch::StreamBasedToneOff(StreamBasedToneOff::new(
+                    0, 0,
+                ))),
             );
         }
         return vec![(addr, msgs)];
@@ -553,7 +629,9 @@ fn digit(peers: &mut HashMap<SocketAddr, Peer>, addr: SocketAddr, c: char) -> Ou
                     addr,
                     vec![
                         write(WriteAddress::line(2, 0), "Ringing"),
-                        Message::from(AudioSwitch::StreamBasedToneOn(StreamBasedToneOn::new(4, 0, 0x11))),
+                        Message::from(AudioSwitch::StreamBasedToneOn(StreamBasedToneOn::new(
+                            4, 0, 0x11,
+                        ))),
                     ],
                 ),
                 (
@@ -561,7 +639,10 @@ fn digit(peers: &mut HashMap<SocketAddr, Peer>, addr: SocketAddr, c: char) -> Ou
                     vec![
                         write(WriteAddress::line(1, 0), &format!("From {caller_ext}")),
                         Message::from(AudioSwitch::TransducerBasedToneOn(TransducerTone::new(0))),
-                        Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(0, icon::RINGING))),
+                        Message::from(KeySwitch::PhoneIconUpdate(PhoneIconUpdate::new(
+                            0,
+                            icon::RINGING,
+                        ))),
                     ],
                 ),
             ]
@@ -570,14 +651,18 @@ fn digit(peers: &mut HashMap<SocketAddr, Peer>, addr: SocketAddr, c: char) -> Ou
             addr,
             vec![
                 write(WriteAddress::line(2, 0), "Busy"),
-                Message::from(AudioSwitch::StreamBasedToneOn(StreamBasedToneOn::new(2, 0, 0x11))),
+                Message::from(AudioSwitch::StreamBasedToneOn(StreamBasedToneOn::new(
+                    2, 0, 0x11,
+                ))),
             ],
         )],
     }
 }
 
 fn on_hook(peers: &mut HashMap<SocketAddr, Peer>, addr: SocketAddr) -> Outbox {
-    let Some(p) = peers.get_mut(&addr) else { return Vec::new() };
+    let Some(p) = peers.get_mut(&addr) else {
+        return Vec::new();
+    };
     let state = std::mem::replace(&mut p.state, CallState::Idle);
     let mine = p.extension.clone();
     let close = Message::from(AudioSwitch::CloseAudioStream(

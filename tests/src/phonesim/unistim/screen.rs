@@ -185,7 +185,8 @@ impl Screen {
                     }
                 }
                 if let Some(bits) = c.status_bar_icons {
-                    self.status_icons.retain(|i, _| *i >= 8 || bits & (1 << i) == 0);
+                    self.status_icons
+                        .retain(|i, _| *i >= 8 || bits & (1 << i) == 0);
                 }
             }
             DisplaySwitch::StatusBarIconUpdate(s) => {
@@ -245,7 +246,8 @@ mod tests {
 
     fn write(address: WriteAddress, text: &str, control: u8) -> Message {
         Message::from(DisplaySwitch::DisplayWrite(
-            DisplayWrite::new(address, codecs::unistim::Text::new(text.to_owned())).with_control(control),
+            DisplayWrite::new(address, codecs::unistim::Text::new(text.to_owned()))
+                .with_control(control),
         ))
     }
 
@@ -267,8 +269,12 @@ mod tests {
         assert_eq!(s.line(1), "ab  2002");
         s.apply(&write(WriteAddress::line(1, 0), "ab", 0x04));
         assert_eq!(s.line(1), "ab");
-        assert!(s.apply(&Message::from(DisplaySwitch::ClearField(ClearField::lines(0x01)))));
+        assert!(s.apply(&Message::from(DisplaySwitch::ClearField(
+            ClearField::lines(0x01)
+        ))));
         assert_eq!(s.line(0), "");
-        assert!(!s.apply(&Message::from(DisplaySwitch::ClearField(ClearField::lines(0x01)))));
+        assert!(!s.apply(&Message::from(DisplaySwitch::ClearField(
+            ClearField::lines(0x01)
+        ))));
     }
 }

@@ -271,7 +271,9 @@ impl Session {
     fn count_retransmits(&self, before: u64) {
         let n = self.link.retransmitted.saturating_sub(before);
         if n > 0 {
-            self.stats.retransmits.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            self.stats
+                .retransmits
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -281,7 +283,8 @@ impl Session {
             self.logged_malformed = true;
             tracing::warn!(mac = %self.spec.mac_hex(), server = %self.config.server, address, command, "malformed UNIStim datagram or message");
         }
-        self.shared.push(UnistimEvent::Malformed { address, command });
+        self.shared
+            .push(UnistimEvent::Malformed { address, command });
     }
 
     fn next_deadline(&self) -> Instant {
@@ -315,9 +318,18 @@ impl Session {
         Stats::add(&self.stats.disconnects);
     }
 
-    /// Starts over: a new link (hello) after `after`.
+    /// Starts over: a new link (hello) after `after`. The set shows what the i2050's log calls
+    /// "Recovering: Server unreachable" (unistim.md §9.3) until the server paints again.
     fn reconnect(&mut self, after: Duration) {
         self.close();
+        {
+            let model = self.spec.model;
+            let mut o = self.shared.lock();
+            o.screen = super::screen::Screen::new(model.display_lines, model.softkeys);
+            if let Some(l) = o.screen.lines.first_mut() {
+                l.push_str("Server unreachable");
+            }
+        }
         self.shared.push(UnistimEvent::Lost);
         let now = Instant::now();
         if after.is_zero() {
@@ -400,7 +412,9 @@ impl Session {
     }
 
     fn dial_out(&mut self) {
-        let Some(out) = &mut self.outgoing else { return };
+        let Some(out) = &mut self.outgoing else {
+            return;
+        };
         let number = format!("{}#", out.number);
         out.phase = Phase::AwaitingProgress;
         out.deadline = Instant::now() + self.config.setup_timeout;
@@ -446,7 +460,9 @@ impl Session {
                 });
                 self.press(Key::OffHook);
             }
-            UCommand::Drop { reconnect_after } => self.reconnect(reconnect_after.max(Duration::from_millis(1))),
+            UCommand::Drop { reconnect_after } => {
+                self.reconnect(reconnect_after.max(Duration::from_millis(1)))
+            }
             UCommand::Stop => {}
         }
     }
@@ -504,7 +520,9 @@ impl Session {
                 let model = self.spec.model;
                 let keys = ((model.softkeys & 0x07) << 5) | (model.prog_keys & 0x1f);
                 // Headset, mute, quit, copy keys and the MWI lamp; 4 navigation keys.
-                self.send(KeyPhone::AttributesInfo(KeyAttributesInfo::new(keys, 0x1f, 0x02)));
+                self.send(KeyPhone::AttributesInfo(KeyAttributesInfo::new(
+                    keys, 0x1f, 0x02,
+                )));
             }
             Message::KeySwitch(KeySwitch::QueryHookswitch(_)) => {
                 self.queried(0x19, 0x01);
@@ -524,8 +542,7 @@ impl Session {
     }
 
     fn queried(&mut self, address: u8, command: u8) {
-        self.shared
-            .push(UnistimEvent::Queried { address, command });
+        self.shared.push(UnistimEvent::Queried { address, command });
     }
 
     fn on_basic(&mut self, b: BasicSwitch) {
@@ -542,9 +559,9 @@ impl Session {
                     )));
                 }
                 if f & QueryBasicManager::QUERY_FIRMWARE != 0 {
-                    self.send(BasicPhone::FirmwareVersion(FirmwareVersion::new(Text::from(
-                        model.firmware,
-                    ))));
+                    self.send(BasicPhone::FirmwareVersion(FirmwareVersion::new(
+                        Text::from(model.firmware),
+                    )));
                 }
                 if f & QueryBasicManager::QUERY_HARDWARE_ID != 0 {
                     self.send(BasicPhone::HardwareId(HardwareId::new(Bytes::from(
@@ -604,11 +621,13 @@ impl Session {
                         failover_id: 0,
                         address,
                     };
-                    self.send(NetworkPhone::ServerInformationReport(ServerInformationReport {
-                        primary_server_id: 0,
-                        servers: vec![entry, entry],
-                        trailing: Bytes::new(),
-                    }));
+                    self.send(NetworkPhone::ServerInformationReport(
+                        ServerInformationReport {
+                            primary_server_id: 0,
+                            servers: vec![entry, entry],
+                            trailing: Bytes::new(),
+                        },
+                    ));
                 }
             }
             NetworkSwitch::SoftReset(_) | NetworkSwitch::HardReset(_) => {
@@ -704,9 +723,9 @@ impl Session {
                     leg.transmit_payload_type(to, o.tx_vocoder.0);
                 }
                 let local = leg.local;
-                self.send(AudioPhone::OpenAudioStreamReport(OpenAudioStreamReport::new(
-                    StreamResult::OPENED,
-                )));
+                self.send(AudioPhone::OpenAudioStreamReport(
+                    OpenAudioStreamReport::new(StreamResult::OPENED),
+                ));
                 self.shared.push(UnistimEvent::AudioOpened {
                     local,
                     remote,
