@@ -44,6 +44,8 @@ pub struct Listeners {
     pub sip: SipListeners,
     /// `[sccp] listen`.
     pub sccp: Option<tokio::net::TcpListener>,
+    /// `[unistim] listen`.
+    pub unistim: Option<tokio::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -58,9 +60,13 @@ impl Listeners {
         let sccp = tokio::net::TcpListener::bind(config.sccp.listen)
             .await
             .with_context(|| format!("binding [sccp] listen {}", config.sccp.listen))?;
+        let unistim = tokio::net::UdpSocket::bind(config.unistim.listen)
+            .await
+            .with_context(|| format!("binding [unistim] listen {}", config.unistim.listen))?;
         Ok(Self {
             sip,
             sccp: Some(sccp),
+            unistim: Some(unistim),
         })
     }
 
@@ -75,6 +81,12 @@ impl Listeners {
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| ("sccp.listen".to_owned(), a)),
+            )
+            .chain(
+                self.unistim
+                    .as_ref()
+                    .and_then(|s| s.local_addr().ok())
+                    .map(|a| ("unistim.listen".to_owned(), a)),
             )
             .collect()
     }
@@ -266,14 +278,14 @@ pub async fn run_with(
         // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
+    // SDP names the advertised address, else the SIP listener's.
+    let sdp_ip = config
+        .sip
+        .advertised_address
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| agent.local_addr().ip());
     if let Some(listener) = listeners.sccp {
-        // SDP names the advertised address, else the SIP listener's.
-        let sdp_ip = config
-            .sip
-            .advertised_address
-            .as_deref()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| agent.local_addr().ip());
         crate::driver::sccp::start(
             listener,
             crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip),
@@ -281,6 +293,15 @@ pub async fn run_with(
             shutdown.clone(),
         )
         .context("starting the SCCP listener")?;
+    }
+    if let Some(socket) = listeners.unistim {
+        crate::driver::unistim::start(
+            socket,
+            crate::driver::unistim::deps(&config, store.clone(), agent.clone(), sdp_ip),
+            &tasks,
+            shutdown.clone(),
+        )
+        .context("starting the UNIStim listener")?;
     }
     on_agent(agent);
     tasks.close();

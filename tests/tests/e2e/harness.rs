@@ -48,7 +48,7 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_text = format!(
             "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
-             default_domain = \"acme.example.com\"\n{sip_extra}\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n",
+             default_domain = \"acme.example.com\"\n{sip_extra}\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("crossbar.db").display()
         );
         let config = Config::parse(&config_text, None).expect("config");
