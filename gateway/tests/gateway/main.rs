@@ -8,3 +8,4 @@ mod media_sipp;
 mod render;
 mod sccp;
 mod support;
+mod unistim;

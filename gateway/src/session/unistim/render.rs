@@ -174,13 +174,13 @@ pub(super) fn softkeys(set: KeySet) -> [Option<(Key, &'static str)>; 4] {
         ],
         KeySet::Connected => [
             Some((Key::Hold, "Hold")),
-            Some((Key::Transfer, "Transfer")),
+            Some((Key::Transfer, "Transf")),
             Some((Key::NewCall, "NewCall")),
             Some((Key::EndCall, "End")),
         ],
         KeySet::OnHold => [
             Some((Key::Resume, "Resume")),
-            Some((Key::Transfer, "Transfer")),
+            Some((Key::Transfer, "Transf")),
             Some((Key::NewCall, "NewCall")),
             Some((Key::EndCall, "End")),
         ],

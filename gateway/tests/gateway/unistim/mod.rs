@@ -1,0 +1,6 @@
+//! The UNIStim side: the session through a scripted phone, the startup capture replayed, tshark on
+//! everything sent, and the driver over loopback UDP.
+
+mod flows;
+mod harness;
+mod phone;
