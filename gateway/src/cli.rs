@@ -55,6 +55,10 @@ pub enum Command {
     Export(ConfigArg),
     /// List the supported phone models.
     Models,
+    /// Print the configuration files a device would be served.
+    Render(RenderArgs),
+    /// List devices with their registration state, or phones seen but not in the inventory.
+    Devices(DevicesArgs),
     /// List every SCCP and UNIStim message in a pcap or pcapng capture, reassembled.
     Decode(DecodeArgs),
 }
@@ -73,6 +77,33 @@ pub struct DecodeArgs {
     pub unistim_ports: Vec<u16>,
 }
 
+/// `crossbar render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The device's MAC, in any spelling import accepts (`00:04:f2:ab:cd:ef`, `SEP0004F2ABCDEF`, ...).
+    #[arg(value_name = "MAC")]
+    pub mac: String,
+    /// One of its files (such as `SEP0004F2ABCDEF.cnf.xml`); without it, every file, each after a
+    /// `==> NAME <==` line.
+    #[arg(value_name = "FILENAME")]
+    pub file: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `crossbar devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// List phones seen (TFTP, HTTP, SCCP, UNIStim) whose MAC is not in the inventory.
+    #[arg(long)]
+    pub unknown: bool,
+    /// With --unknown: print them as import CSV rows (mac and model filled in) to complete and import.
+    #[arg(long, requires = "unknown")]
+    pub csv: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
 /// `crossbar import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -82,6 +113,10 @@ pub struct ImportArgs {
     /// Print what would change and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Ask the running gateway to reset every device whose rendered configuration the import changes,
+    /// so the phones fetch their new files (the gateway polls the requests from the store).
+    #[arg(long)]
+    pub reset_changed: bool,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -139,10 +174,9 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Import(args) => import_csv(&args).await,
         Command::Export(arg) => export_csv(arg.config.as_deref()).await,
-        Command::Models => {
-            print_models();
-            Ok(())
-        }
+        Command::Models => print_models(),
+        Command::Render(args) => crate::fleet::render(&args).await,
+        Command::Devices(args) => crate::fleet::devices(&args).await,
         Command::Decode(args) => decode_capture(&args),
     }
 }
@@ -186,7 +220,7 @@ fn decode_capture(args: &DecodeArgs) -> Result<(), CliError> {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Store, CliError> {
+pub(crate) async fn open_store(config: &Config) -> Result<Store, CliError> {
     Ok(Store::open(&config.store.url)
         .await
         .context("opening the store")?)
@@ -216,6 +250,11 @@ async fn import_csv(args: &ImportArgs) -> Result<(), CliError> {
     for warning in &plan.warnings {
         eprintln!("warning: {name}: {warning}");
     }
+    let resets = if args.reset_changed {
+        crate::fleet::changed_devices(&config, &current, &plan.after)?
+    } else {
+        Vec::new()
+    };
     let mut out = std::io::stdout().lock();
     let changes = &plan.changes;
     let written = (|| -> std::io::Result<()> {
@@ -236,6 +275,27 @@ async fn import_csv(args: &ImportArgs) -> Result<(), CliError> {
             .context("writing the import to the store")?;
         writeln!(out, "imported: {}", changes.summary()).context("writing to standard output")?;
     }
+    if args.reset_changed {
+        let verb = if args.dry_run {
+            "would request a reset of"
+        } else {
+            store
+                .request_resets(&resets, crate::fleet::unix_now())
+                .await
+                .context("writing the reset requests")?;
+            "reset requested for"
+        };
+        let list: Vec<String> = resets.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "{verb} {} device{}{}{}",
+            resets.len(),
+            if resets.len() == 1 { "" } else { "s" },
+            if list.is_empty() { "" } else { ": " },
+            list.join(", ")
+        )
+        .context("writing to standard output")?;
+    }
     store.close().await;
     Ok(())
 }
@@ -253,19 +313,40 @@ async fn export_csv(config: Option<&Path>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_models() {
-    println!(
-        "{:<14} {:<7} {:<8} {:>9}  expansion",
-        "model", "vendor", "protocol", "line keys"
-    );
-    for model in MODELS {
-        let expansion = model.expansion.map_or_else(
-            || "-".to_owned(),
-            |e| format!("up to {} x {} keys", e.modules, e.keys_per_module),
-        );
-        println!(
-            "{:<14} {:<7} {:<8} {:>9}  {expansion}",
-            model.name, model.vendor, model.protocol, model.line_keys
-        );
-    }
+fn print_models() -> Result<(), CliError> {
+    crate::fleet::write_out(|out| {
+        writeln!(
+            out,
+            "{:<14} {:<7} {:<8} {:>9}  {:<20}  files",
+            "model", "vendor", "protocol", "line keys", "expansion"
+        )?;
+        for model in MODELS {
+            let expansion = model.expansion.map_or_else(
+                || "-".to_owned(),
+                |e| format!("up to {} x {} keys", e.modules, e.keys_per_module),
+            );
+            let files: Vec<String> = model
+                .family
+                .files()
+                .iter()
+                .map(|f| match model.family {
+                    provisioning::Family::Unistim { type_name } => f
+                        .replace("<TYPE>", type_name)
+                        .replace("<type>", &type_name.to_ascii_lowercase()),
+                    provisioning::Family::Yealink { family } => f.replace("XX", family),
+                    _ => (*f).to_owned(),
+                })
+                .collect();
+            writeln!(
+                out,
+                "{:<14} {:<7} {:<8} {:>9}  {expansion:<20}  {}",
+                model.name,
+                model.vendor,
+                model.protocol.as_str(),
+                model.line_keys,
+                files.join(" ")
+            )?;
+        }
+        Ok(())
+    })
 }

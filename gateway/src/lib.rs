@@ -5,9 +5,13 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod driver;
+mod fleet;
 pub mod logging;
+pub mod media;
+pub mod provision;
 pub mod serve;
 pub mod session;
 pub mod sip;
+pub mod ua;
 
 pub use config::{Config, ConfigError};

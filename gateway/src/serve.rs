@@ -44,6 +44,8 @@ pub struct Listeners {
     pub sip: SipListeners,
     /// `[sccp] listen`.
     pub sccp: Option<tokio::net::TcpListener>,
+    /// `[unistim] listen`.
+    pub unistim: Option<tokio::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -58,9 +60,13 @@ impl Listeners {
         let sccp = tokio::net::TcpListener::bind(config.sccp.listen)
             .await
             .with_context(|| format!("binding [sccp] listen {}", config.sccp.listen))?;
+        let unistim = tokio::net::UdpSocket::bind(config.unistim.listen)
+            .await
+            .with_context(|| format!("binding [unistim] listen {}", config.unistim.listen))?;
         Ok(Self {
             sip,
             sccp: Some(sccp),
+            unistim: Some(unistim),
         })
     }
 
@@ -75,6 +81,12 @@ impl Listeners {
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| ("sccp.listen".to_owned(), a)),
+            )
+            .chain(
+                self.unistim
+                    .as_ref()
+                    .and_then(|s| s.local_addr().ok())
+                    .map(|a| ("unistim.listen".to_owned(), a)),
             )
             .collect()
     }
@@ -140,7 +152,32 @@ fn sip_settings(config: &Config, listeners: &SipListeners) -> crate::sip::Settin
             ..RateConfig::default()
         },
         rate_limited: config.sip.rate_limit > 0,
+        trusted: Vec::new(),
     }
+}
+
+/// The line user agents' settings: local mode registers with our first UDP listener (over loopback
+/// when it is on the wildcard address); with `[sip] upstream`, lines register there instead.
+fn ua_settings(
+    config: &Config,
+    listeners: &SipListeners,
+    host: &Host,
+) -> anyhow::Result<crate::ua::UaSettings> {
+    let addresses = listeners.addresses();
+    let udp = addresses
+        .iter()
+        .find(|(t, _)| *t == Transport::Udp)
+        .or_else(|| addresses.first())
+        .map(|(_, a)| *a)
+        .context("the line user agents need a [sip] listen address")?;
+    Ok(match &config.sip.upstream {
+        None => crate::ua::UaSettings::local(udp),
+        Some(up) => {
+            let uri = sip_core::msg::Uri::parse(up)
+                .map_err(|e| anyhow::anyhow!("[sip] upstream {up}: {e}"))?;
+            crate::ua::UaSettings::upstream(uri, udp.ip(), host.clone())
+        }
+    })
 }
 
 /// Runs the gateway on bound `listeners` until `shutdown` is cancelled, then drains.
@@ -153,11 +190,34 @@ pub async fn run(
     store: Store,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_with(config, listeners, store, shutdown, |_| {}).await
+}
+
+/// [`run`], handing the running line user agents to `on_agent` once they are up (tests attach devices
+/// through it).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(
+    config: Config,
+    listeners: Listeners,
+    store: Store,
+    shutdown: CancellationToken,
+    on_agent: impl FnOnce(crate::ua::Agent),
+) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     for (key, addr) in listeners.addresses() {
         tracing::info!(%addr, listener = %key, "listening");
     }
-    let sip_settings = sip_settings(&config, &listeners.sip);
+    let mut sip_settings = sip_settings(&config, &listeners.sip);
+    // The SIP core stops after the line user agents, so their unregistrations are answered.
+    let core_shutdown = CancellationToken::new();
+    let ua_settings = ua_settings(&config, &listeners.sip, &sip_settings.host)?;
+    let (agent, agent_task) = crate::ua::Agent::start(ua_settings, shutdown.child_token())
+        .await
+        .context("starting the line user agents")?;
+    sip_settings.trusted.push(agent.local_addr());
+    tracing::info!(addr = %agent.local_addr(), "line user agents ready");
     let directory = Directory::load(&store)
         .await
         .context("loading users and domains")?;
@@ -178,7 +238,8 @@ pub async fn run(
     ));
     let (persister, writer) = Persister::start(store.clone());
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-    let (transports, primary_udp) = Transports::start(listeners.sip, inbound_tx, shutdown.clone());
+    let (transports, primary_udp) =
+        Transports::start(listeners.sip, inbound_tx, core_shutdown.clone());
     let server = SipServer::new(sip_settings, transports, location, directory, persister);
     // The SIP core runs on a thread of its own with a single-threaded runtime that also reads the first
     // UDP socket (a duplicate of its descriptor): every datagram is received, handled and answered on
@@ -187,7 +248,7 @@ pub async fn run(
         .map(|s| socket2::SockRef::from(&*s).try_clone())
         .transpose()
         .context("duplicating the SIP UDP socket")?;
-    let sip_shutdown = shutdown.clone();
+    let sip_shutdown = core_shutdown.clone();
     let core = std::thread::Builder::new()
         .name("sip-core".to_owned())
         .spawn(move || -> std::io::Result<()> {
@@ -217,18 +278,39 @@ pub async fn run(
         // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
+    // SDP names the advertised address, else the SIP listener's.
+    let sdp_ip = config
+        .sip
+        .advertised_address
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| agent.local_addr().ip());
     if let Some(listener) = listeners.sccp {
         crate::driver::sccp::start(
             listener,
-            crate::driver::sccp::deps(&config, store.clone()),
+            crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip),
             &tasks,
             shutdown.clone(),
         )
         .context("starting the SCCP listener")?;
     }
+    if let Some(socket) = listeners.unistim {
+        crate::driver::unistim::start(
+            socket,
+            crate::driver::unistim::deps(&config, store.clone(), agent.clone(), sdp_ip),
+            &tasks,
+            shutdown.clone(),
+        )
+        .context("starting the UNIStim listener")?;
+    }
+    on_agent(agent);
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("shutting down");
+    if tokio::time::timeout(DRAIN_GRACE, agent_task).await.is_err() {
+        tracing::warn!("the line user agents did not stop in time");
+    }
+    core_shutdown.cancel();
     if tokio::time::timeout(DRAIN_GRACE, tasks.wait())
         .await
         .is_err()

@@ -65,6 +65,52 @@ pub struct Model {
     pub line_keys: u8,
     /// Expansion modules it accepts, if any.
     pub expansion: Option<Expansion>,
+    /// Which configuration files it fetches, and the per-model facts they need.
+    pub family: Family,
+}
+
+/// The provisioning family of a model: which files its firmware fetches at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Family {
+    /// Cisco SCCP firmware: `SEP<MAC>.cnf.xml`, `XMLDefault.cnf.xml`.
+    CiscoSccp {
+        /// The SCCP device type it reports in `RegisterReq` (the `loadInformation<N>` of XMLDefault).
+        device_type: u32,
+        /// Whether it uses the 7940/7960 (P003) locale directory names.
+        legacy_locale: bool,
+    },
+    /// Cisco 7940/7960 SIP firmware (P0S3): `OS79XX.TXT`, `SIPDefault.cnf`, `SIP<MAC>.cnf`.
+    CiscoSip79xx,
+    /// Cisco 79x1/79x2/79x5 SIP firmware: `SEP<MAC>.cnf.xml` with `sipProfile`.
+    CiscoSip,
+    /// Nortel/Avaya UNIStim firmware: `SYSTEM.PRV`, `<TYPE>.PRV`, `<MAC>.PRV`, `<type>.cfg`.
+    Unistim {
+        /// The type name of its `<TYPE>.PRV` and `<type>.cfg` files, such as `1140E`.
+        type_name: &'static str,
+    },
+    /// Polycom UC software: `000000000000.cfg`, `<mac>.cfg`, `<mac>-sip.cfg`.
+    Polycom,
+    /// Yealink: `y0000000000XX.cfg`, `<mac>.cfg`.
+    Yealink {
+        /// The family id `XX` of its common file.
+        family: &'static str,
+    },
+}
+
+impl Family {
+    /// The files a phone of this family fetches from Crossbar, as file-name patterns (`<MAC>` upper-case
+    /// hex, `<mac>` lower-case), in the order it fetches them.
+    pub const fn files(self) -> &'static [&'static str] {
+        match self {
+            Self::CiscoSccp { .. } => &["SEP<MAC>.cnf.xml", "XMLDefault.cnf.xml"],
+            Self::CiscoSip79xx => &["OS79XX.TXT", "SIPDefault.cnf", "SIP<MAC>.cnf"],
+            Self::CiscoSip => &["SEP<MAC>.cnf.xml"],
+            Self::Unistim { .. } => &["SYSTEM.PRV", "<TYPE>.PRV", "<MAC>.PRV", "<type>.cfg"],
+            Self::Polycom => &["000000000000.cfg", "<mac>.cfg", "<mac>-sip.cfg"],
+            Self::Yealink { .. } => &["y0000000000XX.cfg", "<mac>.cfg"],
+        }
+    }
 }
 
 impl Model {
@@ -97,6 +143,7 @@ const fn model(
     protocol: Protocol,
     line_keys: u8,
     expansion: Option<Expansion>,
+    family: Family,
 ) -> Model {
     Model {
         name,
@@ -104,34 +151,145 @@ const fn model(
         protocol,
         line_keys,
         expansion,
+        family,
     }
 }
 
-use Protocol::{Sccp, Unistim};
+const fn sccp(device_type: u32) -> Family {
+    Family::CiscoSccp {
+        device_type,
+        legacy_locale: false,
+    }
+}
+
+const fn unistim(type_name: &'static str) -> Family {
+    Family::Unistim { type_name }
+}
+
+use Protocol::{Sccp, Sip, Unistim};
 
 /// The model table, in the order `crossbar models` lists it.
 pub static MODELS: &[Model] = &[
-    model("cisco-7940", "Cisco", Sccp, 2, None),
-    model("cisco-7960", "Cisco", Sccp, 6, kem(2, 14)),
-    model("cisco-7941", "Cisco", Sccp, 2, None),
-    model("cisco-7961", "Cisco", Sccp, 6, kem(2, 14)),
-    model("cisco-7942", "Cisco", Sccp, 2, None),
-    model("cisco-7962", "Cisco", Sccp, 6, kem(2, 24)),
-    model("cisco-7945", "Cisco", Sccp, 2, None),
-    model("cisco-7965", "Cisco", Sccp, 6, kem(2, 24)),
-    model("cisco-7970", "Cisco", Sccp, 8, kem(2, 14)),
-    model("cisco-7975", "Cisco", Sccp, 8, kem(2, 24)),
-    model("cisco-6921", "Cisco", Sccp, 2, None),
-    model("cisco-8945", "Cisco", Sccp, 4, None),
-    model("nortel-i2002", "Nortel", Unistim, 4, None),
-    model("nortel-i2004", "Nortel", Unistim, 6, kem(2, 18)),
-    model("nortel-i2007", "Nortel", Unistim, 6, kem(2, 18)),
-    model("avaya-1120e", "Avaya", Unistim, 4, None),
-    model("avaya-1140e", "Avaya", Unistim, 6, kem(3, 18)),
-    model("avaya-1150e", "Avaya", Unistim, 4, None),
-    model("avaya-1165e", "Avaya", Unistim, 10, kem(3, 18)),
-    model("avaya-1220", "Avaya", Unistim, 12, kem(7, 18)),
-    model("avaya-1230", "Avaya", Unistim, 24, kem(7, 18)),
+    model(
+        "cisco-7940",
+        "Cisco",
+        Sccp,
+        2,
+        None,
+        Family::CiscoSccp {
+            device_type: 8,
+            legacy_locale: true,
+        },
+    ),
+    model(
+        "cisco-7960",
+        "Cisco",
+        Sccp,
+        6,
+        kem(2, 14),
+        Family::CiscoSccp {
+            device_type: 7,
+            legacy_locale: true,
+        },
+    ),
+    model("cisco-7941", "Cisco", Sccp, 2, None, sccp(115)),
+    model("cisco-7961", "Cisco", Sccp, 6, kem(2, 14), sccp(30018)),
+    model("cisco-7942", "Cisco", Sccp, 2, None, sccp(434)),
+    model("cisco-7962", "Cisco", Sccp, 6, kem(2, 24), sccp(404)),
+    model("cisco-7945", "Cisco", Sccp, 2, None, sccp(435)),
+    model("cisco-7965", "Cisco", Sccp, 6, kem(2, 24), sccp(436)),
+    model("cisco-7970", "Cisco", Sccp, 8, kem(2, 14), sccp(30006)),
+    model("cisco-7975", "Cisco", Sccp, 8, kem(2, 24), sccp(437)),
+    model("cisco-6921", "Cisco", Sccp, 2, None, sccp(495)),
+    model("cisco-8945", "Cisco", Sccp, 4, None, sccp(585)),
+    model("nortel-i2002", "Nortel", Unistim, 4, None, unistim("2002")),
+    model(
+        "nortel-i2004",
+        "Nortel",
+        Unistim,
+        6,
+        kem(2, 18),
+        unistim("2004"),
+    ),
+    model(
+        "nortel-i2007",
+        "Nortel",
+        Unistim,
+        6,
+        kem(2, 18),
+        unistim("2007"),
+    ),
+    model("avaya-1120e", "Avaya", Unistim, 4, None, unistim("1120E")),
+    model(
+        "avaya-1140e",
+        "Avaya",
+        Unistim,
+        6,
+        kem(3, 18),
+        unistim("1140E"),
+    ),
+    model("avaya-1150e", "Avaya", Unistim, 4, None, unistim("1150E")),
+    model(
+        "avaya-1165e",
+        "Avaya",
+        Unistim,
+        10,
+        kem(3, 18),
+        unistim("1165E"),
+    ),
+    model(
+        "avaya-1220",
+        "Avaya",
+        Unistim,
+        12,
+        kem(7, 18),
+        unistim("1220"),
+    ),
+    model(
+        "avaya-1230",
+        "Avaya",
+        Unistim,
+        24,
+        kem(7, 18),
+        unistim("1230"),
+    ),
+    // SIP firmware: the phones that replace the legacy ones, provisioned from the same inventory.
+    model(
+        "cisco-7940-sip",
+        "Cisco",
+        Sip,
+        2,
+        None,
+        Family::CiscoSip79xx,
+    ),
+    model(
+        "cisco-7960-sip",
+        "Cisco",
+        Sip,
+        6,
+        None,
+        Family::CiscoSip79xx,
+    ),
+    model("cisco-7941-sip", "Cisco", Sip, 2, None, Family::CiscoSip),
+    model("cisco-7961-sip", "Cisco", Sip, 6, None, Family::CiscoSip),
+    model("cisco-7962-sip", "Cisco", Sip, 6, None, Family::CiscoSip),
+    model("cisco-7965-sip", "Cisco", Sip, 6, None, Family::CiscoSip),
+    model(
+        "polycom-vvx",
+        "Polycom",
+        Sip,
+        6,
+        kem(3, 28),
+        Family::Polycom,
+    ),
+    model(
+        "yealink-t4x",
+        "Yealink",
+        Sip,
+        10,
+        kem(3, 20),
+        Family::Yealink { family: "66" },
+    ),
 ];
 
 #[cfg(test)]

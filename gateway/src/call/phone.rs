@@ -473,6 +473,13 @@ pub enum MediaAction {
         /// The key.
         dtmf: Dtmf,
     },
+    /// Relay: the phone holds the call (true) or resumes it; nothing is forwarded while held.
+    Hold {
+        /// The call.
+        call: CallRef,
+        /// Held or resumed.
+        on: bool,
+    },
     /// Driver: the call is over, free its media.
     Release {
         /// The call.
@@ -753,7 +760,15 @@ impl Phone {
     fn ringing_call(&self) -> Option<CallRef> {
         self.calls
             .iter()
-            .find(|(_, c)| matches!(c.state, CallState::Ringing { answering: false, .. }))
+            .find(|(_, c)| {
+                matches!(
+                    c.state,
+                    CallState::Ringing {
+                        answering: false,
+                        ..
+                    }
+                )
+            })
             .map(|(r, _)| *r)
     }
 
@@ -778,11 +793,6 @@ impl Phone {
     /// Shows the phone idle after `call` (on `line`) ended, unless other calls remain.
     fn show_call_gone(&mut self, line: LineId, call: CallRef) {
         self.show(Show::StopTone { line, call });
-        self.show(Show::State {
-            line,
-            call,
-            state: ShownState::OnHook,
-        });
         let line_busy = self.calls.values().any(|c| c.line == line);
         if !line_busy {
             self.show(Show::Lamp {
@@ -790,17 +800,23 @@ impl Phone {
                 lamp: Lamp::Off,
             });
         }
-        if self.calls.is_empty() {
+        let idle = self.calls.is_empty();
+        if idle {
             self.show(Show::ClearPrompt { line, call });
+        }
+        self.show(Show::State {
+            line,
+            call,
+            state: ShownState::OnHook,
+        });
+        if idle {
             self.show(Show::Keys {
                 line: NO_LINE,
                 call: NO_CALL,
                 set: KeySet::OnHook,
             });
             self.show(Show::Clock);
-            if !self.off_hook {
-                self.show(Show::Speaker(false));
-            }
+            self.show(Show::Speaker(false));
             self.show(Show::Ringer {
                 line: NO_LINE,
                 call: NO_CALL,
@@ -1009,37 +1025,49 @@ impl Phone {
             }
             CallState::Ringing {
                 answering: true, ..
-            } => {
-                if let Some(media) = self.offer(call, Direction::SendRecv) {
-                    self.ua(UaCommand::Answer { call, media });
-                }
-                if let Some(c) = self.calls.get_mut(&call) {
-                    c.state = CallState::Connected;
-                }
-                self.open_media(call);
-            }
+            } => self.connect_answered(call),
             _ => {}
         }
     }
 
     /// Tells the phone to receive and send the call's media, once both ends are known.
     fn open_media(&mut self, call: CallRef) {
+        if self.open_receive(call) {
+            self.open_transmit(call);
+        }
+    }
+
+    /// The receive half (OpenReceiveChannel); true if it was opened now.
+    fn open_receive(&mut self, call: CallRef) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let (Some(_), Some(remote)) = (&c.local, &c.remote) else {
+            return false;
+        };
+        if c.media_open || remote.rtp.port() == 0 {
+            return false;
+        }
+        c.media_open = true;
+        let (line, codec, ptime_ms) = (c.line, remote.codec, remote.ptime_ms);
+        self.media(MediaAction::Open {
+            line,
+            call,
+            codec,
+            ptime_ms,
+        });
+        true
+    }
+
+    /// The send half (StartMediaTransmission), and the far end's address to the relay.
+    fn open_transmit(&mut self, call: CallRef) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
         let (Some(local), Some(remote)) = (c.local.clone(), c.remote.clone()) else {
             return;
         };
-        if c.media_open || remote.rtp.port() == 0 {
-            return;
-        }
         let line = c.line;
-        self.media(MediaAction::Open {
-            line,
-            call,
-            codec: remote.codec,
-            ptime_ms: remote.ptime_ms,
-        });
         self.media(MediaAction::Remote {
             call,
             media: remote.clone(),
@@ -1051,9 +1079,6 @@ impl Phone {
             codec: remote.codec,
             ptime_ms: remote.ptime_ms,
         });
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.media_open = true;
-        }
     }
 
     fn close_media(&mut self, call: CallRef) {
@@ -1251,10 +1276,15 @@ impl Phone {
             .filter(|(_, c)| c.line == line)
             .map(|(r, c)| (*r, c.state.clone()))
             .collect();
-        if let Some((call, _)) = on_line
-            .iter()
-            .find(|(_, s)| matches!(s, CallState::Ringing { answering: false, .. }))
-        {
+        if let Some((call, _)) = on_line.iter().find(|(_, s)| {
+            matches!(
+                s,
+                CallState::Ringing {
+                    answering: false,
+                    ..
+                }
+            )
+        }) {
             self.answer(*call);
         } else if let Some((call, _)) = on_line.iter().find(|(_, s)| *s == CallState::Held) {
             self.resume(*call);
@@ -1294,8 +1324,6 @@ impl Phone {
             waiting: false,
         };
         let line = c.line;
-        let display = c.display.clone();
-        let has_local = c.local.is_some();
         self.active = Some(call);
         self.show(Show::Ringer {
             line,
@@ -1316,6 +1344,27 @@ impl Phone {
         });
         self.show(Show::ActivateLine(line));
         self.show(Show::StopTone { line, call });
+        if self.calls.get(&call).is_some_and(|c| c.local.is_some()) {
+            self.connect_answered(call);
+        } else {
+            // Allocation still pending: MediaReady finishes the answer.
+            self.media(MediaAction::Allocate { call });
+        }
+    }
+
+    /// An answered incoming call whose media address is known: 200 to the caller, the phone connected.
+    fn connect_answered(&mut self, call: CallRef) {
+        let Some(media) = self.offer(call, Direction::SendRecv) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.state = CallState::Connected;
+        let line = c.line;
+        let display = c.display.clone();
+        self.ua(UaCommand::Answer { call, media });
+        let opened = self.open_receive(call);
         self.show(Show::State {
             line,
             call,
@@ -1336,12 +1385,8 @@ impl Phone {
             call,
             info: display,
         });
-        if has_local {
-            if let Some(l) = self.calls.get(&call).and_then(|c| c.local.clone()) {
-                self.on_media_ready(call, l.sdp, l.phone_target);
-            }
-        } else {
-            self.media(MediaAction::Allocate { call });
+        if opened {
+            self.open_transmit(call);
         }
     }
 
@@ -1357,6 +1402,7 @@ impl Phone {
             on: true,
             media,
         });
+        self.media(MediaAction::Hold { call, on: true });
         self.close_media(call);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1401,6 +1447,7 @@ impl Phone {
             on: false,
             media,
         });
+        self.media(MediaAction::Hold { call, on: false });
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1499,8 +1546,7 @@ impl Phone {
         if let Some(f) = self.lines.get_mut(&line) {
             *f.forward_mut(kind) = target;
             let features = f.clone();
-            self.out
-                .push_back(PhoneOutput::Features { line, features });
+            self.out.push_back(PhoneOutput::Features { line, features });
         }
     }
 
@@ -1511,8 +1557,7 @@ impl Phone {
             if let Some(f) = self.lines.get_mut(&line) {
                 f.dnd = on;
                 let features = f.clone();
-                self.out
-                    .push_back(PhoneOutput::Features { line, features });
+                self.out.push_back(PhoneOutput::Features { line, features });
             }
         }
         self.show(Show::Notify(if on {
@@ -1671,6 +1716,8 @@ impl Phone {
         c.deadline = Some(now + RING_NO_ANSWER);
         self.calls.insert(call, c);
         self.ua(UaCommand::Ringing { call });
+        // Media is found while the phone rings, so answering opens it at once.
+        self.media(MediaAction::Allocate { call });
         self.show(Show::State {
             line,
             call,
@@ -1788,7 +1835,7 @@ impl Phone {
         if changed {
             self.close_media(call);
         }
-        self.open_media(call);
+        let opened = self.open_receive(call);
         self.show(Show::State {
             line,
             call,
@@ -1809,6 +1856,9 @@ impl Phone {
             call,
             info: display,
         });
+        if opened {
+            self.open_transmit(call);
+        }
     }
 
     fn on_failed(&mut self, call: CallRef, code: u16, reason: String) {
@@ -1876,7 +1926,10 @@ impl Phone {
     }
 
     fn on_transfer_requested(&mut self, call: CallRef, new_call: CallRef, target: String) {
-        let line = self.calls.get(&call).map_or_else(|| self.line_or_default(None), |c| c.line);
+        let line = self
+            .calls
+            .get(&call)
+            .map_or_else(|| self.line_or_default(None), |c| c.line);
         // The referred call is over for us once the new one is placed; its far end sends BYE.
         self.close_media(call);
         if self.active == Some(call) {

@@ -8,6 +8,7 @@
 mod dialplan;
 mod http;
 mod media;
+mod provisioning;
 pub(crate) mod reader;
 mod sccp;
 mod sip;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 pub use dialplan::DialplanConfig;
 pub use http::HttpConfig;
 pub use media::{MediaConfig, MediaMode};
+pub use provisioning::ProvisioningConfig;
 pub use reader::Problem;
 pub use sccp::SccpConfig;
 pub use sip::{SipConfig, SipListen, Transport};
@@ -55,6 +57,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// `[dialplan]`
     pub dialplan: DialplanConfig,
+    /// `[provisioning]`
+    pub provisioning: ProvisioningConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -128,6 +132,7 @@ impl Config {
             http: HttpConfig::default(),
             media: MediaConfig::default(),
             dialplan: DialplanConfig::default(),
+            provisioning: ProvisioningConfig::default(),
         }
     }
 
@@ -173,6 +178,7 @@ impl Config {
             http: http::read(reader.section("http")),
             media: media::read(reader.section("media")),
             dialplan: dialplan::read(reader.section("dialplan")),
+            provisioning: provisioning::read(reader.section("provisioning"), &base),
         };
         if !reader.has_problems() {
             // Conflicts are only meaningful between values that were themselves valid.

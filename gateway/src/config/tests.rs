@@ -219,3 +219,25 @@ fn a_missing_file_is_a_read_error() {
     let err = Config::load(Some(Path::new("/nonexistent/crossbar.toml"))).expect_err("missing");
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
 }
+
+#[test]
+fn provisioning_templates_directory_is_taken_from_the_config_directory() {
+    assert_eq!(parse("").provisioning.templates, None);
+    let config = parse("[provisioning]\ntemplates = \"phone-templates\"\n");
+    assert_eq!(
+        config.provisioning.templates.as_deref(),
+        Some(Path::new("/etc/crossbar/phone-templates"))
+    );
+    let absolute = parse("[provisioning]\ntemplates = \"/srv/templates\"\n");
+    assert_eq!(
+        absolute.provisioning.templates.as_deref(),
+        Some(Path::new("/srv/templates"))
+    );
+    let found = problems("[provisioning]\ntemplates = \"\"\ntemplate = \"x\"\n");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("provisioning.templates"), "{found:?}");
+    assert!(
+        found[1].contains("provisioning.template: unknown key"),
+        "{found:?}"
+    );
+}

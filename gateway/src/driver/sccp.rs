@@ -59,10 +59,26 @@ pub enum DeviceEvent {
 pub struct DeviceHandle {
     name: Arc<str>,
     peer: SocketAddr,
+    local: SocketAddr,
     tx: mpsc::UnboundedSender<DeviceEvent>,
 }
 
 impl DeviceHandle {
+    /// A handle for a device of another protocol's driver (UNIStim) sharing the agents and the relay.
+    pub(crate) fn new(
+        name: &str,
+        peer: SocketAddr,
+        local: SocketAddr,
+        tx: mpsc::UnboundedSender<DeviceEvent>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            peer,
+            local,
+            tx,
+        }
+    }
+
     /// `SEP<MAC>`.
     pub fn name(&self) -> &str {
         &self.name
@@ -71,6 +87,11 @@ impl DeviceHandle {
     /// The phone's TCP address (its public address when NATed).
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Our address on the phone's TCP connection: the address the phone reaches Crossbar at.
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     /// Delivers an event; false when the device is gone.
@@ -115,50 +136,223 @@ pub trait MediaPort: Send + Sync + 'static {
     fn handle(&self, device: &str, action: MediaAction);
 }
 
-/// The line user agents before any are wired: registration, status and keepalive work; calls the phone
-/// places fail at once with 503, so the phone plays reorder instead of waiting.
-#[derive(Debug, Default)]
-pub struct NoLineAgents {
-    devices: Mutex<HashMap<String, DeviceHandle>>,
+/// [`LineAgents`] over the line user agents of [`crate::ua`]: one forwarding task per attached device
+/// carries its commands to its [`crate::ua::DeviceUa`] and its events back to the device's mailbox.
+#[derive(Debug)]
+pub struct UaAgents {
+    agent: crate::ua::Agent,
+    devices: Mutex<HashMap<String, Attached>>,
 }
 
-impl LineAgents for NoLineAgents {
-    fn attach(&self, device: DeviceHandle, _: Vec<(LineId, LineIdentity)>, _: CallRefs) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.insert(device.name().to_owned(), device);
+#[derive(Debug)]
+struct Attached {
+    commands: mpsc::UnboundedSender<UaCommand>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UaAgents {
+    /// Wraps a running agent.
+    pub fn new(agent: crate::ua::Agent) -> Self {
+        Self {
+            agent,
+            devices: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl LineAgents for UaAgents {
+    fn attach(&self, device: DeviceHandle, lines: Vec<(LineId, LineIdentity)>, refs: CallRefs) {
+        let (commands, mut rx) = mpsc::unbounded_channel::<UaCommand>();
+        let agent = self.agent.clone();
+        let Ok(mut devices) = self.devices.lock() else {
+            return;
+        };
+        // A device reconnecting replaces its old attachment: the old one is detached first (its lines
+        // unregistered), then the new one attached, so the unregistration cannot undo the new binding.
+        let old = devices.remove(device.name());
+        let name = device.name().to_owned();
+        let key = name.clone();
+        let task = tokio::spawn(async move {
+            if let Some(old) = old {
+                drop(old.commands);
+                let _ = old.task.await;
+            }
+            let mut ua = agent.attach(name, lines, refs);
+            loop {
+                tokio::select! {
+                    command = rx.recv() => match command {
+                        Some(c) => ua.send(c),
+                        None => break,
+                    },
+                    event = ua.recv() => match event {
+                        Some(e) => {
+                            if !device.ua(e) {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            ua.detach();
+        });
+        devices.insert(key, Attached { commands, task });
     }
 
     fn command(&self, device: &str, command: UaCommand) {
-        if let UaCommand::Invite { call, .. } = command
-            && let Ok(d) = self.devices.lock()
-            && let Some(h) = d.get(device)
+        if let Ok(devices) = self.devices.lock()
+            && let Some(a) = devices.get(device)
         {
-            h.ua(UaEvent::Failed {
-                call,
-                code: 503,
-                reason: "No line user agents".to_owned(),
-            });
+            let _ = a.commands.send(command);
         }
     }
 
     fn detach(&self, device: &str) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.remove(device);
+        if let Ok(mut devices) = self.devices.lock() {
+            // Dropping the sender ends the forwarding task, which detaches the device's lines.
+            devices.remove(device);
         }
     }
 }
 
-/// Media without a relay: nothing can be allocated.
+/// Media without a relay: nothing can be allocated. Used in `[media] mode = "direct"`, which SCCP
+/// phones do not support yet (their RTP port is only known after OpenReceiveChannel, too late for our
+/// SDP offer); their calls fail with 503 and the phone plays reorder.
 #[derive(Debug, Default)]
 pub struct NoMedia;
 
 impl MediaPort for NoMedia {
     fn allocate(&self, _: &DeviceHandle, _: CallRef) -> std::io::Result<MediaLegs> {
-        Err(std::io::Error::other("no media relay"))
+        Err(std::io::Error::other(
+            "no media relay ([media] mode = \"direct\" is not supported for SCCP phones)",
+        ))
     }
 
     fn handle(&self, _: &str, _: MediaAction) {}
+}
+
+/// [`MediaPort`] over [`crate::media::MediaRelay`]: one relay call (two RTP/RTCP port pairs) per phone
+/// call, with a task forwarding RFC 4733 keys from the SIP side to the device.
+#[derive(Debug)]
+pub struct RelayMedia {
+    relay: crate::media::MediaRelay,
+    /// The address for SDP when the relay is bound to the wildcard address.
+    sdp_ip: std::net::IpAddr,
+    calls: Mutex<HashMap<(String, CallRef), RelayLeg>>,
+}
+
+#[derive(Debug)]
+struct RelayLeg {
+    commands: mpsc::UnboundedSender<MediaAction>,
+    peer: SocketAddr,
+}
+
+impl RelayMedia {
+    /// Wraps a relay; `sdp_ip` is the address SIP peers reach us at (for a relay bound to `0.0.0.0`).
+    pub fn new(relay: crate::media::MediaRelay, sdp_ip: std::net::IpAddr) -> Self {
+        Self {
+            relay,
+            sdp_ip,
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl MediaPort for RelayMedia {
+    fn allocate(&self, device: &DeviceHandle, call: CallRef) -> std::io::Result<MediaLegs> {
+        let mut relay = self.relay.open().map_err(std::io::Error::other)?;
+        let fix = |a: SocketAddr, ip: std::net::IpAddr| {
+            if a.ip().is_unspecified() {
+                SocketAddr::new(ip, a.port())
+            } else {
+                a
+            }
+        };
+        let legs = MediaLegs {
+            sdp: fix(relay.sip_local(), self.sdp_ip),
+            phone_target: Some(fix(relay.phone_local(), device.local().ip())),
+        };
+        let (commands, mut rx) = mpsc::unbounded_channel::<MediaAction>();
+        let handle = device.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    action = rx.recv() => match action {
+                        Some(MediaAction::Remote { media, .. }) => relay.set_sip_remote(&media),
+                        Some(MediaAction::PhoneAddr { addr, .. }) => relay.set_phone_remote(addr),
+                        Some(MediaAction::Hold { on, .. }) => relay.hold(on),
+                        Some(MediaAction::SendDtmf { dtmf, .. }) => {
+                            if let Err(e) = relay.send_dtmf(dtmf) {
+                                tracing::debug!(%call, error = %e, "key not sent as RFC 4733");
+                            }
+                        }
+                        Some(_) => {}
+                        None => break,
+                    },
+                    event = relay.next_event() => match event {
+                        Some(crate::media::MediaEvent::Dtmf(dtmf)) => {
+                            if !handle.send(DeviceEvent::RemoteDtmf { call, dtmf }) {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            relay.close();
+        });
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.insert(
+                (device.name().to_owned(), call),
+                RelayLeg {
+                    commands,
+                    peer: device.peer(),
+                },
+            );
+        }
+        Ok(legs)
+    }
+
+    fn handle(&self, device: &str, action: MediaAction) {
+        let Ok(mut calls) = self.calls.lock() else {
+            return;
+        };
+        let call = match &action {
+            MediaAction::Remote { call, .. }
+            | MediaAction::PhoneAddr { call, .. }
+            | MediaAction::SendDtmf { call, .. }
+            | MediaAction::Release { call }
+            | MediaAction::Hold { call, .. }
+            | MediaAction::Allocate { call }
+            | MediaAction::Open { call, .. }
+            | MediaAction::Transmit { call, .. }
+            | MediaAction::Stop { call, .. } => *call,
+        };
+        let key = (device.to_owned(), call);
+        match action {
+            // Dropping the sender ends the task, which closes the relay call.
+            MediaAction::Release { .. } => {
+                calls.remove(&key);
+            }
+            MediaAction::PhoneAddr { call, addr } => {
+                if let Some(leg) = calls.get(&key) {
+                    // The address inside SCCP is advisory (sccp.md §3.7): behind NAT the phone's TCP
+                    // peer address is the one that reaches it; the relay also latches on its first packet.
+                    let addr = if addr.ip() == leg.peer.ip() || addr.ip().is_loopback() {
+                        addr
+                    } else {
+                        SocketAddr::new(leg.peer.ip(), addr.port())
+                    };
+                    let _ = leg.commands.send(MediaAction::PhoneAddr { call, addr });
+                }
+            }
+            other => {
+                if let Some(leg) = calls.get(&key) {
+                    let _ = leg.commands.send(other);
+                }
+            }
+        }
+    }
 }
 
 /// Everything the SCCP side needs.
@@ -172,6 +366,8 @@ pub struct SccpDeps {
     pub agents: Arc<dyn LineAgents>,
     /// The media relay.
     pub media: Arc<dyn MediaPort>,
+    /// How often the store is asked for devices to reset ([`RESET_POLL`]).
+    pub reset_poll: Duration,
 }
 
 impl std::fmt::Debug for SccpDeps {
@@ -277,9 +473,19 @@ impl SccpServer {
     }
 }
 
-/// The SCCP side's dependencies from the configuration, with the line user agents and media relay not
-/// yet wired (see [`NoLineAgents`], [`NoMedia`]).
-pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
+/// The SCCP side's dependencies from the configuration and the running line user agents: the media
+/// relay on `[media] rtp_ports` (bound where `[sccp] listen` is), SDP naming `sdp_ip`.
+pub fn deps(
+    config: &crate::Config,
+    store: Store,
+    agent: crate::ua::Agent,
+    sdp_ip: std::net::IpAddr,
+) -> SccpDeps {
+    let media: Arc<dyn MediaPort> =
+        match crate::media::MediaRelay::for_config(&config.media, config.sccp.listen.ip()) {
+            Some(relay) => Arc::new(RelayMedia::new(relay, sdp_ip)),
+            None => Arc::new(NoMedia),
+        };
     SccpDeps {
         session: SessionConfig {
             keepalive: config.sccp.keepalive,
@@ -287,8 +493,9 @@ pub fn deps(config: &crate::Config, store: Store) -> SccpDeps {
             ..SessionConfig::default()
         },
         store,
-        agents: Arc::new(NoLineAgents::default()),
-        media: Arc::new(NoMedia),
+        agents: Arc::new(UaAgents::new(agent)),
+        media,
+        reset_poll: RESET_POLL,
     }
 }
 
@@ -315,6 +522,7 @@ pub fn start(
     let deps = Arc::new(deps);
     tasks.spawn(poll_resets(
         deps.store.clone(),
+        deps.reset_poll,
         server.clone(),
         shutdown.clone(),
     ));
@@ -377,8 +585,13 @@ async fn accept_loop(
 
 /// Polls the store for devices whose configuration changed (`crossbar import --reset-changed`) and
 /// resets those that are registered.
-async fn poll_resets(store: Store, server: SccpServer, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(RESET_POLL);
+async fn poll_resets(
+    store: Store,
+    every: Duration,
+    server: SccpServer,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -394,17 +607,42 @@ async fn poll_resets(store: Store, server: SccpServer, shutdown: CancellationTok
     }
 }
 
-/// The devices waiting for a reset. The reset-request queue (migration 0003,
-/// `Store::take_reset_requests`) belongs to the templates work; until it is merged there is no queue.
-async fn take_reset_requests(_store: &Store) -> Vec<Mac> {
-    Vec::new()
+/// The devices waiting for a reset (`crossbar import --reset-changed` queues them, migration 0003).
+async fn take_reset_requests(store: &Store) -> Vec<Mac> {
+    match store.take_reset_requests().await {
+        Ok(macs) => macs,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading reset requests failed");
+            Vec::new()
+        }
+    }
 }
 
-/// Records a phone that is not in the inventory (for `crossbar devices --unknown`). The seen-devices
-/// table (migration 0002, `Store::record_seen`) belongs to the templates work; until it is merged the
-/// phone is logged only.
-async fn record_seen(_store: &Store, mac: Mac, device_type: u32, peer: SocketAddr, firmware: &str) {
-    tracing::info!(%mac, device_type, %peer, firmware, "unknown SCCP phone seen");
+/// The model of an SCCP device type, from the model table.
+fn model_of(device_type: u32) -> Option<String> {
+    provisioning::MODELS
+        .iter()
+        .find(|m| {
+            matches!(m.family, provisioning::models::Family::CiscoSccp { device_type: t, .. } if t == device_type)
+        })
+        .map(|m| m.name.to_owned())
+}
+
+/// Records a phone that is not in the inventory, for `crossbar devices --unknown` (migration 0002).
+async fn record_seen(store: &Store, mac: Mac, device_type: u32, peer: SocketAddr, firmware: &str) {
+    tracing::info!(%mac, device_type, %peer, firmware, "unknown SCCP phone refused");
+    let seen = provisioning::store::SeenDevice {
+        mac,
+        model_guess: model_of(device_type),
+        protocol: Some(provisioning::Protocol::Sccp),
+        address: Some(peer.to_string()),
+        source: provisioning::store::SeenVia::Sccp,
+        user_agent: (!firmware.is_empty()).then(|| firmware.to_owned()),
+    };
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    if let Err(e) = store.record_seen(&seen, now).await {
+        tracing::warn!(%mac, error = %e, "recording the unknown phone failed");
+    }
 }
 
 /// Builds the session's view of a device from the inventory.
@@ -503,6 +741,7 @@ struct Live {
     tx: mpsc::UnboundedSender<DeviceEvent>,
     replaced: CancellationToken,
     out: BytesMut,
+    local: SocketAddr,
 }
 
 impl Connection {
@@ -523,14 +762,17 @@ impl Connection {
             tx,
             replaced: CancellationToken::new(),
             out: BytesMut::new(),
+            local: stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
         };
         let mut buf = BytesMut::with_capacity(4096);
         let mut malformed = 0u64;
         loop {
-            let deadline = live
-                .session
-                .poll_timeout()
-                .map_or_else(|| Instant::now() + Duration::from_secs(3600), Instant::from_std);
+            let deadline = live.session.poll_timeout().map_or_else(
+                || Instant::now() + Duration::from_secs(3600),
+                Instant::from_std,
+            );
             let input = tokio::select! {
                 () = self.shutdown.cancelled() => break,
                 () = live.replaced.cancelled() => {
@@ -667,6 +909,7 @@ impl Connection {
                         let handle = DeviceHandle {
                             name: name.as_str().into(),
                             peer: self.peer,
+                            local: live.local,
                             tx: live.tx.clone(),
                         };
                         self.registry
@@ -692,7 +935,9 @@ impl Connection {
                             }),
                             Err(e) => {
                                 tracing::warn!(%call, error = %e, "no media for the call");
-                                self.deps.agents.command(h.name(), UaCommand::Hangup { call });
+                                self.deps
+                                    .agents
+                                    .command(h.name(), UaCommand::Hangup { call });
                                 pending.push(Input::Ua(UaEvent::Failed {
                                     call,
                                     code: 503,

@@ -72,6 +72,10 @@ pub struct Settings {
     pub rate: RateConfig,
     /// Whether flood protection is on (`[sip] rate_limit` above 0).
     pub rate_limited: bool,
+    /// Sources trusted as Crossbar's own line user agents (`crate::ua::Agent::local_addr`): their
+    /// requests are neither challenged (401/407) nor rate limited, and a REGISTER from them may bind
+    /// any AOR of our domains.
+    pub trusted: Vec<SocketAddr>,
 }
 
 /// One forked request: the upstream server transaction and its branches.
@@ -256,7 +260,8 @@ impl SipServer {
             Payload::Message(m) => *m,
         };
         let now = std::time::Instant::now();
-        if msg.is_request() && self.settings.rate_limited {
+        let trusted = self.is_trusted(&peer);
+        if msg.is_request() && self.settings.rate_limited && !trusted {
             let ms =
                 u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
             if let RateVerdict::Deny { first_in_burst } = self.rate.check(peer.addr.ip(), ms) {
@@ -306,7 +311,10 @@ impl SipServer {
     fn on_incoming(&mut self, now: std::time::Instant, incoming: Incoming<Peer>) {
         match incoming {
             // REGISTER never gets here: it is answered before the transaction layer.
-            Incoming::Request { key, msg, .. } => self.proxy(now, &key, msg),
+            Incoming::Request { key, msg, from } => {
+                let trusted = self.is_trusted(&from);
+                self.proxy(now, &key, msg, trusted);
+            }
             Incoming::Cancel {
                 invite,
                 key,
@@ -388,6 +396,11 @@ impl SipServer {
         }
     }
 
+    /// Whether `peer` is one of Crossbar's own line user agents (UDP, exact source address).
+    fn is_trusted(&self, peer: &Peer) -> bool {
+        peer.transport == Transport::Udp && self.settings.trusted.contains(&peer.addr)
+    }
+
     // ---- registrar -------------------------------------------------------------------------------
 
     /// The AOR a REGISTER is for: its To URI, with our own address meaning the default domain.
@@ -422,9 +435,17 @@ impl SipServer {
             Ok(aor) => aor,
             Err(e) => return e.response(req),
         };
-        let who = match self.authenticate(req, Challenging::Registrar, &aor.domain, now_unix) {
-            Ok(who) => who,
-            Err(resp) => return *resp,
+        let who = if self.is_trusted(from) {
+            Authenticated {
+                username: aor.user.clone(),
+                realm: aor.domain.clone(),
+                algorithm: sip_core::auth::Algorithm::Md5,
+            }
+        } else {
+            match self.authenticate(req, Challenging::Registrar, &aor.domain, now_unix) {
+                Ok(who) => who,
+                Err(resp) => return *resp,
+            }
         };
         if let Err(e) = registrar::authorize(&aor, &who) {
             return e.response(req);
@@ -497,7 +518,13 @@ impl SipServer {
 
     // ---- proxy -----------------------------------------------------------------------------------
 
-    fn proxy(&mut self, now: std::time::Instant, key: &TransactionKey, mut req: SipMessage) {
+    fn proxy(
+        &mut self,
+        now: std::time::Instant,
+        key: &TransactionKey,
+        mut req: SipMessage,
+        trusted: bool,
+    ) {
         let is_invite = req.method() == Some(&Method::INVITE);
         if is_invite {
             self.respond(now, key, &req, 100);
@@ -529,6 +556,7 @@ impl SipServer {
         let caller_domain = self.caller_domain(&req);
         if let Some(domain) = caller_domain.clone()
             && !in_dialog
+            && !trusted
         {
             match self.authenticate(&req, Challenging::Proxy, &domain, unix_now()) {
                 Ok(who) => {

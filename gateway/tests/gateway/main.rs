@@ -1,6 +1,11 @@
-//! End-to-end tests of the built `crossbar` binary.
+//! End-to-end tests of the built `crossbar` binary, and of the gateway library's SCCP side.
 
 mod cli;
 mod decode;
 mod fleet;
+mod media;
+mod media_sipp;
+mod render;
+mod sccp;
 mod support;
+mod unistim;

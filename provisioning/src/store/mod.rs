@@ -8,9 +8,11 @@
 mod features;
 mod inventory;
 mod location;
+mod seen;
 
 pub use features::LineFeatures;
 pub use location::{AorBindings, Credential, RegistrationRow};
+pub use seen::{SeenDevice, SeenRow, SeenVia};
 
 use std::path::Path;
 use std::str::FromStr;

@@ -31,7 +31,10 @@ async fn features_round_trip(db: &TestDb) {
         forward_busy: Some("3002".to_owned()),
         ..LineFeatures::default()
     };
-    db.store.set_line_features(&alice, &cleared, 200).await.unwrap();
+    db.store
+        .set_line_features(&alice, &cleared, 200)
+        .await
+        .unwrap();
     assert_eq!(db.store.line_features(&alice).await.unwrap(), cleared);
 }
 

@@ -1,7 +1,9 @@
-//! Integration tests of the provisioning crate: the store suite on both backends, and bulk import.
+//! Integration tests of the provisioning crate: the store suite on both backends, bulk import, rendering.
 
 mod db;
 mod features;
 mod import;
 mod location;
+mod render;
+mod seen;
 mod store;

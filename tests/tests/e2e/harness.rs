@@ -34,6 +34,8 @@ pub(crate) struct Gateway {
     pub(crate) sip_tcp: SocketAddr,
     /// `[sccp] listen`.
     pub(crate) sccp: SocketAddr,
+    /// `[unistim] listen`.
+    pub(crate) unistim: SocketAddr,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -55,7 +57,7 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_text = format!(
             "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
-             default_domain = \"acme.example.com\"\n{sip_extra}\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n{sccp_extra}\n",
+             default_domain = \"acme.example.com\"\n{sip_extra}\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n{sccp_extra}\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("crossbar.db").display()
         );
         let config = Config::parse(&config_text, None).expect("config");
@@ -83,6 +85,7 @@ impl Gateway {
                 .expect("listener")
         };
         let (sip_udp, sip_tcp, sccp) = (find("udp"), find("tcp"), find("sccp.listen"));
+        let unistim = find("unistim.listen");
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -95,6 +98,7 @@ impl Gateway {
             sip_udp,
             sip_tcp,
             sccp,
+            unistim,
             config_text,
             shutdown,
             task,

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use codecs::sccp::msg::{
     ConfigStatRes, ConfigStatV2Res, Empty, FeatureStatRes, FeatureStatV2Res, ForwardStatRes,
-    LineStatRes, LineStatV2Res, RegisterAck, RegisterReject, RegisterReq, Reset,
-    ServiceUrlStatRes, SpeedDialStatRes, SpeedDialStatV2Res, UnregisterAck,
+    LineStatRes, LineStatV2Res, RegisterAck, RegisterReject, RegisterReq, Reset, ServiceUrlStatRes,
+    SpeedDialStatRes, SpeedDialStatV2Res, UnregisterAck,
 };
 use codecs::sccp::types::VarText;
 use codecs::sccp::{ButtonType, Ctx, Message, MessageId, SoftKeyEvent, Stimulus};
@@ -136,6 +136,8 @@ pub enum CloseReason {
 /// What the session is fed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// Messages are fed one at a time and moved at once; boxing them would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub enum Input {
     /// A message from the phone, decoded under [`Session::ctx`].
     FromPhone(Message),
@@ -168,6 +170,8 @@ pub enum Input {
 /// What the session wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// As for Input: one message at a time, drained at once.
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     /// Send to the phone, encoded under [`Session::ctx`].
     ToPhone(Message),
@@ -355,7 +359,7 @@ impl Session {
     /// [`SessionError::Unexpected`] for a message out of place; the session is unaffected.
     pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), SessionError> {
         self.now = now;
-        let result = match input {
+        match input {
             Input::FromPhone(m) => {
                 if self.is_registered() {
                     self.deadline = now + self.config.keepalive * 2;
@@ -367,7 +371,7 @@ impl Session {
                 Ok(())
             }
             Input::Ua(event) => {
-                self.to_phone(now, PhoneInput::Ua(event));
+                self.feed_phone(now, PhoneInput::Ua(event));
                 Ok(())
             }
             Input::MediaReady {
@@ -375,7 +379,7 @@ impl Session {
                 local,
                 phone_target,
             } => {
-                self.to_phone(
+                self.feed_phone(
                     now,
                     PhoneInput::MediaReady {
                         call,
@@ -386,7 +390,7 @@ impl Session {
                 Ok(())
             }
             Input::RemoteDtmf { call, dtmf } => {
-                self.to_phone(now, PhoneInput::RemoteDtmf { call, dtmf });
+                self.feed_phone(now, PhoneInput::RemoteDtmf { call, dtmf });
                 Ok(())
             }
             Input::Reset => {
@@ -403,8 +407,7 @@ impl Session {
                 self.on_timeout(now);
                 Ok(())
             }
-        };
-        result
+        }
     }
 
     fn unix_now(&self) -> u64 {
@@ -446,7 +449,7 @@ impl Session {
         }
     }
 
-    fn to_phone(&mut self, now: Instant, input: PhoneInput) {
+    fn feed_phone(&mut self, now: Instant, input: PhoneInput) {
         let unix = self.unix_now();
         if let State::Registered(r) = &mut self.state {
             r.phone.handle(now, input);
@@ -530,7 +533,8 @@ impl Session {
                 text: "Unknown device".into(),
                 ..Default::default()
             }));
-            self.out.push_back(Output::Close(CloseReason::UnknownDevice));
+            self.out
+                .push_back(Output::Close(CloseReason::UnknownDevice));
             return;
         };
         let version = codecs::sccp::negotiate(
@@ -609,7 +613,8 @@ impl Session {
                         ..Default::default()
                     }));
                     self.state = State::Closed;
-                    self.out.push_back(Output::Close(CloseReason::BadDeviceName));
+                    self.out
+                        .push_back(Output::Close(CloseReason::BadDeviceName));
                     return Ok(());
                 };
                 self.out.push_back(Output::Lookup {
@@ -844,6 +849,18 @@ impl Session {
             Message::TimeDateReq(_) => {
                 let unix = self.unix_now();
                 self.send(Message::TimeDateRes(render::time_date(unix)));
+                // Registration is complete (what CUCM does too): the idle prompt.
+                for m in render::show(
+                    &Show::Prompt {
+                        line: crate::call::phone::NO_LINE,
+                        call: crate::call::phone::NO_CALL,
+                        text: Prompt::Options,
+                    },
+                    ctx,
+                    0,
+                ) {
+                    self.send(m);
+                }
                 return Ok(());
             }
             Message::UnregisterReq(_) => {

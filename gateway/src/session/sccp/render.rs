@@ -42,9 +42,7 @@ pub(super) fn codec_of(pt: PayloadType) -> Option<Codec> {
         | PayloadType::G729_ANNEX_A
         | PayloadType::G729_ANNEX_B
         | PayloadType::G729_ANNEX_AW_ANNEX_B => Some(Codec::G729),
-        PayloadType::G722_64K | PayloadType::G722_56K | PayloadType::G722_48K => {
-            Some(Codec::G722)
-        }
+        PayloadType::G722_64K | PayloadType::G722_56K | PayloadType::G722_48K => Some(Codec::G722),
         _ => None,
     }
 }
@@ -125,7 +123,11 @@ fn key_set(k: KeySet) -> SoftKeySet {
 pub(super) fn show(s: &Show, ctx: Ctx, unix_secs: u64) -> Vec<Message> {
     let v2 = ctx.version >= DYNAMIC;
     match s {
-        Show::State { line, call, state: st } => vec![Message::CallState(CallStateMsg {
+        Show::State {
+            line,
+            call,
+            state: st,
+        } => vec![Message::CallState(CallStateMsg {
             call_state: state(*st),
             line_instance: u32::from(line.0),
             call_reference: call.0,
@@ -134,16 +136,22 @@ pub(super) fn show(s: &Show, ctx: Ctx, unix_secs: u64) -> Vec<Message> {
             precedence_domain: Some(0),
             ..Default::default()
         })],
-        Show::Tone { line, call, tone: t } => vec![Message::StartTone(StartTone {
+        Show::Tone {
+            line,
+            call,
+            tone: t,
+        } => vec![Message::StartTone(StartTone {
             tone: tone(*t),
             tone_output_direction: 0,
             line_instance: Some(u32::from(line.0)),
             call_reference: Some(call.0),
             ..Default::default()
         })],
+        // With the tone field, as CUCM sends it (Wireshark wants it at every version).
         Show::StopTone { line, call } => vec![Message::StopTone(StopTone {
             line_instance: u32::from(line.0),
             call_reference: call.0,
+            tone: Some(Tone::SILENCE),
             ..Default::default()
         })],
         Show::Ringer { line, call, ring } => vec![Message::SetRinger(SetRinger {
@@ -411,7 +419,10 @@ pub(super) const SOFT_KEYS: [(&[u8], SoftKeyEvent); 13] = [
     (&label::code(label::TRANSFER), SoftKeyEvent::TRANSFER),
     (&label::code(label::CFWD_ALL), SoftKeyEvent::CFWD_ALL),
     (&label::code(label::CFWD_BUSY), SoftKeyEvent::CFWD_BUSY),
-    (&label::code(label::CFWD_NO_ANSWER), SoftKeyEvent::CFWD_NO_ANSWER),
+    (
+        &label::code(label::CFWD_NO_ANSWER),
+        SoftKeyEvent::CFWD_NO_ANSWER,
+    ),
     (&label::code(label::BACKSPACE), SoftKeyEvent::BACK_SPACE),
     (&label::code(label::END_CALL), SoftKeyEvent::END_CALL),
     (&label::code(label::RESUME), SoftKeyEvent::RESUME),
