@@ -10,7 +10,7 @@ use codecs::unistim::msg::key::icon;
 use tests::phonesim::PhoneConfig;
 use tests::phonesim::unistim::responder::{Responder, ResponderConfig};
 use tests::phonesim::unistim::{
-    Screen, UnistimEvent, UnistimFleet, UnistimModel, UnistimPhone, UnistimSpec, model,
+    Screen, ToneKind, UnistimEvent, UnistimFleet, UnistimModel, UnistimPhone, UnistimSpec, model,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -183,7 +183,16 @@ async fn an_i2004_calls_an_1140e_which_rings_answers_and_both_send_rtp() {
     caller.off_hook();
     assert!(
         caller
-            .wait_for(|e| *e == UnistimEvent::Tone { id: 0 }, WAIT)
+            .wait_for(
+                |e| matches!(
+                    e,
+                    UnistimEvent::Tone {
+                        kind: ToneKind::Dial,
+                        ..
+                    }
+                ),
+                WAIT
+            )
             .await
             .is_some(),
         "dial tone"
@@ -203,7 +212,16 @@ async fn an_i2004_calls_an_1140e_which_rings_answers_and_both_send_rtp() {
     assert_eq!(ringing.icons.get(&0), Some(&icon::RINGING));
     assert!(
         caller
-            .wait_for(|e| *e == UnistimEvent::Tone { id: 4 }, WAIT)
+            .wait_for(
+                |e| matches!(
+                    e,
+                    UnistimEvent::Tone {
+                        kind: ToneKind::Ringback,
+                        ..
+                    }
+                ),
+                WAIT
+            )
             .await
             .is_some(),
         "ringback"

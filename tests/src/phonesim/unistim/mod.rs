@@ -18,4 +18,4 @@ mod session;
 
 pub use model::{UNISTIM_MODELS, UnistimModel, UnistimSpec};
 pub use phone::{Datagram, Key, UnistimEvent, UnistimFleet, UnistimPhone, dial_key};
-pub use screen::Screen;
+pub use screen::{Screen, ToneKind};

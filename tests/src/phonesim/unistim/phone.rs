@@ -14,7 +14,7 @@ use codecs::unistim::msg::key::KeyCode;
 use tokio::sync::{Notify, mpsc};
 
 use super::model::UnistimSpec;
-use super::screen::Screen;
+use super::screen::{Screen, ToneKind};
 use crate::phonesim::media::{LegCounts, RtpCounts};
 use crate::phonesim::phone::PhoneConfig;
 
@@ -51,10 +51,12 @@ pub enum UnistimEvent {
     Lost,
     /// Something on the screen changed.
     Screen,
-    /// A stream-based tone started (0 dial, 2 busy, 3 reorder, 4 ringback ...).
+    /// A stream-based tone started.
     Tone {
         /// The tone id.
         id: u8,
+        /// What it is.
+        kind: ToneKind,
     },
     /// The stream-based tone stopped.
     ToneOff,

@@ -14,6 +14,48 @@ use codecs::unistim::msg::display::DisplaySwitch;
 use codecs::unistim::msg::display_write::{DisplayWrite, WriteAddress};
 use codecs::unistim::msg::key::KeySwitch;
 
+/// What a stream-based tone is, told by its downloaded frequencies (350+440 Hz dial, 440+480 ringback,
+/// 480+620 busy or reorder: North-American call progress, CS2K and the gateway) or, without a download,
+/// by the tone id's default meaning (0 dial, 2 busy, 3 reorder, 4 ringback; unistim.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToneKind {
+    /// Dial tone.
+    Dial,
+    /// Audible ringing.
+    Ringback,
+    /// Busy or reorder.
+    Busy,
+    /// Anything else (call waiting, DTMF feedback ...).
+    Other,
+}
+
+impl ToneKind {
+    /// Classifies tone `id` given the frequency words downloaded for it (Hz × 8.192).
+    pub fn classify(id: u8, words: Option<&[u16]>) -> Self {
+        let Some(words) = words.filter(|w| !w.is_empty()) else {
+            return match id {
+                0 => Self::Dial,
+                2 | 3 => Self::Busy,
+                4 => Self::Ringback,
+                _ => Self::Other,
+            };
+        };
+        let mut hz: Vec<u32> = words
+            .iter()
+            .map(|w| ((f64::from(*w) / 8.192).round()) as u32)
+            .collect();
+        hz.sort_unstable();
+        let near = |a: u32, b: u32| a.abs_diff(b) <= 5;
+        match hz.as_slice() {
+            [a, b] if near(*a, 350) && near(*b, 440) => Self::Dial,
+            [a, b] if near(*a, 440) && near(*b, 480) => Self::Ringback,
+            [a, b] if near(*a, 480) && near(*b, 620) => Self::Busy,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// The phone's display and indicators.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Screen {
@@ -96,6 +138,12 @@ impl Screen {
     /// The label beside programmable key `key`, trimmed.
     pub fn label(&self, key: u8) -> &str {
         self.labels.get(&key).map_or("", |l| l.trim())
+    }
+
+    /// What the stream tone playing now is.
+    pub fn tone(&self) -> Option<ToneKind> {
+        self.stream_tone
+            .map(|id| ToneKind::classify(id, self.tone_frequencies.get(&id).map(Vec::as_slice)))
     }
 
     /// Everything shown as text, one field a line: context, text lines, softkeys, key labels.

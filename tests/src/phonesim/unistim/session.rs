@@ -38,6 +38,7 @@ use tokio::time::{Instant, sleep_until};
 use super::link::{Link, LinkConfig, LinkEvent};
 use super::model::UnistimSpec;
 use super::phone::{Key, Shared, UCommand, UnistimEvent};
+use super::screen::ToneKind;
 use crate::phonesim::media::Leg;
 use crate::phonesim::phone::PhoneConfig;
 use crate::phonesim::stats::Stats;
@@ -650,17 +651,20 @@ impl Session {
             }
             AudioSwitch::StreamBasedToneOn(t) => {
                 let id = t.tone & 0x1f;
-                self.shared.push(UnistimEvent::Tone { id });
-                match id {
-                    0 if self
-                        .outgoing
-                        .as_ref()
-                        .is_some_and(|o| o.phase == Phase::AwaitingDialTone) =>
+                // The screen already applied this message: its tone is the one just started.
+                let kind = self.shared.lock().screen.tone().unwrap_or(ToneKind::Other);
+                self.shared.push(UnistimEvent::Tone { id, kind });
+                match kind {
+                    ToneKind::Dial
+                        if self
+                            .outgoing
+                            .as_ref()
+                            .is_some_and(|o| o.phase == Phase::AwaitingDialTone) =>
                     {
                         self.dial_out();
                     }
-                    4 => self.progressed(),
-                    2 | 3 => {
+                    ToneKind::Ringback => self.progressed(),
+                    ToneKind::Busy => {
                         if self
                             .outgoing
                             .as_ref()
