@@ -277,7 +277,7 @@ async fn spawn_sim(args: &Args, config: PhoneConfig) -> Result<Sim, String> {
     };
     let batch = usize::try_from((args.ramp / 10).max(1)).unwrap_or(1);
     let pause = |i: usize| async move {
-        if args.ramp > 0 && i > 0 && i % batch == 0 {
+        if args.ramp > 0 && i > 0 && i.is_multiple_of(batch) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };

@@ -287,7 +287,7 @@ impl Link {
 
     /// Time passed: re-send what is unacknowledged, or the hello.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if !self.retransmit_at.is_some_and(|t| now >= t) {
+        if self.retransmit_at.is_none_or(|t| now < t) {
             return;
         }
         match self.state {
@@ -413,7 +413,7 @@ mod tests {
         // Every third datagram is lost.
         let mut drop = || {
             n += 1;
-            n % 3 == 0
+            n.is_multiple_of(3)
         };
         let mut delivered_to_phone = 0;
         let mut delivered_to_server = 0;

@@ -117,10 +117,12 @@ pub(crate) async fn run(
         a.rotate_left(8) ^ u64::from(*b)
     }) ^ u64::from(std::process::id());
     let bind = SocketAddr::new(
-        source.unwrap_or(if config.server.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        source.unwrap_or_else(|| {
+            if config.server.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            }
         }),
         0,
     );
@@ -664,16 +666,15 @@ impl Session {
                         self.dial_out();
                     }
                     ToneKind::Ringback => self.progressed(),
-                    ToneKind::Busy => {
+                    ToneKind::Busy
                         if self
                             .outgoing
                             .as_ref()
-                            .is_some_and(|o| o.phase != Phase::Talking)
-                        {
-                            self.outgoing = None;
-                            Stats::add(&self.stats.calls_failed);
-                            self.hang_up();
-                        }
+                            .is_some_and(|o| o.phase != Phase::Talking) =>
+                    {
+                        self.outgoing = None;
+                        Stats::add(&self.stats.calls_failed);
+                        self.hang_up();
                     }
                     _ => {}
                 }
@@ -719,7 +720,9 @@ impl Session {
                         }
                     }
                 }
-                let far_ip = o.far_address.map_or(self.config.server.ip(), IpAddr::V4);
+                let far_ip = o
+                    .far_address
+                    .map_or_else(|| self.config.server.ip(), IpAddr::V4);
                 let remote = (o.tx_stream_id != 0xff && o.far_rtp_port != 0)
                     .then(|| SocketAddr::new(far_ip, o.far_rtp_port));
                 let Some(leg) = &self.leg else { return };
