@@ -256,15 +256,11 @@ async fn serve(socket: UdpSocket, config: ResponderConfig, observed: Arc<Mutex<O
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
+    // Timers are checked on a 10 ms tick rather than by computing the earliest deadline of every
+    // endpoint after each datagram, which cost O(phones) per datagram.
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let deadline = peers
-            .values()
-            .filter_map(|p| p.ep.poll_timeout())
-            .min()
-            .map_or_else(
-                || Instant::now() + Duration::from_secs(3600),
-                Instant::from_std,
-            );
         let mut touched: Vec<SocketAddr> = Vec::new();
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -280,7 +276,7 @@ async fn serve(socket: UdpSocket, config: ResponderConfig, observed: Arc<Mutex<O
                 let _ = peer.ep.handle_datagram(Instant::now().into_std(), bytes);
                 touched.push(from);
             }
-            () = tokio::time::sleep_until(deadline) => {
+            _ = tick.tick() => {
                 let now = Instant::now().into_std();
                 for (addr, p) in &mut peers {
                     if p.ep.poll_timeout().is_some_and(|t| t <= now) {
