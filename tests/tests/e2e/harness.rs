@@ -32,6 +32,8 @@ pub(crate) struct Gateway {
     pub(crate) sip_udp: SocketAddr,
     /// The TCP listener.
     pub(crate) sip_tcp: SocketAddr,
+    /// `[sccp] listen`.
+    pub(crate) sccp: SocketAddr,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -45,10 +47,15 @@ impl Gateway {
 
     /// As [`Gateway::start`], with more `[sip]` keys.
     pub(crate) async fn start_with(csv: &str, sip_extra: &str) -> Self {
+        Self::start_full(csv, sip_extra, "").await
+    }
+
+    /// As [`Gateway::start_with`], with more `[sccp]` keys too.
+    pub(crate) async fn start_full(csv: &str, sip_extra: &str, sccp_extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_text = format!(
             "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
-             default_domain = \"acme.example.com\"\n{sip_extra}\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n",
+             default_domain = \"acme.example.com\"\n{sip_extra}\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n{sccp_extra}\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("crossbar.db").display()
         );
         let config = Config::parse(&config_text, None).expect("config");
@@ -75,7 +82,7 @@ impl Gateway {
                 .map(|(_, a)| *a)
                 .expect("listener")
         };
-        let (sip_udp, sip_tcp) = (find("udp"), find("tcp"));
+        let (sip_udp, sip_tcp, sccp) = (find("udp"), find("tcp"), find("sccp.listen"));
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -87,6 +94,7 @@ impl Gateway {
             dir,
             sip_udp,
             sip_tcp,
+            sccp,
             config_text,
             shutdown,
             task,

@@ -1,4 +1,6 @@
 //! End-to-end tests over loopback: Crossbar in-process on port 0, real peers (sipp) on the other side.
 
 mod harness;
+mod phones;
+mod sccp_phones;
 mod sip;

@@ -1,0 +1,345 @@
+//! `phonesim`: simulated SCCP phones against a running Crossbar (or any call manager) for load and
+//! soak runs. Prints a summary every `--report-secs` and a final one.
+//!
+//! ```text
+//! phonesim --server 127.0.0.1:2000 (--csv fleet.csv | --phones N --mac-base 0004f2000000)
+//!          [--calls-per-sec R --call-target EXT|peers --call-secs S] [--duration SECS] [--storm]
+//! phonesim --serve-responder --server 127.0.0.1:2000      # the scripted call manager, for self-tests
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tests::phonesim::fleet::{self, ModelInfo, PhoneSpec};
+use tests::phonesim::responder::{Responder, ResponderConfig};
+use tests::phonesim::{Fleet, PhoneConfig, Stats};
+use tokio::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "phonesim",
+    about = "Simulated Cisco SCCP phones for load tests"
+)]
+struct Args {
+    /// The call manager's SCCP address.
+    #[arg(long, default_value = "127.0.0.1:2000")]
+    server: SocketAddr,
+    /// Inventory CSV (the import format): one phone per MAC.
+    #[arg(long, conflicts_with = "phones")]
+    csv: Option<PathBuf>,
+    /// Generate this many phones instead.
+    #[arg(long)]
+    phones: Option<usize>,
+    /// First MAC of generated phones.
+    #[arg(long, default_value = "0004f2000000")]
+    mac_base: String,
+    /// Model of generated phones.
+    #[arg(long, default_value = "cisco-7970")]
+    model: String,
+    /// First extension of generated phones (one line each).
+    #[arg(long, default_value_t = 100_000)]
+    ext_base: u64,
+    /// Protocol version to offer instead of the model's.
+    #[arg(long)]
+    protocol_version: Option<u8>,
+    /// Local addresses to connect from, round-robin: `127.0.0.2-127.0.0.9` or a comma list.
+    #[arg(long)]
+    source_ips: Option<String>,
+    /// Connect this many phones per second (0: all at once).
+    #[arg(long, default_value_t = 0)]
+    ramp: u64,
+    /// Calls placed per second (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    calls_per_sec: f64,
+    /// Number to call, or `peers`: the first half of the phones calls the second half.
+    #[arg(long)]
+    call_target: Option<String>,
+    /// Talk time of each call.
+    #[arg(long, default_value_t = 2.0)]
+    call_secs: f64,
+    /// Dial with EnblocCall instead of OffHook + digits.
+    #[arg(long)]
+    enbloc: bool,
+    /// Ringing phones answer after this many milliseconds.
+    #[arg(long, default_value_t = 50)]
+    auto_answer_ms: u64,
+    /// Seconds to run after every phone registered (0: until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    duration: u64,
+    /// Once all are registered, drop every connection at once and time the re-registration.
+    #[arg(long)]
+    storm: bool,
+    /// Seconds to stay registered before the storm (steady-state measurements happen here).
+    #[arg(long, default_value_t = 1)]
+    storm_after: u64,
+    /// Seconds between periodic summaries.
+    #[arg(long, default_value_t = 5)]
+    report_secs: u64,
+    /// Seconds to wait for all phones to register.
+    #[arg(long, default_value_t = 120)]
+    register_timeout: u64,
+    /// Print the fleet as an import CSV and exit.
+    #[arg(long)]
+    print_csv: bool,
+    /// Run the scripted call manager on `--server` instead of phones.
+    #[arg(long)]
+    serve_responder: bool,
+}
+
+fn source_ips(text: &str) -> Result<Vec<IpAddr>, String> {
+    if let Some((a, b)) = text.split_once('-') {
+        let (a, b): (std::net::Ipv4Addr, std::net::Ipv4Addr) = (
+            a.trim().parse().map_err(|e| format!("{a}: {e}"))?,
+            b.trim().parse().map_err(|e| format!("{b}: {e}"))?,
+        );
+        Ok((u32::from(a)..=u32::from(b))
+            .map(|n| IpAddr::from(std::net::Ipv4Addr::from(n)))
+            .collect())
+    } else {
+        text.split(',')
+            .map(|s| s.trim().parse().map_err(|e| format!("{s}: {e}")))
+            .collect()
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn summary(label: &str, started: Instant, stats: &Stats, phones: usize, all_at: Option<Duration>) {
+    let s = stats.snapshot();
+    let lat = stats.latency_percentiles(&[50.0, 99.0]).map_or_else(
+        || "-".to_owned(),
+        |p| format!("{:.2}/{:.2} ms", ms(p[0]), ms(p[1])),
+    );
+    println!(
+        "{label} t={:.1}s phones={phones} registered={} all_registered_at={} registrations={} \
+         rejects={} disconnects={} keepalives={}/{} calls attempted={} progressed={} connected={} \
+         failed={} answered={} setup_p50/p99={lat} rtp sent={} received={} unknown={} malformed={} \
+         unanswered={} connect_failures={} rss={} KiB",
+        started.elapsed().as_secs_f64(),
+        s.registered,
+        all_at.map_or_else(|| "-".to_owned(), |d| format!("{:.3}s", d.as_secs_f64())),
+        s.registrations,
+        s.rejects,
+        s.disconnects,
+        s.keepalives,
+        s.keepalive_acks,
+        s.calls_attempted,
+        s.calls_progressed,
+        s.calls_connected,
+        s.calls_failed,
+        s.calls_answered,
+        s.rtp_sent,
+        s.rtp_received,
+        s.unknown,
+        s.malformed,
+        s.unanswered,
+        s.connect_failures,
+        rss_kib(),
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn specs(args: &Args) -> Result<Vec<PhoneSpec>, String> {
+    let mut specs = if let Some(path) = &args.csv {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        fleet::from_csv(file).map_err(|e| format!("{}: {e}", path.display()))?
+    } else if let Some(n) = args.phones {
+        let mac = fleet::parse_mac(&args.mac_base).ok_or("bad --mac-base")?;
+        let model = ModelInfo::find(&args.model).ok_or("unknown --model")?;
+        fleet::generate(n, mac, model, args.ext_base)
+    } else {
+        return Err("give --csv FILE or --phones N".into());
+    };
+    if let Some(v) = args.protocol_version {
+        specs.iter_mut().for_each(|s| s.version = v);
+    }
+    Ok(specs)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PHONESIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if args.serve_responder {
+        let config = ResponderConfig {
+            record: false,
+            ..Default::default()
+        };
+        match Responder::start(args.server, config).await {
+            Ok(r) => {
+                println!("responder listening on {}", r.addr());
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            Err(e) => {
+                eprintln!("phonesim: {}: {e}", args.server);
+                std::process::exit(1);
+            }
+        }
+    }
+    let specs = match specs(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("phonesim: {e}");
+            std::process::exit(64);
+        }
+    };
+    if args.print_csv {
+        print!("{}", fleet::to_csv(&specs));
+        return;
+    }
+    let mut config = PhoneConfig::new(args.server);
+    config.record_events = false;
+    config.auto_answer = Some(Duration::from_millis(args.auto_answer_ms));
+    if let Some(ips) = &args.source_ips {
+        match source_ips(ips) {
+            Ok(ips) => config.source_ips = ips,
+            Err(e) => {
+                eprintln!("phonesim: --source-ips: {e}");
+                std::process::exit(64);
+            }
+        }
+    }
+    let stats = config.stats.clone();
+    let n = specs.len();
+    let rss_before = rss_kib();
+    let started = Instant::now();
+    let fleet = if args.ramp == 0 {
+        Fleet::spawn(specs, config)
+    } else {
+        // Spawn in batches of ramp/10 every 100 ms.
+        let batch = usize::try_from((args.ramp / 10).max(1)).unwrap_or(1);
+        let config = Arc::new(config);
+        let mut phones = Vec::with_capacity(n);
+        for (i, spec) in specs.into_iter().enumerate() {
+            if i > 0 && i % batch == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let source = (!config.source_ips.is_empty())
+                .then(|| config.source_ips[i % config.source_ips.len()]);
+            phones.push(tests::phonesim::Phone::spawn(spec, config.clone(), source));
+        }
+        Fleet { phones, config }
+    };
+    println!("phonesim: {n} phones -> {}", args.server);
+    let report = Duration::from_secs(args.report_secs.max(1));
+    let mut next_report = Instant::now() + report;
+    let deadline = started + Duration::from_secs(args.register_timeout);
+    let mut all_at = None;
+    while all_at.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if fleet.registered() >= n as u64 {
+            all_at = Some(started.elapsed());
+        }
+        if Instant::now() >= next_report {
+            summary("progress", started, &stats, n, all_at);
+            next_report += report;
+        }
+    }
+    let rss_registered = rss_kib();
+    summary("registered", started, &stats, n, all_at);
+    println!(
+        "phonesim footprint: rss {rss_before} KiB before, {rss_registered} KiB registered, {:.1} KiB/phone",
+        (rss_registered.saturating_sub(rss_before)) as f64 / n.max(1) as f64
+    );
+    if args.storm && all_at.is_some() {
+        let settle = Instant::now() + Duration::from_secs(args.storm_after);
+        while Instant::now() < settle {
+            tokio::time::sleep_until(next_report.min(settle)).await;
+            if Instant::now() >= next_report {
+                summary("progress", started, &stats, n, all_at);
+                next_report += report;
+            }
+        }
+        println!("storm: dropping {n} connections");
+        let before = stats.snapshot().registrations;
+        let t0 = Instant::now();
+        for phone in &fleet.phones {
+            phone.drop_connection(Duration::ZERO);
+        }
+        let mut done = None;
+        while done.is_none() && t0.elapsed() < Duration::from_secs(args.register_timeout) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if stats.snapshot().registrations >= before + n as u64 {
+                done = Some(t0.elapsed());
+            }
+        }
+        match done {
+            Some(d) => println!(
+                "storm: {n} phones re-registered in {:.3} s",
+                d.as_secs_f64()
+            ),
+            None => println!(
+                "storm: only {} of {n} re-registered within {} s",
+                stats.snapshot().registrations - before,
+                args.register_timeout
+            ),
+        }
+    }
+    let run_until =
+        (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
+    let hold = Duration::from_secs_f64(args.call_secs.max(0.0));
+    let mut call_tick = (args.calls_per_sec > 0.0 && args.call_target.is_some())
+        .then(|| tokio::time::interval(Duration::from_secs_f64(1.0 / args.calls_per_sec)));
+    let peers = args.call_target.as_deref() == Some("peers");
+    let callers = if peers { n / 2 } else { n };
+    let mut next_caller = 0usize;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let until_report = tokio::time::sleep_until(next_report);
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            () = until_report => {
+                summary("progress", started, &stats, n, all_at);
+                next_report += report;
+            }
+            () = async {
+                match call_tick.as_mut() {
+                    Some(t) => { t.tick().await; }
+                    None => std::future::pending().await,
+                }
+            } => {
+                if callers > 0 {
+                    let i = next_caller % callers;
+                    next_caller += 1;
+                    let target = if peers {
+                        fleet.phones[i + n / 2].spec().extension().unwrap_or_default().to_owned()
+                    } else {
+                        args.call_target.clone().unwrap_or_default()
+                    };
+                    fleet.phones[i].place_call(&target, hold, args.enbloc);
+                }
+            }
+            () = async { match run_until { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
+        }
+    }
+    // Let calls in progress finish.
+    tokio::time::sleep(hold + Duration::from_millis(500)).await;
+    summary("final", started, &stats, n, all_at);
+    fleet.stop().await;
+}
