@@ -14,11 +14,12 @@
 //! The wire format is `codecs::sccp` throughout.
 
 pub mod fleet;
-mod media;
-mod phone;
+pub(crate) mod media;
+pub(crate) mod phone;
 pub mod responder;
 mod session;
-mod stats;
+pub(crate) mod stats;
+pub mod unistim;
 pub mod wire;
 
 pub use fleet::{ModelInfo, PhoneSpec};

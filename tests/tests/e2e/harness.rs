@@ -34,6 +34,8 @@ pub(crate) struct Gateway {
     pub(crate) sip_tcp: SocketAddr,
     /// `[sccp] listen`.
     pub(crate) sccp: SocketAddr,
+    /// `[unistim] listen`.
+    pub(crate) unistim: SocketAddr,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -83,6 +85,7 @@ impl Gateway {
                 .expect("listener")
         };
         let (sip_udp, sip_tcp, sccp) = (find("udp"), find("tcp"), find("sccp.listen"));
+        let unistim = find("unistim.listen");
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -95,6 +98,7 @@ impl Gateway {
             sip_udp,
             sip_tcp,
             sccp,
+            unistim,
             config_text,
             shutdown,
             task,

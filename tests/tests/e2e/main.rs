@@ -4,3 +4,5 @@ mod harness;
 mod phones;
 mod sccp_phones;
 mod sip;
+mod unistim_gateway;
+mod unistim_phones;

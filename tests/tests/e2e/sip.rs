@@ -73,7 +73,7 @@ async fn register_run(
 }
 
 /// Registers `user` with its Contact at `contact_port` (a sipp UAS).
-async fn register_contact(
+pub(crate) async fn register_contact(
     gw: &Gateway,
     user: &str,
     domain: &str,
