@@ -598,11 +598,9 @@ impl Session {
         let mut lookup = false;
         let mut first_hwid = false;
         match b {
-            BasicPhone::HardwareId(h) => {
-                if id.mac.is_none() {
-                    id.mac = h.mac();
-                    first_hwid = id.mac.is_some() && !*assigned;
-                }
+            BasicPhone::HardwareId(h) if id.mac.is_none() => {
+                id.mac = h.mac();
+                first_hwid = id.mac.is_some() && !*assigned;
             }
             BasicPhone::FirmwareVersion(f) => id.firmware = f.version.to_str_lossy().into_owned(),
             BasicPhone::ItType(t) => {
@@ -612,11 +610,7 @@ impl Session {
             BasicPhone::ProductEngineeringCode(p) => {
                 id.product_code = p.code.to_str_lossy().into_owned();
             }
-            BasicPhone::EthernetAddress(e) => {
-                if id.mac.is_none() {
-                    id.mac = Some(e.mac);
-                }
-            }
+            BasicPhone::EthernetAddress(e) if id.mac.is_none() => id.mac = Some(e.mac),
             _ => {}
         }
         if first_hwid {

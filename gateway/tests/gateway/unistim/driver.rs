@@ -186,7 +186,7 @@ async fn rtp_both_ways(o: &OpenAudioStream) -> (usize, usize) {
         .expect("the phone's RTP port is free");
     let to = SocketAddr::new(
         o.far_address
-            .map_or([127, 0, 0, 1].into(), std::net::IpAddr::V4),
+            .map_or_else(|| [127, 0, 0, 1].into(), std::net::IpAddr::V4),
         o.far_rtp_port,
     );
     let (mut sent, mut back) = (0usize, 0usize);

@@ -338,7 +338,7 @@ fn a_reboot_detaches_and_initialises_again() {
     let _ = answered_call(&mut h);
     h.ua.clear();
     let hello = h.phone.hello();
-    h.from_phone(hello);
+    h.phone_sends(hello);
     assert_eq!(h.unregistered, 1);
     assert!(
         h.take_ua()
