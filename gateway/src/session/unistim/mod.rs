@@ -200,7 +200,9 @@ impl Identity {
             Some(ItType::I2004) => Some("nortel-i2004"),
             _ => None,
         };
-        by_code.or(by_fw).or(by_type).map(str::to_owned)
+        // Phase II firmware (0604D) is shared by the i2001/i2002/i2004: the IT type tells the i2002.
+        let i2002 = (self.it_type == Some(ItType::I2002)).then_some("nortel-i2002");
+        by_code.or(i2002).or(by_fw).or(by_type).map(str::to_owned)
     }
 }
 

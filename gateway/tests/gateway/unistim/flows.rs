@@ -379,3 +379,43 @@ fn calls_complete_under_ten_percent_loss_and_reordering() {
         assert!(!h.session.is_closed(), "seed {seed}");
     }
 }
+
+#[test]
+fn a_one_line_i2002_gets_status_and_caller_on_its_single_line() {
+    let mut h = UnistimHarness::new(Some(device()));
+    h.phone.firmware = "0604DCN";
+    h.phone.product_code = "NTDU76AA";
+    h.phone.it_type = 0x03;
+    h.connect();
+    assert_eq!(h.lookups[0].2.as_deref(), Some("nortel-i2002"));
+    let g = h.session.geometry().unwrap();
+    assert_eq!(g.text_lines, 1);
+    let got = h.take();
+    let lines: Vec<u8> = got
+        .iter()
+        .filter_map(|m| match m {
+            Message::DisplaySwitch(codecs::unistim::msg::display::DisplaySwitch::DisplayWrite(
+                w,
+            )) => w
+                .address
+                .filter(|a| a.field == 0x04)
+                .and_then(|a| a.position)
+                .map(|p| p >> 5),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| *l == 0),
+        "only line 0 written: {lines:?}"
+    );
+    let call = h.refs.next();
+    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
+        call,
+        line: LineId(1),
+        from_name: "Bob Dupont".to_owned(),
+        from_number: "2002".to_owned(),
+        offer: Some(far_media(Codec::Pcmu)),
+        replaces: None,
+    }));
+    assert!(texts(&h.take()).iter().any(|s| s == "Bob Dupont 2002"));
+}
