@@ -594,3 +594,27 @@ async fn a_call_completes_under_ten_percent_loss_and_reordering() {
     rig.stop().await;
     tshark_check(&carol.log, server);
 }
+
+/// A phone whose NAT binding changes (new source port) is followed by its terminal id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_moves_behind_nat_is_followed_by_its_terminal_id() {
+    let rig = rig().await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut carol = UdpPhone::new(rig.unistim, MAC, socket).await;
+    carol.connect().await;
+    carol.until_quiet(Duration::from_millis(300)).await;
+    carol.phone.take();
+    // The NAT gives the phone a new public port.
+    carol.socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let d = carol.phone.off_hook();
+    carol.out(d).await;
+    let got = carol
+        .until("dial tone at the new address", |m| {
+            matches!(m, Message::AudioSwitch(AudioSwitch::StreamBasedToneOn(_)))
+        })
+        .await;
+    assert!(!got.is_empty());
+    let server = rig.unistim;
+    rig.stop().await;
+    tshark_check(&carol.log, server);
+}

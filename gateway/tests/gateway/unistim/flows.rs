@@ -419,3 +419,32 @@ fn a_one_line_i2002_gets_status_and_caller_on_its_single_line() {
     }));
     assert!(texts(&h.take()).iter().any(|s| s == "Bob Dupont 2002"));
 }
+
+#[test]
+fn random_and_mangled_datagrams_never_panic_a_session() {
+    let mut h = UnistimHarness::connected();
+    let mut rng = super::harness::Lcg(99);
+    // A valid key-event payload to mangle.
+    let valid = h.phone.key(KeyCode(0x05)).to_vec();
+    for i in 0..5_000u32 {
+        let mut d: Vec<u8> = if i % 2 == 0 {
+            let len = rng.next() as usize % 40;
+            (0..len).map(|_| rng.next() as u8).collect()
+        } else {
+            let mut v = valid.clone();
+            let at = rng.next() as usize % v.len();
+            v[at] = rng.next() as u8;
+            v.truncate(rng.next() as usize % (v.len() + 1));
+            v
+        };
+        if i % 7 == 0 {
+            d.extend(std::iter::repeat_n(0xff, 3));
+        }
+        let _ = h
+            .session
+            .handle_input(h.now, gateway::session::unistim::Input::Datagram(d.into()));
+        let _ = h.session.take_errors();
+        while h.session.poll_output().is_some() {}
+    }
+    assert!(!h.session.is_closed());
+}
