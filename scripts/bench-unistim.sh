@@ -17,7 +17,8 @@
 #        QUICK=1 scripts/bench-unistim.sh   (2,000 phones, short windows)
 # Environment: N (10000), STEADY_SECS (40), CALL_PHONES (1000), CALL_RATE (200), CALL_SECS (20), CALL_HOLD (1),
 #   LOSS (0; percent of each phone's datagrams dropped, each direction), UNISTIM_PORT (5000; the next free of
-#   5100, 5200 ... if taken), SCCP_PORT (2300), SIP_PORT (5190), NO_BUILD=1, KEEP=1 (keep the temp dir).
+#   5100, 5200 ... if taken), SCCP_PORT (2300), SIP_PORT (5190) (the next free ones, 7 apart, if taken),
+#   NO_BUILD=1, KEEP=1 (keep the temp dir).
 # Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,15 @@ SIP_PORT=${SIP_PORT:-5190}
 SCCP_PORT=${SCCP_PORT:-2300}
 
 udp_busy() { [[ -n $(ss -Huln "sport = :$1") ]]; }
+tcp_busy() { [[ -n $(ss -Htln "sport = :$1") ]]; }
+while tcp_busy "$SCCP_PORT"; do
+    SCCP_PORT=$((SCCP_PORT + 7))
+    ((SCCP_PORT < 3000)) || { echo "bench-unistim: no free SCCP port" >&2; exit 1; }
+done
+while udp_busy "$SIP_PORT" || tcp_busy "$SIP_PORT"; do
+    SIP_PORT=$((SIP_PORT + 7))
+    ((SIP_PORT < 5990)) || { echo "bench-unistim: no free SIP port" >&2; exit 1; }
+done
 UNISTIM_PORT=${UNISTIM_PORT:-5000}
 while udp_busy "$UNISTIM_PORT"; do
     UNISTIM_PORT=$((UNISTIM_PORT + 100))

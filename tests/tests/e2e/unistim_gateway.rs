@@ -1,7 +1,7 @@
 //! Simulated UNIStim phones against the in-process gateway's `[unistim] listen`: the "done when"
 //! (an avaya-1140e on extension 3001 shows its idle screen, calls SIP user 2002 — a sipp UAS echoing
 //! RTP — and SCCP extension 2001 — a phonesim SCCP phone — and is called back, with RTP both ways), calls
-//! under 10% loss and reordering, and tshark on everything the gateway sent the phones.
+//! under 10% loss and reordering, hold and resume, and tshark on everything the gateway sent the phones.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -363,5 +363,120 @@ async fn unistim_calls_complete_through_the_gateway_under_ten_percent_loss() {
     assert_eq!(s.calls_connected, calls, "{s:?}");
     assert!(s.rtp_received > 0, "{s:?}");
     assert!(s.injected_losses > 0 && s.retransmits > 0, "{s:?}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hold_key_stops_the_audio_stream_and_pressing_it_again_resumes_it() {
+    let gw = Gateway::start(FLEET).await;
+    let mut una = unistim_phone(&gw, "3001", unistim_config(&gw, |_| {}));
+    assert!(
+        una.wait_screen(idle_3001, WAIT).await.is_some(),
+        "{:?}",
+        una.screen()
+    );
+    let sccp_spec = fleet::from_csv(FLEET.as_bytes()).unwrap().remove(0);
+    let mut sccp_config = PhoneConfig::new(gw.sccp);
+    sccp_config.auto_answer = Some(Duration::from_millis(100));
+    let mut ann = Phone::spawn(sccp_spec, Arc::new(sccp_config), None);
+    assert!(ann.wait_registered(WAIT).await);
+
+    una.off_hook();
+    assert!(
+        una.wait_for(
+            |e| matches!(
+                e,
+                UnistimEvent::Tone {
+                    kind: ToneKind::Dial,
+                    ..
+                }
+            ),
+            WAIT
+        )
+        .await
+        .is_some()
+    );
+    una.dial("2001#");
+    assert!(
+        una.wait_for(
+            |e| matches!(
+                e,
+                UnistimEvent::AudioOpened {
+                    remote: Some(_),
+                    ..
+                }
+            ),
+            WAIT
+        )
+        .await
+        .is_some(),
+        "{:?}",
+        una.events()
+    );
+    let talking = wait_rtp(|| una.rtp_counts(), 10).await;
+    assert!(talking.received >= 10, "{talking:?}");
+
+    una.press(codecs::unistim::msg::key::KeyCode::HOLD);
+    assert!(
+        una.wait_for(|e| *e == UnistimEvent::AudioClosed, WAIT)
+            .await
+            .is_some(),
+        "hold closes the stream: {:?}",
+        una.events()
+    );
+    let held = una.screen();
+    println!(
+        "held screen of 3001:\n{}\nicons {:?}",
+        held.text(),
+        held.icons
+    );
+    assert!(
+        held.softkeys.iter().any(|k| k.trim() == "Resume"),
+        "{held:?}"
+    );
+    let before = una.rtp_counts();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        una.rtp_counts().sent,
+        before.sent,
+        "no RTP from a held phone"
+    );
+
+    una.press(codecs::unistim::msg::key::KeyCode::HOLD);
+    assert!(
+        una.wait_for(
+            |e| matches!(
+                e,
+                UnistimEvent::AudioOpened {
+                    remote: Some(_),
+                    ..
+                }
+            ),
+            WAIT
+        )
+        .await
+        .is_some(),
+        "resume reopens the stream: {:?}",
+        una.events()
+    );
+    let resumed = wait_rtp(
+        || {
+            let c = una.rtp_counts();
+            RtpCounts {
+                sent: c.sent - before.sent,
+                received: c.received - before.received,
+            }
+        },
+        10,
+    )
+    .await;
+    assert!(
+        resumed.sent >= 10 && resumed.received >= 10,
+        "RTP after resume {resumed:?}"
+    );
+    una.on_hook();
+    assert!(una.wait_screen(idle_3001, WAIT).await.is_some());
+    una.stop().await;
+    ann.stop().await;
     gw.stop().await;
 }

@@ -58,6 +58,7 @@ enum State {
 
 /// What the link produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LinkEvent {
     /// The server acknowledged the hello.
     Up,

@@ -98,6 +98,7 @@ pub(crate) enum UCommand {
 
 /// One thing the user does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Key {
     /// A key of the set (dial pad, softkey, line key, handsfree, release ...): a Key Event.
     Press(KeyCode),
