@@ -1,5 +1,6 @@
 //! End-to-end tests of the built `crossbar` binary, and of the gateway library's SCCP side.
 
+mod call;
 mod cli;
 mod decode;
 mod fleet;

@@ -200,7 +200,9 @@ impl Identity {
             Some(ItType::I2004) => Some("nortel-i2004"),
             _ => None,
         };
-        by_code.or(by_fw).or(by_type).map(str::to_owned)
+        // Phase II firmware (0604D) is shared by the i2001/i2002/i2004: the IT type tells the i2002.
+        let i2002 = (self.it_type == Some(ItType::I2002)).then_some("nortel-i2002");
+        by_code.or(i2002).or(by_fw).or(by_type).map(str::to_owned)
     }
 }
 
@@ -598,11 +600,9 @@ impl Session {
         let mut lookup = false;
         let mut first_hwid = false;
         match b {
-            BasicPhone::HardwareId(h) => {
-                if id.mac.is_none() {
-                    id.mac = h.mac();
-                    first_hwid = id.mac.is_some() && !*assigned;
-                }
+            BasicPhone::HardwareId(h) if id.mac.is_none() => {
+                id.mac = h.mac();
+                first_hwid = id.mac.is_some() && !*assigned;
             }
             BasicPhone::FirmwareVersion(f) => id.firmware = f.version.to_str_lossy().into_owned(),
             BasicPhone::ItType(t) => {
@@ -612,11 +612,7 @@ impl Session {
             BasicPhone::ProductEngineeringCode(p) => {
                 id.product_code = p.code.to_str_lossy().into_owned();
             }
-            BasicPhone::EthernetAddress(e) => {
-                if id.mac.is_none() {
-                    id.mac = Some(e.mac);
-                }
-            }
+            BasicPhone::EthernetAddress(e) if id.mac.is_none() => id.mac = Some(e.mac),
             _ => {}
         }
         if first_hwid {

@@ -824,3 +824,31 @@ async fn two_sccp_phones_call_each_other_through_the_whole_gateway() {
     let connections = std::mem::take(&mut *log.lock().unwrap());
     tshark_check(&connections);
 }
+
+#[tokio::test]
+async fn frames_split_across_segments_and_large_messages_are_reassembled() {
+    let rig = rig(Duration::from_secs(30)).await;
+    let mut phone = Phone::connect(&rig).await;
+    phone.register(ALICE).await;
+    let mut bytes = BytesMut::new();
+    Message::KeepAliveReq(Empty::default()).encode_frame(phone.ctx, &mut bytes);
+    Message::TimeDateReq(Empty::default()).encode_frame(phone.ctx, &mut bytes);
+    // A large EnhancedAlarm first (grows the read buffer), then the two frames cut in odd places.
+    let mut alarm = BytesMut::new();
+    frame::encode(MessageId::ENHANCED_ALARM, 20, &[b'x'; 2000], &mut alarm);
+    phone.send_raw(&alarm).await;
+    for chunk in bytes.chunks(5) {
+        phone.send_raw(chunk).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        phone.recv().await.map(|m| m.id()),
+        Some(MessageId::KEEP_ALIVE_ACK)
+    );
+    assert_eq!(
+        phone.recv().await.map(|m| m.id()),
+        Some(MessageId::TIME_DATE_RES)
+    );
+    drop(phone);
+    rig.stop().await;
+}

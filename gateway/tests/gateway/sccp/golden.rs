@@ -366,3 +366,69 @@ fn inbound_call_follows_cucm() {
     assert!(ended);
     assert!(h.session.phone().unwrap().calls().next().is_none());
 }
+
+/// IOS CME and a 7962 that offers 22: the phone pipelines its line and forward requests for six lines
+/// before any answer. With Crossbar offering at most 17 (what CME offered), the version is 17 and every
+/// request gets exactly one answer of the matching kind, in the order asked.
+#[test]
+fn cme_registration_every_pipelined_request_is_answered_in_order() {
+    let mut device = cucm_device("1001");
+    for n in 3..=6u16 {
+        device.lines.push(LineConfig {
+            id: LineId(n),
+            identity: LineIdentity {
+                extension: format!("100{n}"),
+                domain: "cme.example.com".to_owned(),
+                display_name: String::new(),
+                ha1: None,
+            },
+            label: String::new(),
+            features: LineFeatures::default(),
+        });
+        device.keys.push(KeyConfig::Line(LineId(n)));
+    }
+    let mut h = SessionHarness::with_config(
+        Some(device),
+        gateway::session::sccp::SessionConfig {
+            max_version: 17,
+            ..Default::default()
+        },
+    );
+    let mut asked = Vec::new();
+    let mut answered = Vec::new();
+    for (side, m) in messages("nrusso-collab__sccp_cme_init.pcapng") {
+        if side != Side::Client {
+            continue;
+        }
+        let expect = match m.id() {
+            MessageId::REGISTER_REQ => Some(MessageId::REGISTER_ACK),
+            MessageId::BUTTON_TEMPLATE_REQ => Some(MessageId::BUTTON_TEMPLATE_RES),
+            MessageId::SOFT_KEY_TEMPLATE_REQ => Some(MessageId::SOFT_KEY_TEMPLATE_RES),
+            MessageId::SOFT_KEY_SET_REQ => Some(MessageId::SOFT_KEY_SET_RES),
+            MessageId::CONFIG_STAT_REQ => Some(MessageId::CONFIG_STAT_V2_RES),
+            MessageId::LINE_STAT_REQ => Some(MessageId::LINE_STAT_V2_RES),
+            MessageId::FORWARD_STAT_REQ => Some(MessageId::FORWARD_STAT_RES),
+            MessageId::TIME_DATE_REQ => Some(MessageId::TIME_DATE_RES),
+            _ => None,
+        };
+        asked.extend(expect);
+        h.phone(m);
+        answered.extend(h.take_ids().into_iter().filter(|id| {
+            ![
+                MessageId::CAPABILITIES_REQ,
+                MessageId::SELECT_SOFT_KEYS,
+                MessageId::DISPLAY_PROMPT_STATUS_V2,
+            ]
+            .contains(id)
+        }));
+    }
+    assert_eq!(h.ctx().version, 17, "the 7962 offers 22, Crossbar 17 here");
+    assert_eq!(answered, asked);
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|id| **id == MessageId::LINE_STAT_V2_RES)
+            .count(),
+        6
+    );
+}

@@ -6,4 +6,5 @@ mod driver;
 mod golden;
 mod harness;
 mod register;
+mod robust;
 mod tshark;

@@ -258,3 +258,22 @@ fn reset_is_sent_to_a_registered_phone() {
     assert_eq!(h.take_ids(), [MessageId::RESET]);
     assert_eq!(h.closed, Some(CloseReason::Reset));
 }
+
+#[test]
+fn a_closed_session_sends_nothing_more() {
+    let mut h = SessionHarness::registered(20);
+    h.phone(Message::UnregisterReq(UnregisterReq::default()));
+    h.take();
+    for m in [
+        Message::KeepAliveReq(Empty::default()),
+        Message::OffHook(OffHook::default()),
+        Message::TimeDateReq(Empty::default()),
+    ] {
+        let err = h.session.handle_input(h.now, Input::FromPhone(m));
+        assert!(err.is_err());
+        h.drain();
+    }
+    h.advance(Duration::from_secs(120));
+    assert!(h.take().is_empty());
+    assert_eq!(h.session.poll_timeout(), None);
+}

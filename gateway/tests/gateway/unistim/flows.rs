@@ -338,7 +338,7 @@ fn a_reboot_detaches_and_initialises_again() {
     let _ = answered_call(&mut h);
     h.ua.clear();
     let hello = h.phone.hello();
-    h.from_phone(hello);
+    h.phone_sends(hello);
     assert_eq!(h.unregistered, 1);
     assert!(
         h.take_ua()
@@ -378,4 +378,73 @@ fn calls_complete_under_ten_percent_loss_and_reordering() {
         );
         assert!(!h.session.is_closed(), "seed {seed}");
     }
+}
+
+#[test]
+fn a_one_line_i2002_gets_status_and_caller_on_its_single_line() {
+    let mut h = UnistimHarness::new(Some(device()));
+    h.phone.firmware = "0604DCN";
+    h.phone.product_code = "NTDU76AA";
+    h.phone.it_type = 0x03;
+    h.connect();
+    assert_eq!(h.lookups[0].2.as_deref(), Some("nortel-i2002"));
+    let g = h.session.geometry().unwrap();
+    assert_eq!(g.text_lines, 1);
+    let got = h.take();
+    let lines: Vec<u8> = got
+        .iter()
+        .filter_map(|m| match m {
+            Message::DisplaySwitch(codecs::unistim::msg::display::DisplaySwitch::DisplayWrite(
+                w,
+            )) => w
+                .address
+                .filter(|a| a.field == 0x04)
+                .and_then(|a| a.position)
+                .map(|p| p >> 5),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| *l == 0),
+        "only line 0 written: {lines:?}"
+    );
+    let call = h.refs.next();
+    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
+        call,
+        line: LineId(1),
+        from_name: "Bob Dupont".to_owned(),
+        from_number: "2002".to_owned(),
+        offer: Some(far_media(Codec::Pcmu)),
+        replaces: None,
+    }));
+    assert!(texts(&h.take()).iter().any(|s| s == "Bob Dupont 2002"));
+}
+
+#[test]
+fn random_and_mangled_datagrams_never_panic_a_session() {
+    let mut h = UnistimHarness::connected();
+    let mut rng = super::harness::Lcg(99);
+    // A valid key-event payload to mangle.
+    let valid = h.phone.key(KeyCode(0x05)).to_vec();
+    for i in 0..5_000u32 {
+        let mut d: Vec<u8> = if i % 2 == 0 {
+            let len = rng.next() as usize % 40;
+            (0..len).map(|_| rng.next() as u8).collect()
+        } else {
+            let mut v = valid.clone();
+            let at = rng.next() as usize % v.len();
+            v[at] = rng.next() as u8;
+            v.truncate(rng.next() as usize % (v.len() + 1));
+            v
+        };
+        if i % 7 == 0 {
+            d.extend(std::iter::repeat_n(0xff, 3));
+        }
+        let _ = h
+            .session
+            .handle_input(h.now, gateway::session::unistim::Input::Datagram(d.into()));
+        let _ = h.session.take_errors();
+        while h.session.poll_output().is_some() {}
+    }
+    assert!(!h.session.is_closed());
 }

@@ -144,17 +144,17 @@ impl UnistimHarness {
 
     pub(crate) fn connect(&mut self) {
         let hello = self.phone.hello();
-        self.to_session(hello);
+        self.put_on_wire(hello);
         self.settle();
     }
 
     /// Puts a datagram from the phone on the wire and lets the network settle.
-    pub(crate) fn from_phone(&mut self, d: Bytes) {
-        self.to_session(d);
+    pub(crate) fn phone_sends(&mut self, d: Bytes) {
+        self.put_on_wire(d);
         self.settle();
     }
 
-    fn to_session(&mut self, d: Bytes) {
+    fn put_on_wire(&mut self, d: Bytes) {
         if self.unplugged {
             return;
         }
@@ -163,7 +163,7 @@ impl UnistimHarness {
 
     pub(crate) fn key(&mut self, k: KeyCode) {
         let d = self.phone.key(k);
-        self.from_phone(d);
+        self.phone_sends(d);
     }
 
     pub(crate) fn softkey(&mut self, n: u8) {
@@ -172,17 +172,17 @@ impl UnistimHarness {
 
     pub(crate) fn off_hook(&mut self) {
         let d = self.phone.off_hook();
-        self.from_phone(d);
+        self.phone_sends(d);
     }
 
     pub(crate) fn on_hook(&mut self) {
         let d = self.phone.on_hook();
-        self.from_phone(d);
+        self.phone_sends(d);
     }
 
     pub(crate) fn dial(&mut self, digits: &str) {
         for d in self.phone.dial(digits) {
-            self.from_phone(d);
+            self.phone_sends(d);
         }
     }
 

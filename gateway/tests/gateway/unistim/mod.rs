@@ -2,6 +2,7 @@
 //! everything sent, and the driver over loopback UDP.
 
 mod capture;
+mod driver;
 mod flows;
 mod harness;
 mod phone;

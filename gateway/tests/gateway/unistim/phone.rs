@@ -36,6 +36,8 @@ pub(crate) struct ScriptedPhone {
     pub(crate) firmware: &'static str,
     pub(crate) product_code: &'static str,
     pub(crate) vocoders: Vec<u8>,
+    /// The IT type reported (0x02 i2004 and the 1100 series, 0x03 i2002).
+    pub(crate) it_type: u8,
     /// Answer the identification queries (off: a phone that never says who it is).
     pub(crate) answer_queries: bool,
 }
@@ -54,6 +56,7 @@ impl ScriptedPhone {
             firmware: "0625C8J",
             product_code: "NTYS05BA",
             vocoders: vec![0x00, 0x08, 0x12],
+            it_type: 0x02,
             answer_queries: true,
         }
     }
@@ -199,7 +202,7 @@ impl ScriptedPhone {
                 }
                 if f & QueryBasicManager::QUERY_IT_TYPE != 0 {
                     replies.push(Message::BasicPhone(BasicPhone::ItType(ItTypeReport::new(
-                        ItType::I2004,
+                        ItType(self.it_type),
                     ))));
                 }
                 if f & QueryBasicManager::QUERY_PRODUCT_CODE != 0 {
