@@ -47,6 +47,8 @@ pub struct Listeners {
     pub provisioning: Option<ProvisioningListeners>,
     /// `[sccp] listen`.
     pub sccp: Option<tokio::net::TcpListener>,
+    /// `[unistim] listen`.
+    pub unistim: Option<tokio::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -62,10 +64,14 @@ impl Listeners {
         let sccp = tokio::net::TcpListener::bind(config.sccp.listen)
             .await
             .with_context(|| format!("binding [sccp] listen {}", config.sccp.listen))?;
+        let unistim = tokio::net::UdpSocket::bind(config.unistim.listen)
+            .await
+            .with_context(|| format!("binding [unistim] listen {}", config.unistim.listen))?;
         Ok(Self {
             sip,
             provisioning,
             sccp: Some(sccp),
+            unistim: Some(unistim),
         })
     }
 
@@ -85,6 +91,12 @@ impl Listeners {
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map(|a| ("sccp.listen".to_owned(), a)),
+            )
+            .chain(
+                self.unistim
+                    .as_ref()
+                    .and_then(|s| s.local_addr().ok())
+                    .map(|a| ("unistim.listen".to_owned(), a)),
             )
             .collect()
     }
@@ -311,14 +323,14 @@ pub async fn run_with(
         // The server (and with it the Persister) is gone: the writer flushes and ends.
         let _ = writer.await;
     });
+    // SDP names the advertised address, else the SIP listener's.
+    let sdp_ip = config
+        .sip
+        .advertised_address
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| agent.local_addr().ip());
     if let Some(listener) = listeners.sccp {
-        // SDP names the advertised address, else the SIP listener's.
-        let sdp_ip = config
-            .sip
-            .advertised_address
-            .as_deref()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| agent.local_addr().ip());
         crate::driver::sccp::start(
             listener,
             crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip),
@@ -326,6 +338,15 @@ pub async fn run_with(
             shutdown.clone(),
         )
         .context("starting the SCCP listener")?;
+    }
+    if let Some(socket) = listeners.unistim {
+        crate::driver::unistim::start(
+            socket,
+            crate::driver::unistim::deps(&config, store.clone(), agent.clone(), sdp_ip),
+            &tasks,
+            shutdown.clone(),
+        )
+        .context("starting the UNIStim listener")?;
     }
     on_agent(agent);
     tasks.close();

@@ -1,3 +1,4 @@
 //! The tokio drivers of the pure session machines.
 
 pub mod sccp;
+pub mod unistim;

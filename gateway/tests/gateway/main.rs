@@ -10,3 +10,4 @@ mod render;
 mod sccp;
 mod support;
 mod ua;
+mod unistim;

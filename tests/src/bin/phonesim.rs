@@ -15,6 +15,8 @@ use std::time::Duration;
 use clap::Parser;
 use tests::phonesim::fleet::{self, ModelInfo, PhoneSpec};
 use tests::phonesim::responder::{Responder, ResponderConfig};
+use tests::phonesim::unistim::responder as uresponder;
+use tests::phonesim::unistim::{self as usim, UnistimFleet, UnistimModel, UnistimSpec};
 use tests::phonesim::{Fleet, PhoneConfig, Stats};
 use tokio::time::Instant;
 
@@ -24,9 +26,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(
     name = "phonesim",
-    about = "Simulated Cisco SCCP phones for load tests"
+    about = "Simulated Cisco SCCP and Nortel/Avaya UNIStim phones for load tests"
 )]
 struct Args {
+    /// The phones' protocol: `sccp` (Cisco) or `unistim` (Nortel/Avaya, UDP).
+    #[arg(long, default_value = "sccp")]
+    protocol: String,
     /// The call manager's SCCP address.
     #[arg(long, default_value = "127.0.0.1:2000")]
     server: SocketAddr,
@@ -39,9 +44,15 @@ struct Args {
     /// First MAC of generated phones.
     #[arg(long, default_value = "0004f2000000")]
     mac_base: String,
-    /// Model of generated phones.
-    #[arg(long, default_value = "cisco-7970")]
-    model: String,
+    /// Model of generated phones (default cisco-7970, or avaya-1140e with `--protocol unistim`).
+    #[arg(long)]
+    model: Option<String>,
+    /// UNIStim: drop this percentage of each phone's datagrams, each direction.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// UNIStim: send this percentage of each phone's datagrams after the next one.
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
     /// First extension of generated phones (one line each).
     #[arg(long, default_value_t = 100_000)]
     ext_base: u64,
@@ -132,7 +143,8 @@ fn summary(label: &str, started: Instant, stats: &Stats, phones: usize, all_at: 
         "{label} t={:.1}s phones={phones} registered={} all_registered_at={} registrations={} \
          rejects={} disconnects={} keepalives={}/{} calls attempted={} progressed={} connected={} \
          failed={} answered={} setup_p50/p99={lat} rtp sent={} received={} unknown={} malformed={} \
-         unanswered={} connect_failures={} rss={} KiB",
+         unanswered={} connect_failures={} retransmits={} injected_losses={} injected_reorders={} \
+         watchdog_expiries={} rss={} KiB",
         started.elapsed().as_secs_f64(),
         s.registered,
         all_at.map_or_else(|| "-".to_owned(), |d| format!("{:.3}s", d.as_secs_f64())),
@@ -152,6 +164,10 @@ fn summary(label: &str, started: Instant, stats: &Stats, phones: usize, all_at: 
         s.malformed,
         s.unanswered,
         s.connect_failures,
+        s.retransmits,
+        s.injected_losses,
+        s.injected_reorders,
+        s.watchdog_expiries,
         rss_kib(),
     );
 }
@@ -166,7 +182,8 @@ fn specs(args: &Args) -> Result<Vec<PhoneSpec>, String> {
         fleet::from_csv(file).map_err(|e| format!("{}: {e}", path.display()))?
     } else if let Some(n) = args.phones {
         let mac = fleet::parse_mac(&args.mac_base).ok_or("bad --mac-base")?;
-        let model = ModelInfo::find(&args.model).ok_or("unknown --model")?;
+        let model = ModelInfo::find(args.model.as_deref().unwrap_or("cisco-7970"))
+            .ok_or("unknown --model")?;
         fleet::generate(n, mac, model, args.ext_base)
     } else {
         return Err("give --csv FILE or --phones N".into());
@@ -175,6 +192,127 @@ fn specs(args: &Args) -> Result<Vec<PhoneSpec>, String> {
         specs.iter_mut().for_each(|s| s.version = v);
     }
     Ok(specs)
+}
+
+fn unistim_specs(args: &Args) -> Result<Vec<UnistimSpec>, String> {
+    if let Some(path) = &args.csv {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        usim::model::from_csv(file).map_err(|e| format!("{}: {e}", path.display()))
+    } else if let Some(n) = args.phones {
+        let mac = fleet::parse_mac(&args.mac_base).ok_or("bad --mac-base")?;
+        let model = UnistimModel::find(args.model.as_deref().unwrap_or("avaya-1140e"))
+            .ok_or("unknown --model for --protocol unistim")?;
+        Ok(usim::model::generate(n, mac, model, args.ext_base))
+    } else {
+        Err("give --csv FILE or --phones N".into())
+    }
+}
+
+/// The running phones of either protocol.
+enum Sim {
+    Sccp(Fleet),
+    Unistim(UnistimFleet),
+}
+
+impl Sim {
+    fn registered(&self) -> u64 {
+        match self {
+            Self::Sccp(f) => f.registered(),
+            Self::Unistim(f) => f.registered(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Sccp(f) => f.phones.len(),
+            Self::Unistim(f) => f.phones.len(),
+        }
+    }
+
+    fn extension(&self, i: usize) -> String {
+        match self {
+            Self::Sccp(f) => f.phones[i]
+                .spec()
+                .extension()
+                .unwrap_or_default()
+                .to_owned(),
+            Self::Unistim(f) => f.phones[i]
+                .spec()
+                .extension()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// Whether phone `i` has no call (UNIStim phones keep no call state: always taken as idle).
+    fn is_idle(&self, i: usize) -> bool {
+        match self {
+            Self::Sccp(f) => f.phones[i].is_idle(),
+            Self::Unistim(_) => true,
+        }
+    }
+
+    fn place_call(&self, i: usize, target: &str, hold: Duration, enbloc: bool) {
+        match self {
+            Self::Sccp(f) => f.phones[i].place_call(target, hold, enbloc),
+            Self::Unistim(f) => f.phones[i].place_call(target, hold),
+        }
+    }
+
+    fn drop_all(&self) {
+        match self {
+            Self::Sccp(f) => f
+                .phones
+                .iter()
+                .for_each(|p| p.drop_connection(Duration::ZERO)),
+            Self::Unistim(f) => f
+                .phones
+                .iter()
+                .for_each(|p| p.drop_connection(Duration::ZERO)),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::Sccp(f) => f.stop().await,
+            Self::Unistim(f) => f.stop().await,
+        }
+    }
+}
+
+/// Starts the phones, `ramp` per second (0: all at once).
+async fn spawn_sim(args: &Args, config: PhoneConfig) -> Result<Sim, String> {
+    let config = Arc::new(config);
+    let source = |i: usize| {
+        (!config.source_ips.is_empty()).then(|| config.source_ips[i % config.source_ips.len()])
+    };
+    let batch = usize::try_from((args.ramp / 10).max(1)).unwrap_or(1);
+    let pause = |i: usize| async move {
+        if args.ramp > 0 && i > 0 && i.is_multiple_of(batch) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    if args.protocol.eq_ignore_ascii_case("unistim") {
+        let specs = unistim_specs(args)?;
+        let mut phones = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            pause(i).await;
+            phones.push(usim::UnistimPhone::spawn(spec, config.clone(), source(i)));
+        }
+        Ok(Sim::Unistim(UnistimFleet { phones, config }))
+    } else {
+        let specs = specs(args)?;
+        let mut phones = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            pause(i).await;
+            phones.push(tests::phonesim::Phone::spawn(
+                spec,
+                config.clone(),
+                source(i),
+            ));
+        }
+        Ok(Sim::Sccp(Fleet { phones, config }))
+    }
 }
 
 #[tokio::main]
@@ -187,6 +325,39 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let unistim = args.protocol.eq_ignore_ascii_case("unistim");
+    if !unistim && !args.protocol.eq_ignore_ascii_case("sccp") {
+        eprintln!("phonesim: --protocol is sccp or unistim");
+        std::process::exit(64);
+    }
+    if unistim && args.serve_responder {
+        let extensions = match unistim_specs(&args) {
+            Ok(specs) => specs
+                .into_iter()
+                .filter_map(|s| Some((s.mac, s.extension()?.to_owned())))
+                .collect(),
+            Err(e) => {
+                eprintln!("phonesim: {e}");
+                std::process::exit(64);
+            }
+        };
+        let config = uresponder::ResponderConfig {
+            extensions,
+            record: false,
+            ..Default::default()
+        };
+        match uresponder::Responder::start(args.server, config).await {
+            Ok(r) => {
+                println!("UNIStim responder listening on {}", r.addr());
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            Err(e) => {
+                eprintln!("phonesim: {}: {e}", args.server);
+                std::process::exit(1);
+            }
+        }
+    }
     if args.serve_responder {
         let config = ResponderConfig {
             record: false,
@@ -204,21 +375,32 @@ async fn main() {
             }
         }
     }
-    let specs = match specs(&args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("phonesim: {e}");
-            std::process::exit(64);
-        }
-    };
     if args.print_csv {
-        print!("{}", fleet::to_csv(&specs));
+        if unistim {
+            match unistim_specs(&args) {
+                Ok(specs) => print!("{}", usim::model::to_csv(&specs)),
+                Err(e) => {
+                    eprintln!("phonesim: {e}");
+                    std::process::exit(64);
+                }
+            }
+        } else {
+            match specs(&args) {
+                Ok(specs) => print!("{}", fleet::to_csv(&specs)),
+                Err(e) => {
+                    eprintln!("phonesim: {e}");
+                    std::process::exit(64);
+                }
+            }
+        }
         return;
     }
     let mut config = PhoneConfig::new(args.server);
     config.record_events = false;
     config.register_wait = Duration::from_secs(args.register_wait.max(1));
     config.auto_answer = Some(Duration::from_millis(args.auto_answer_ms));
+    config.loss = (args.loss / 100.0).clamp(0.0, 1.0);
+    config.reorder = (args.reorder / 100.0).clamp(0.0, 1.0);
     if let Some(ips) = &args.source_ips {
         match source_ips(ips) {
             Ok(ips) => config.source_ips = ips,
@@ -229,26 +411,16 @@ async fn main() {
         }
     }
     let stats = config.stats.clone();
-    let n = specs.len();
     let rss_before = rss_kib();
     let started = Instant::now();
-    let fleet = if args.ramp == 0 {
-        Fleet::spawn(specs, config)
-    } else {
-        // Spawn in batches of ramp/10 every 100 ms.
-        let batch = usize::try_from((args.ramp / 10).max(1)).unwrap_or(1);
-        let config = Arc::new(config);
-        let mut phones = Vec::with_capacity(n);
-        for (i, spec) in specs.into_iter().enumerate() {
-            if i > 0 && i % batch == 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let source = (!config.source_ips.is_empty())
-                .then(|| config.source_ips[i % config.source_ips.len()]);
-            phones.push(tests::phonesim::Phone::spawn(spec, config.clone(), source));
+    let fleet = match spawn_sim(&args, config).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("phonesim: {e}");
+            std::process::exit(64);
         }
-        Fleet { phones, config }
     };
+    let n = fleet.len();
     println!("phonesim: {n} phones -> {}", args.server);
     let report = Duration::from_secs(args.report_secs.max(1));
     let mut next_report = Instant::now() + report;
@@ -284,9 +456,7 @@ async fn main() {
         next_report = Instant::now() + report;
         let before = stats.snapshot().registrations;
         let t0 = Instant::now();
-        for phone in &fleet.phones {
-            phone.drop_connection(Duration::ZERO);
-        }
+        fleet.drop_all();
         let mut done = None;
         while done.is_none() && t0.elapsed() < Duration::from_secs(args.register_timeout) {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -333,17 +503,17 @@ async fn main() {
             } => {
                 // The next idle caller (and, calling peers, its idle callee).
                 let free = (0..callers).map(|k| (next_caller + k) % callers).find(|&i| {
-                    fleet.phones[i].is_idle() && (!peers || fleet.phones[i + n / 2].is_idle())
+                    fleet.is_idle(i) && (!peers || fleet.is_idle(i + n / 2))
                 });
                 match free {
                     Some(i) => {
                         next_caller = i + 1;
                         let target = if peers {
-                            fleet.phones[i + n / 2].spec().extension().unwrap_or_default().to_owned()
+                            fleet.extension(i + n / 2)
                         } else {
                             args.call_target.clone().unwrap_or_default()
                         };
-                        fleet.phones[i].place_call(&target, hold, args.enbloc);
+                        fleet.place_call(i, &target, hold, args.enbloc);
                     }
                     None => skipped += 1,
                 }

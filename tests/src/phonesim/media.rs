@@ -76,7 +76,16 @@ pub(crate) fn payload_type_of(compression: u32) -> u8 {
 impl Leg {
     /// Opens a receive socket on `ip`, port chosen by the kernel.
     pub(crate) async fn open(ip: IpAddr, ssrc: u32, stats: Arc<Stats>) -> std::io::Result<Self> {
-        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        Self::open_at(SocketAddr::new(ip, 0), ssrc, stats).await
+    }
+
+    /// Opens a receive socket on `addr` (UNIStim: the port the server chose for the phone).
+    pub(crate) async fn open_at(
+        addr: SocketAddr,
+        ssrc: u32,
+        stats: Arc<Stats>,
+    ) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
         let local = socket.local_addr()?;
         let counts = Arc::new(LegCounts::default());
         let (control, rx) = mpsc::unbounded_channel();
@@ -94,6 +103,11 @@ impl Leg {
             to,
             payload_type: payload_type_of(compression),
         });
+    }
+
+    /// Sends RTP with this payload type (UNIStim vocoder ids are RTP payload types).
+    pub(crate) fn transmit_payload_type(&self, to: SocketAddr, payload_type: u8) {
+        let _ = self.control.send(Control::Transmit { to, payload_type });
     }
 
     pub(crate) fn stop_transmit(&self) {

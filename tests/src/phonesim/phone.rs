@@ -41,6 +41,10 @@ pub struct PhoneConfig {
     pub step_timeout: Duration,
     /// How long a placed call may take to reach ringback or connected.
     pub setup_timeout: Duration,
+    /// UNIStim: drop this share (0.0–1.0) of the phone's datagrams, each direction.
+    pub loss: f64,
+    /// UNIStim: send this share of the phone's datagrams after the one that follows them.
+    pub reorder: f64,
     /// Counters of the fleet.
     pub stats: Arc<Stats>,
 }
@@ -58,6 +62,8 @@ impl PhoneConfig {
             register_wait: Duration::from_secs(10),
             step_timeout: Duration::from_secs(5),
             setup_timeout: Duration::from_secs(10),
+            loss: 0.0,
+            reorder: 0.0,
             stats: Arc::default(),
         }
     }

@@ -65,6 +65,14 @@ counters! {
     rtp_sent,
     /// RTP packets received.
     rtp_received,
+    /// UNIStim payloads the phones re-sent (RUDP retransmissions).
+    retransmits,
+    /// UNIStim datagrams dropped on purpose (injected loss, both directions).
+    injected_losses,
+    /// UNIStim datagrams sent out of order on purpose (injected reordering).
+    injected_reorders,
+    /// UNIStim watchdogs that expired (no Reset Watchdog from the server in time).
+    watchdog_expiries,
 }
 
 impl Stats {

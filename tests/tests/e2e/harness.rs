@@ -38,6 +38,8 @@ pub(crate) struct Gateway {
     pub(crate) addresses: Vec<(String, SocketAddr)>,
     /// `[sccp] listen`.
     pub(crate) sccp: SocketAddr,
+    /// `[unistim] listen`.
+    pub(crate) unistim: SocketAddr,
     config_text: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -61,7 +63,7 @@ impl Gateway {
             "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
              default_domain = \"acme.example.com\"\n{sip_extra}\n\n\
              [tftp]\nlisten = \"127.0.0.1:0\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
-             [sccp]\nlisten = \"127.0.0.1:0\"\n{sccp_extra}\n",
+             [sccp]\nlisten = \"127.0.0.1:0\"\n{sccp_extra}\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("crossbar.db").display()
         );
         let config = Config::parse(&config_text, None).expect("config");
@@ -89,6 +91,7 @@ impl Gateway {
                 .expect("listener")
         };
         let (sip_udp, sip_tcp, sccp) = (find("udp"), find("tcp"), find("sccp.listen"));
+        let unistim = find("unistim.listen");
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let (agent_tx, agent_rx) = tokio::sync::oneshot::channel();
@@ -109,6 +112,7 @@ impl Gateway {
             agent,
             addresses,
             sccp,
+            unistim,
             config_text,
             shutdown,
             task,

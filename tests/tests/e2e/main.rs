@@ -6,3 +6,5 @@ mod provisioning;
 mod sccp_phones;
 mod sip;
 mod ua;
+mod unistim_gateway;
+mod unistim_phones;

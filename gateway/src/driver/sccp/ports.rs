@@ -41,6 +41,21 @@ pub struct DeviceHandle {
 }
 
 impl DeviceHandle {
+    /// A handle for a device of another protocol's driver (UNIStim) sharing the agents and the relay.
+    pub(crate) fn new(
+        name: &str,
+        peer: SocketAddr,
+        local: SocketAddr,
+        tx: mpsc::UnboundedSender<DeviceEvent>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            peer,
+            local,
+            tx,
+        }
+    }
+
     /// `SEP<MAC>`.
     pub fn name(&self) -> &str {
         &self.name

@@ -717,7 +717,8 @@ async fn two_sccp_phones_call_each_other_through_the_whole_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[store]\nurl = \"sqlite://{}\"\n\n[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n\
-         default_domain = \"acme.example.com\"\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n\n\
+         default_domain = \"acme.example.com\"\n\n[sccp]\nlisten = \"127.0.0.1:0\"\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n\n\
+         [tftp]\nlisten = \"127.0.0.1:0\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
          [media]\nrtp_ports = \"43000-43999\"\n\n[dialplan]\ninterdigit_ms = 500\n",
         dir.path().join("crossbar.db").display()
     );
