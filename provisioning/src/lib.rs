@@ -21,6 +21,6 @@ pub use digest::Ha1;
 pub use inventory::{Device, Inventory, Key, KeyKind, User, UserId};
 pub use mac::Mac;
 pub use models::{Family, MODELS, Model, Protocol};
-pub use secret::LineSecret;
 pub use render::{Fetched, RenderError, RenderedFile, Renderer, ServerAddresses};
+pub use secret::LineSecret;
 pub use store::{Backend, SeenDevice, SeenRow, SeenVia, Store, StoreError};

@@ -146,7 +146,10 @@ mod tests {
         let other_mac: Mac = "0004f2abcdee".parse().expect("mac");
         let base = secret.line_password("acme.example.com", "2001", mac);
         assert_eq!(base.len(), PASSWORD_LEN);
-        assert!(base.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert!(
+            base.bytes()
+                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+        );
         assert_eq!(base, secret.line_password("ACME.example.com", "2001", mac));
         for other in [
             secret.line_password("globex.example.com", "2001", mac),

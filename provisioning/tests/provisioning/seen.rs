@@ -91,7 +91,9 @@ async fn reset_requests_are_taken_once(db: &TestDb) {
 async fn line_secret_is_shared_by_nodes_and_reaches_sip_files(db: &TestDb) {
     assert_eq!(db.store.stored_line_secret().await.expect("read"), None);
     let first = db.store.line_secret().await.expect("created");
-    let other_node = provisioning::Store::open(&db.url).await.expect("second node");
+    let other_node = provisioning::Store::open(&db.url)
+        .await
+        .expect("second node");
     assert_eq!(other_node.line_secret().await.expect("read"), first);
     assert_eq!(
         db.store.stored_line_secret().await.expect("read"),

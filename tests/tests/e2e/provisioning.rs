@@ -99,10 +99,7 @@ const SIP_FLEET: &str = "extension,display_name,mac,model,password\n\
 
 /// The value after `key` up to the next `end` in `text`.
 fn value_after<'t>(text: &'t str, key: &str, end: char) -> &'t str {
-    let start = text
-        .find(key)
-        .unwrap_or_else(|| panic!("{key} in {text}"))
-        + key.len();
+    let start = text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len();
     let rest = &text[start..];
     rest[..rest.find(end).unwrap_or(rest.len())].trim()
 }
@@ -127,7 +124,9 @@ async fn register(gateway: &Gateway, tag: &str, user: &str, password: &str) -> b
     .await;
     if !run.ok() {
         assert!(
-            run.first_lines().iter().any(|l| l.starts_with("SIP/2.0 403")),
+            run.first_lines()
+                .iter()
+                .any(|l| l.starts_with("SIP/2.0 403")),
             "{tag}: refused with 403: {}",
             run.describe()
         );
