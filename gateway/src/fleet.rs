@@ -105,7 +105,7 @@ pub(crate) fn changed_devices(
 ) -> Result<Vec<Mac>, CliError> {
     let templates = crate::provision::templates(config)?;
     let servers = server_addresses(config, &Bound::configured(config));
-    let settings = provisioning::render::Settings::default();
+    let settings = config.provisioning.site.clone();
     let old = Catalog::new(before, templates.clone(), servers.clone(), settings.clone());
     let new = Catalog::new(after, templates, servers, settings);
     changed(&old, &new).map_err(|e| {

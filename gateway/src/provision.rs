@@ -118,9 +118,14 @@ pub fn templates(config: &Config) -> anyhow::Result<templates::Templates> {
 /// Templates that cannot be loaded, or an inventory that cannot be read.
 pub async fn renderer(config: &Config, store: Store, bound: &Bound) -> anyhow::Result<Renderer> {
     let templates = templates(config)?;
-    Renderer::new(store, templates, server_addresses(config, bound))
-        .await
-        .context("loading the inventory for provisioning")
+    Renderer::with_settings(
+        store,
+        templates,
+        server_addresses(config, bound),
+        config.provisioning.site.clone(),
+    )
+    .await
+    .context("loading the inventory for provisioning")
 }
 
 /// Receive buffer asked for the TFTP listening socket (the kernel caps it at `net.core.rmem_max`).

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod mac;
 pub mod models;
 pub mod render;
+pub mod secret;
 pub mod store;
 pub mod tftp;
 
@@ -21,4 +22,5 @@ pub use inventory::{Device, Inventory, Key, KeyKind, User, UserId};
 pub use mac::Mac;
 pub use models::{Family, MODELS, Model, Protocol};
 pub use render::{Fetched, RenderError, RenderedFile, Renderer, ServerAddresses};
+pub use secret::LineSecret;
 pub use store::{Backend, SeenDevice, SeenRow, SeenVia, Store, StoreError};

@@ -320,6 +320,48 @@ impl<'r, 'i> Section<'r, 'i> {
         ok.then_some(out)
     }
 
+    /// A table of strings (`name = "value"`), every name checked by `name_ok` and every value parsed by
+    /// `parse`; every bad entry is reported, and then `None` is returned.
+    pub(crate) fn table_of_strings<T>(
+        &mut self,
+        key: &'static str,
+        name_ok: impl Fn(&str) -> Result<String, String>,
+        mut parse: impl FnMut(&str) -> Result<T, String>,
+    ) -> Option<Vec<(String, T)>> {
+        let value = self.value(key)?;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(key, value, "a table");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (name, item) in table.iter() {
+            let path = format!("{key}.{}", name.get_ref());
+            let name = match name_ok(name.get_ref()) {
+                Ok(n) => n,
+                Err(message) => {
+                    ok = false;
+                    self.problem(&path, &name.span(), message);
+                    continue;
+                }
+            };
+            match item.get_ref() {
+                DeValue::String(s) => match parse(s) {
+                    Ok(v) => out.push((name, v)),
+                    Err(message) => {
+                        ok = false;
+                        self.problem(&path, &item.span(), format!("{s:?}: {message}"));
+                    }
+                },
+                _ => {
+                    ok = false;
+                    self.wrong_type(&path, item, "a string");
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// Reports every key of the section nobody read.
     pub(crate) fn finish(self) {
         let Some(table) = self.table else { return };

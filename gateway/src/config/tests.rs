@@ -333,3 +333,95 @@ fn provisioning_templates_directory_is_taken_from_the_config_directory() {
         "{found:?}"
     );
 }
+
+#[test]
+fn provisioning_site_settings_are_read_and_checked() {
+    let defaults = parse("").provisioning.site;
+    assert_eq!(defaults, ::provisioning::render::Settings::default());
+    let config = parse(
+        r#"
+[provisioning]
+time_zone = "W. Europe Standard/Daylight Time"
+cisco_sip_time_zone = "CET"
+ntp = "ntp.example.com"
+voice_vlan = 20
+unistim_secondary = "192.0.2.11"
+unistim_retry = 4
+cisco_sip_image = "P0S3-8-12-00"
+polycom_app_file = "sip-6.4.ld"
+[provisioning.loads]
+"Cisco-7960" = "P0030801SR02"
+"cisco-7961-sip" = "SIP41.9-4-2SR3-1S"
+[provisioning.unistim_firmware]
+"1140e" = "0625C8A:1140e_0625C8A.bin"
+"#,
+    );
+    let site = &config.provisioning.site;
+    assert_eq!(site.time_zone, "W. Europe Standard/Daylight Time");
+    assert_eq!(site.cisco_sip_time_zone, "CET");
+    assert_eq!(site.ntp.as_deref(), Some("ntp.example.com"));
+    assert_eq!(site.voice_vlan, Some(20));
+    let s2 = site.unistim_secondary.as_ref().expect("s2");
+    assert_eq!((s2.host.as_str(), s2.port), ("192.0.2.11", 5000));
+    assert_eq!(site.unistim_retry, 4);
+    assert_eq!(site.cisco_sip_image.as_deref(), Some("P0S3-8-12-00"));
+    assert_eq!(site.polycom_app_file, "sip-6.4.ld");
+    assert_eq!(
+        site.loads.get("cisco-7960").map(String::as_str),
+        Some("P0030801SR02")
+    );
+    assert_eq!(site.loads.len(), 2);
+    let fw = site
+        .unistim_firmware
+        .get("1140E")
+        .expect("type name as the models spell it");
+    assert_eq!(
+        (fw.version.as_str(), fw.filename.as_str()),
+        ("0625C8A", "1140e_0625C8A.bin")
+    );
+    let with_port = parse("[provisioning]\nunistim_secondary = \"[2001:db8::5]:5100\"\n");
+    let s2 = with_port.provisioning.site.unistim_secondary.expect("s2");
+    assert_eq!((s2.host.as_str(), s2.port), ("2001:db8::5", 5100));
+
+    let found = problems(
+        r#"[provisioning]
+time_zone = ""
+ntp = "ntp server"
+voice_vlan = 4095
+unistim_secondary = "s2.example.com"
+unistim_retry = 0
+cisco_sip_image = "P0S3\"x"
+polycom_app_file = 7
+[provisioning.loads]
+"cisco-9999" = "X"
+"cisco-7960" = "has space"
+[provisioning.unistim_firmware]
+"1140E" = "0625C8A"
+"2099" = "a:b"
+"#,
+    );
+    assert_eq!(found.len(), 11, "{found:#?}");
+    for (i, (key, what)) in [
+        ("provisioning.time_zone", "1 to 128"),
+        ("provisioning.ntp", "host name"),
+        ("provisioning.voice_vlan", "1..=4094"),
+        ("provisioning.unistim_secondary", "no host names"),
+        ("provisioning.unistim_retry", "1..=255"),
+        ("provisioning.cisco_sip_image", "not allowed"),
+        ("provisioning.polycom_app_file", "a string"),
+        ("provisioning.loads.cisco-9999", "not a Cisco model"),
+        ("provisioning.loads.cisco-7960", "not allowed"),
+        ("provisioning.unistim_firmware.1140E", "VERSION:FILE"),
+        ("provisioning.unistim_firmware.2099", "not a UNIStim type"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(
+            found[i].contains(key) && found[i].contains(what),
+            "{i}: {key} / {what}: {found:#?}"
+        );
+    }
+    assert!(problems("[provisioning]\nloads = \"P003\"\n")[0].contains("expected a table"));
+    assert!(problems("[provisioning]\ntimezone = \"CET\"\n")[0].contains("unknown key"));
+}

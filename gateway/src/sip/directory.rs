@@ -3,6 +3,11 @@
 //! and newest `updated_at`), and only the users changed since the last look are read again (all of them
 //! only when the count changed, i.e. users were removed). An import made by `crossbar import` while the
 //! gateway runs takes effect within seconds, and an idle gateway costs one small query per interval.
+//!
+//! Each line of a SIP-firmware device (Cisco SIP, Polycom, Yealink) also has a password of its own,
+//! derived from the store's SIP line secret (`provisioning::secret`) and carried in that device's
+//! provisioning file: its HA1 is accepted for the line's user besides the user's own. These are loaded
+//! with the directory and reloaded when the inventory fingerprint (users, devices) changes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -22,6 +27,33 @@ pub struct Directory {
     domains: HashSet<String>,
     /// `None`: a user without a SIP password (legacy lines only), who cannot register over SIP.
     users: HashMap<Aor, Option<Ha1>>,
+    /// The HA1s of the device line passwords of each user on a SIP-firmware device.
+    device_lines: HashMap<Aor, Vec<Ha1>>,
+    /// The inventory fingerprint `device_lines` was loaded at.
+    inventory: [i64; 4],
+}
+
+/// The HA1s of every SIP-firmware device line's derived password, by the line's user.
+async fn device_lines(
+    store: &Store,
+) -> Result<([i64; 4], HashMap<Aor, Vec<Ha1>>), provisioning::StoreError> {
+    let fingerprint = store.inventory_fingerprint().await?;
+    let secret = store.line_secret().await?;
+    let inventory = store.load_inventory().await?;
+    let mut lines: HashMap<Aor, Vec<Ha1>> = HashMap::new();
+    for device in inventory.devices.values() {
+        if device.model.protocol != provisioning::Protocol::Sip {
+            continue;
+        }
+        for key in device.lines() {
+            let password = secret.line_password(&device.domain, &key.target, device.mac);
+            lines
+                .entry(Aor::new(key.target.clone(), &device.domain))
+                .or_default()
+                .push(Ha1::compute(&key.target, &device.domain, &password));
+        }
+    }
+    Ok((fingerprint, lines))
 }
 
 impl Directory {
@@ -48,7 +80,13 @@ impl Directory {
                 (Aor::new(c.extension, &c.domain), ha1)
             })
             .collect();
-        Ok(Self { domains, users })
+        let (inventory, device_lines) = device_lines(store).await?;
+        Ok(Self {
+            domains,
+            users,
+            device_lines,
+            inventory,
+        })
     }
 
     fn upsert(&mut self, credentials: Vec<provisioning::store::Credential>) {
@@ -74,6 +112,18 @@ impl Directory {
     /// The user's HA1, if it exists and has a SIP password.
     pub fn ha1(&self, aor: &Aor) -> Option<Ha1> {
         self.users.get(aor).cloned().flatten()
+    }
+
+    /// Every HA1 accepted for the user: its own password's, then those of its lines on SIP-firmware
+    /// devices. Empty for a user that does not exist.
+    pub fn ha1s(&self, aor: &Aor) -> Vec<Ha1> {
+        if !self.users.contains_key(aor) {
+            return Vec::new();
+        }
+        self.ha1(aor)
+            .into_iter()
+            .chain(self.device_lines.get(aor).into_iter().flatten().cloned())
+            .collect()
     }
 
     /// Number of users.
@@ -124,7 +174,9 @@ async fn refresh_once(
         .map(|d| d.to_ascii_lowercase())
         .collect();
     let (count, _newest) = store.users_fingerprint().await?;
-    let known = directory.read().map_or(0, |d| d.users.len());
+    let (known, known_inventory) = directory
+        .read()
+        .map_or((0, [0; 4]), |d| (d.users.len(), d.inventory));
     if usize::try_from(count).unwrap_or(usize::MAX) != known {
         let fresh = Directory::load(store).await?;
         let old = directory
@@ -136,9 +188,18 @@ async fn refresh_once(
     let changed = store
         .credentials_since(last_check.saturating_sub(1))
         .await?;
+    let lines = if store.inventory_fingerprint().await? == known_inventory {
+        None
+    } else {
+        Some(device_lines(store).await?)
+    };
     if let Ok(mut d) = directory.write() {
         d.domains = domains;
         d.upsert(changed);
+        if let Some((fingerprint, lines)) = lines {
+            d.inventory = fingerprint;
+            d.device_lines = lines;
+        }
     }
     Ok(())
 }

@@ -622,14 +622,15 @@ impl SipServer {
         let lookup = |user: &str| {
             directory
                 .as_ref()
-                .and_then(|d| d.ha1(&Aor::new(user, realm)))
+                .map(|d| d.ha1s(&Aor::new(user, realm)))
+                .unwrap_or_default()
         };
         // Credentials whose digest uri names us are accepted too (sipp puts our address there).
         let local = &self.settings.local;
         let names_us = |uri: &str| Uri::parse(uri).is_ok_and(|u| local.is_local_uri(&u));
         let verdict = self
             .challenger
-            .verify_request_with(req, kind, realm, now_unix, names_us, lookup);
+            .verify_request_with_any(req, kind, realm, now_unix, names_us, lookup);
         match verdict {
             Ok(who) => Ok(who),
             Err(

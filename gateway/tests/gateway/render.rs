@@ -267,6 +267,67 @@ fn operator_templates_replace_built_in_ones_and_broken_ones_are_config_errors() 
     );
 }
 
+#[test]
+fn site_settings_of_the_config_reach_the_rendered_files() {
+    let scratch = Scratch::sqlite();
+    let text = std::fs::read_to_string(&scratch.config).expect("config");
+    std::fs::write(
+        &scratch.config,
+        format!(
+            "{text}\n[provisioning]\ntime_zone = \"Tokyo Standard Time\"\nntp = \"198.51.100.123\"\n\
+             voice_vlan = 321\nunistim_secondary = \"198.51.100.77:5077\"\nunistim_retry = 3\n\
+             [provisioning.loads]\n\"cisco-7960\" = \"P00308010400\"\n\
+             [provisioning.unistim_firmware]\n\"1140E\" = \"0C00AB1:1140e_0C00AB1.bin\"\n"
+        ),
+    )
+    .expect("config");
+    let check = scratch.run(&["check-config"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    import(&scratch, "fleet.csv", FLEET, &[]);
+
+    let cisco = stdout(&scratch.run(&["render", "0004f2aabbcc", "SEP0004F2AABBCC.cnf.xml"]));
+    for want in [
+        "<timeZone>Tokyo Standard Time</timeZone>",
+        "198.51.100.123",
+        "<loadInformation>P00308010400</loadInformation>",
+    ] {
+        assert!(cisco.contains(want), "{want}: {cisco}");
+    }
+    let prv = stdout(&scratch.run(&["render", "001b4f0a0b0c", "001B4F0A0B0C.PRV"]));
+    for want in ["s2ip=198.51.100.77;", "p2=5077;", "r1=3;", "VLAN-A:321."] {
+        assert!(prv.contains(want), "{want}: {prv}");
+    }
+    let cfg = stdout(&scratch.run(&["render", "001b4f0a0b0c", "1140e.cfg"]));
+    assert!(
+        cfg.contains("0C00AB1") && cfg.contains("1140e_0C00AB1.bin"),
+        "{cfg}"
+    );
+    let yealink = stdout(&scratch.run(&["render", "001565aabbcc"]));
+    for want in [
+        "local_time.ntp_server1 = 198.51.100.123",
+        "network.vlan.internet_port_vid = 321",
+    ] {
+        assert!(yealink.contains(want), "{want}: {yealink}");
+    }
+    // The Yealink's line has its derived SIP password; the 7960 (SCCP) carries none.
+    assert!(yealink.contains("account.1.password = "), "{yealink}");
+    assert!(!cisco.to_ascii_lowercase().contains("password"), "{cisco}");
+
+    // A bad value is a config problem naming the key.
+    std::fs::write(
+        &scratch.config,
+        format!(
+            "{text}\n[provisioning]\nvoice_vlan = 5000\nunistim_secondary = \"s2.example.com\"\n"
+        ),
+    )
+    .expect("config");
+    let bad = scratch.run(&["check-config"]);
+    assert_eq!(bad.status.code(), Some(64), "{}", stderr(&bad));
+    for want in ["provisioning.voice_vlan", "provisioning.unistim_secondary"] {
+        assert!(stderr(&bad).contains(want), "{want}: {}", stderr(&bad));
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         $(

@@ -17,6 +17,9 @@ use templates::context::{
 use templates::{Context, Templates};
 
 use super::names::{Request, classify, guess_model};
+use crate::models::Protocol;
+use crate::secret::LineSecret;
+
 use super::{Fetched, RenderError, RenderedFile, ServerAddresses, Settings};
 use crate::inventory::{Device, Inventory, UserId};
 use crate::mac::Mac;
@@ -142,6 +145,21 @@ impl Catalog {
             settings,
             devices,
         }
+    }
+
+    /// Gives every line of every SIP-firmware device its SIP password, derived from `secret`
+    /// ([`crate::secret`]), so the device files carry it. Without this the files carry none.
+    #[must_use]
+    pub fn with_line_secret(mut self, secret: &LineSecret) -> Self {
+        for e in self.devices.values_mut() {
+            if e.model.protocol != Protocol::Sip {
+                continue;
+            }
+            for line in &mut e.sip_lines {
+                line.password = Some(secret.line_password(&line.domain, &line.extension, e.mac));
+            }
+        }
+        self
     }
 
     /// The server addresses phones are told.

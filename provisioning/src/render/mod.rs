@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::mac::Mac;
+use crate::secret::LineSecret;
 use crate::store::{SeenDevice, SeenVia, Store, StoreError};
 
 /// How often the background task looks for inventory changes.
@@ -175,6 +176,7 @@ struct Inner {
     templates: templates::Templates,
     servers: ServerAddresses,
     settings: Settings,
+    line_secret: LineSecret,
     catalog: RwLock<Arc<Catalog>>,
     fingerprint: Mutex<[i64; 4]>,
     seen_tx: mpsc::Sender<SeenDevice>,
@@ -224,7 +226,9 @@ impl Renderer {
         Self::with_settings(store, templates, servers, Settings::default()).await
     }
 
-    /// [`Renderer::new`] with site settings.
+    /// [`Renderer::new`] with site settings. The store's SIP line secret ([`Store::line_secret`], created
+    /// if this store has none yet) is read once here: SIP-firmware devices' files carry the line
+    /// passwords derived from it.
     ///
     /// # Errors
     /// [`RenderError::Store`] when the inventory cannot be read.
@@ -236,18 +240,21 @@ impl Renderer {
     ) -> Result<Self, RenderError> {
         let fingerprint = store.inventory_fingerprint().await?;
         let inventory = store.load_inventory().await?;
+        let line_secret = store.line_secret().await?;
         let catalog = Catalog::new(
             &inventory,
             templates.clone(),
             servers.clone(),
             settings.clone(),
-        );
+        )
+        .with_line_secret(&line_secret);
         let (seen_tx, seen_rx) = mpsc::channel(SEEN_QUEUE);
         let inner = Arc::new(Inner {
             store: store.clone(),
             templates,
             servers,
             settings,
+            line_secret,
             catalog: RwLock::new(Arc::new(catalog)),
             fingerprint: Mutex::new(fingerprint),
             seen_tx,
@@ -369,7 +376,8 @@ async fn refresh_inner(inner: &Inner) -> Result<(), RenderError> {
         inner.templates.clone(),
         inner.servers.clone(),
         inner.settings.clone(),
-    );
+    )
+    .with_line_secret(&inner.line_secret);
     let devices = catalog.device_count();
     if let Ok(mut slot) = inner.catalog.write() {
         *slot = Arc::new(catalog);

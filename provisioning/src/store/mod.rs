@@ -8,6 +8,7 @@
 mod features;
 mod inventory;
 mod location;
+mod secrets;
 mod seen;
 
 pub use features::LineFeatures;

@@ -112,7 +112,12 @@ pub(crate) fn catalog(inventory: &Inventory) -> Catalog {
         servers(),
         settings(),
     )
+    .with_line_secret(&LINE_SECRET)
 }
+
+/// The SIP line secret of the goldens (a store creates a random one).
+pub(crate) const LINE_SECRET: provisioning::LineSecret =
+    provisioning::LineSecret::from_bytes([0x5a; 32]);
 
 fn goldens_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/goldens")

@@ -86,6 +86,54 @@ async fn reset_requests_are_taken_once(db: &TestDb) {
     assert!(store.take_reset_requests().await.expect("take").is_empty());
 }
 
+/// The SIP line secret is created once and read alike by every node on the store; forgetting it makes
+/// the next reader create another, and a renderer puts passwords derived from it in SIP phones' files.
+async fn line_secret_is_shared_by_nodes_and_reaches_sip_files(db: &TestDb) {
+    assert_eq!(db.store.stored_line_secret().await.expect("read"), None);
+    let first = db.store.line_secret().await.expect("created");
+    let other_node = provisioning::Store::open(&db.url)
+        .await
+        .expect("second node");
+    assert_eq!(other_node.line_secret().await.expect("read"), first);
+    assert_eq!(
+        db.store.stored_line_secret().await.expect("read"),
+        Some(first.clone())
+    );
+    // A Polycom of the fixture gets its line password derived from the store's secret.
+    let inventory = fixture();
+    db.store
+        .apply(&ChangeSet::between(&Inventory::default(), &inventory))
+        .await
+        .expect("import");
+    let polycom = inventory
+        .devices
+        .values()
+        .find(|d| d.model.name == "polycom-vvx")
+        .expect("fixture has a Polycom");
+    let line = polycom.lines().next().expect("a line");
+    let expected = first.line_password(&polycom.domain, &line.target, polycom.mac);
+    let templates = templates::Templates::builtin().expect("templates");
+    let renderer = Renderer::with_settings(other_node.clone(), templates, servers(), settings())
+        .await
+        .expect("renderer");
+    let name = format!("{}-sip.cfg", polycom.mac);
+    let Fetched::File(file) = renderer.fetch(&name, None, None).await.expect("render") else {
+        panic!("{name} renders");
+    };
+    let body = String::from_utf8_lossy(&file.body).into_owned();
+    assert!(
+        body.contains(&format!("reg.1.auth.password=\"{expected}\"")),
+        "{body}"
+    );
+    drop(renderer);
+    // Rotation: forgotten, the next reader creates a different one.
+    db.store.forget_line_secret().await.expect("forget");
+    let second = other_node.line_secret().await.expect("re-created");
+    assert_ne!(second, first);
+    assert_eq!(db.store.line_secret().await.expect("read"), second);
+    other_node.close().await;
+}
+
 async fn wait_for<F, Fut>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
@@ -216,5 +264,6 @@ async fn renderer_serves_the_snapshot_and_records_strangers(db: &TestDb) {
 on_both_backends!(
     seen_devices_upsert,
     reset_requests_are_taken_once,
+    line_secret_is_shared_by_nodes_and_reaches_sip_files,
     renderer_serves_the_snapshot_and_records_strangers
 );

@@ -376,6 +376,20 @@ impl Challenger {
         req: &DigestRequest<'_>,
         lookup: impl FnOnce(&str) -> Option<Ha1>,
     ) -> Result<Authenticated, AuthError> {
+        self.verify_credentials_any(creds, req, |user| lookup(user).into_iter().collect())
+    }
+
+    /// [`Challenger::verify_credentials`] for a user with several accepted passwords: `lookup` gives
+    /// every HA1 of the user (empty if there is no such user), and the response may match any of them.
+    ///
+    /// # Errors
+    /// As [`Challenger::verify`].
+    pub fn verify_credentials_any(
+        &mut self,
+        creds: &Credentials,
+        req: &DigestRequest<'_>,
+        lookup: impl FnOnce(&str) -> Vec<Ha1>,
+    ) -> Result<Authenticated, AuthError> {
         if !creds.realm.eq_ignore_ascii_case(req.realm) {
             return Err(AuthError::RealmMismatch {
                 expected: req.realm.to_owned(),
@@ -401,19 +415,26 @@ impl Challenger {
             });
         }
         let username = || creds.username.clone();
-        let ha1 = lookup(&creds.username).ok_or_else(|| AuthError::UnknownUser {
-            username: username(),
-        })?;
-        let expected = request_digest(
-            alg,
-            ha1.for_algorithm(alg),
-            &creds.nonce,
-            qop.map(|(nc, cnonce, _)| (nc, cnonce)),
-            req.method,
-            &creds.uri,
-        );
+        let candidates = lookup(&creds.username);
+        if candidates.is_empty() {
+            return Err(AuthError::UnknownUser {
+                username: username(),
+            });
+        }
         let got = creds.response.to_ascii_lowercase();
-        if !constant_time_eq(expected.as_bytes(), got.as_bytes()) {
+        // Every candidate is compared (no early exit), so the time taken does not tell which matched.
+        let matched = candidates.iter().fold(false, |matched, ha1| {
+            let expected = request_digest(
+                alg,
+                ha1.for_algorithm(alg),
+                &creds.nonce,
+                qop.map(|(nc, cnonce, _)| (nc, cnonce)),
+                req.method,
+                &creds.uri,
+            );
+            constant_time_eq(expected.as_bytes(), got.as_bytes()) | matched
+        });
+        if !matched {
             return Err(AuthError::WrongResponse {
                 username: username(),
             });

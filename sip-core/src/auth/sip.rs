@@ -124,6 +124,25 @@ impl Challenger {
         accept_uri: impl Fn(&str) -> bool,
         lookup: impl FnOnce(&str) -> Option<Ha1>,
     ) -> Result<Authenticated, AuthError> {
+        self.verify_request_with_any(req, kind, realm, now_unix, accept_uri, |user| {
+            lookup(user).into_iter().collect()
+        })
+    }
+
+    /// [`Challenger::verify_request_with`] for users with several accepted passwords: `lookup` gives
+    /// every HA1 of the user (empty if there is no such user); see [`Challenger::verify_credentials_any`].
+    ///
+    /// # Errors
+    /// As [`Challenger::verify`].
+    pub fn verify_request_with_any(
+        &mut self,
+        req: &SipMessage,
+        kind: Challenging,
+        realm: &str,
+        now_unix: u64,
+        accept_uri: impl Fn(&str) -> bool,
+        lookup: impl FnOnce(&str) -> Vec<Ha1>,
+    ) -> Result<Authenticated, AuthError> {
         let creds = credentials_for(req, kind, realm)?;
         let ruri = req.request_uri().map(|u| u.to_string()).unwrap_or_default();
         let uri = if !creds.uri.eq_ignore_ascii_case(&ruri) && accept_uri(&creds.uri) {
@@ -138,7 +157,7 @@ impl Challenger {
             realm,
             now_unix,
         };
-        self.verify_credentials(&creds, &digest_req, lookup)
+        self.verify_credentials_any(&creds, &digest_req, lookup)
     }
 
     /// The 401/407 for `req` with a fresh SHA-256 and MD5 challenge for `realm` (`stale` from

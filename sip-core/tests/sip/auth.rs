@@ -371,3 +371,42 @@ fn a_digest_uri_naming_the_server_is_accepted_only_when_allowed() {
         .unwrap();
     assert_eq!(ok.username, "1001");
 }
+
+#[test]
+fn a_user_with_two_passwords_is_accepted_with_either_and_refused_with_neither() {
+    let mut c = Challenger::new([9; 32], 300);
+    let both = |user: &str| -> Vec<Ha1> {
+        if user == "1001" {
+            vec![
+                Ha1::compute("1001", REALM, "s3cret"),
+                Ha1::compute("1001", REALM, "device-pw"),
+            ]
+        } else {
+            Vec::new()
+        }
+    };
+    for alg in [Algorithm::Sha256, Algorithm::Md5] {
+        for (i, password) in ["s3cret", "device-pw"].into_iter().enumerate() {
+            let n = nonce_of(&c.challenge(REALM, NOW, false)[0]);
+            let header = answer(alg, password, REALM, &n, "00000001");
+            let creds = sip_core::auth::Credentials::parse(&header).unwrap();
+            let ok = c
+                .verify_credentials_any(&creds, &req(NOW + 1 + i as u64), both)
+                .unwrap();
+            assert_eq!((ok.username.as_str(), ok.algorithm), ("1001", alg));
+        }
+        let n = nonce_of(&c.challenge(REALM, NOW, false)[0]);
+        let creds =
+            sip_core::auth::Credentials::parse(&answer(alg, "neither", REALM, &n, "00000001"))
+                .unwrap();
+        assert!(matches!(
+            c.verify_credentials_any(&creds, &req(NOW + 5), both),
+            Err(AuthError::WrongResponse { .. })
+        ));
+        // No HA1 at all: an unknown user, as with the one-password lookup.
+        assert!(matches!(
+            c.verify_credentials_any(&creds, &req(NOW + 5), |_| Vec::new()),
+            Err(AuthError::UnknownUser { .. })
+        ));
+    }
+}

@@ -140,6 +140,12 @@ impl Gateway {
         self.task.await.expect("join").expect("gateway ran");
     }
 
+    /// Writes the gateway's configuration to `crossbar.toml` in its scratch directory, for `crossbar`
+    /// subcommands run against the same store.
+    pub(crate) fn config_file(&self) -> PathBuf {
+        self.write("crossbar.toml", &self.config_text)
+    }
+
     /// Writes a file in the gateway's scratch directory (sipp injection CSVs).
     pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);

@@ -312,3 +312,88 @@ async fn two_phonesim_phones_call_each_other_through_the_gateway_with_rtp_both_w
     conversations.extend(callee.recorded());
     tshark_clean(&conversations, "gateway-sccp-call.pcap");
 }
+
+/// Whether the gateway sent `phone` an SCCP Reset (decoded from the recorded connection).
+fn got_reset(phone: &Phone) -> bool {
+    phone.recorded().iter().any(|conversation| {
+        let mut decoder = codecs::sccp::stream::Conversation::new();
+        conversation
+            .chunks
+            .iter()
+            .filter(|(side, _)| *side == captures::write::Side::Server)
+            .flat_map(|(_, bytes)| decoder.push(codecs::sccp::stream::Side::Server, bytes, false))
+            .any(|event| {
+                matches!(event, codecs::sccp::stream::Event::Message(d)
+                    if matches!(d.message, Ok(codecs::sccp::Message::Reset(_))))
+            })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_reset_changed_resets_the_registered_phone_whose_files_changed() {
+    const BEFORE: &str = "extension,first_name,last_name,password,mac,model\n\
+                          2001,Ann,Lee,pw2001,00:04:f2:00:00:11,cisco-7962\n\
+                          2002,Bob,Ray,pw2002,00:04:f2:00:00:12,cisco-7962\n";
+    let gw = Gateway::start(BEFORE).await;
+    let mut config = PhoneConfig::new(gw.sccp);
+    config.reconnect_jitter = Duration::from_millis(100);
+    config.record_wire = true;
+    let config = Arc::new(config);
+    let mut phones: Vec<Phone> = fleet::from_csv(BEFORE.as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(|s| Phone::spawn(s, config.clone(), None))
+        .collect();
+    for phone in &mut phones {
+        assert!(phone.wait_registered(WAIT).await, "{:?}", phone.events());
+    }
+
+    // The operator swaps Ann's phone model (her SEP file changes) and renames Bob (his does not:
+    // SCCP names come over SCCP), with `crossbar import --reset-changed`, while the gateway runs.
+    let after = BEFORE
+        .replace(
+            "00:04:f2:00:00:11,cisco-7962",
+            "00:04:f2:00:00:11,cisco-7965",
+        )
+        .replace("Bob,Ray", "Robert,Ray");
+    let csv = gw.write("after.csv", &after);
+    let import = gateway::cli::ImportArgs {
+        file: csv,
+        dry_run: false,
+        reset_changed: true,
+        config: gateway::cli::ConfigArg {
+            config: Some(gw.config_file()),
+        },
+    };
+    gateway::cli::run(gateway::cli::Command::Import(import))
+        .await
+        .expect("crossbar import --reset-changed");
+
+    // The driver polls the requests every 5 s: Ann's phone is reset, drops its connection and
+    // registers again; Bob's stays connected.
+    let reset_wait = gateway::driver::sccp::RESET_POLL + WAIT;
+    assert!(
+        phones[0]
+            .wait_for(|e| *e == Event::Disconnected, reset_wait)
+            .await
+            .is_some(),
+        "{:?}",
+        phones[0].events()
+    );
+    assert!(got_reset(&phones[0]), "the gateway sent Reset");
+    assert!(
+        phones[0]
+            .wait_for(|e| *e == Event::Registered, WAIT)
+            .await
+            .is_some(),
+        "the reset phone registers again: {:?}",
+        phones[0].events()
+    );
+    assert!(!got_reset(&phones[1]), "an unchanged device is not reset");
+    assert!(phones[1].is_registered());
+    assert!(!phones[1].events().contains(&Event::Disconnected));
+    for phone in &mut phones {
+        phone.stop().await;
+    }
+    gw.stop().await;
+}
