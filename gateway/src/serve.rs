@@ -330,23 +330,24 @@ pub async fn run_with(
         .as_deref()
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| agent.local_addr().ip());
-    if let Some(listener) = listeners.sccp {
-        crate::driver::sccp::start(
-            listener,
-            crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip),
-            &tasks,
-            shutdown.clone(),
-        )
-        .context("starting the SCCP listener")?;
-    }
+    // UNIStim first, so the SCCP driver's reset poller (which takes the store's reset queue for every
+    // driver) can pass UNIStim devices on to it.
+    let mut also_reset: Vec<crate::driver::sccp::ResetTarget> = Vec::new();
     if let Some(socket) = listeners.unistim {
-        crate::driver::unistim::start(
+        let unistim = crate::driver::unistim::start(
             socket,
             crate::driver::unistim::deps(&config, store.clone(), agent.clone(), sdp_ip),
             &tasks,
             shutdown.clone(),
         )
         .context("starting the UNIStim listener")?;
+        also_reset.push(Arc::new(move |name: &str| unistim.reset(name)));
+    }
+    if let Some(listener) = listeners.sccp {
+        let mut deps = crate::driver::sccp::deps(&config, store.clone(), agent.clone(), sdp_ip);
+        deps.also_reset = also_reset;
+        crate::driver::sccp::start(listener, deps, &tasks, shutdown.clone())
+            .context("starting the SCCP listener")?;
     }
     on_agent(agent);
     tasks.close();

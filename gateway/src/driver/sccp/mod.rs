@@ -34,8 +34,8 @@ use crate::session::sccp::{
 mod ports;
 
 pub use ports::{
-    DeviceEvent, DeviceHandle, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia, SccpDeps,
-    UaAgents,
+    DeviceEvent, DeviceHandle, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia, ResetTarget,
+    SccpDeps, UaAgents,
 };
 
 /// How many phones may be connected at once.
@@ -162,6 +162,7 @@ pub fn deps(
         agents: Arc::new(UaAgents::new(agent)),
         media,
         reset_poll: RESET_POLL,
+        also_reset: Vec::new(),
     }
 }
 
@@ -190,6 +191,7 @@ pub fn start(
         deps.store.clone(),
         deps.reset_poll,
         server.clone(),
+        deps.also_reset.clone(),
         shutdown.clone(),
     ));
     tasks.spawn(accept_loop(
@@ -255,6 +257,7 @@ async fn poll_resets(
     store: Store,
     every: Duration,
     server: SccpServer,
+    others: Vec<ResetTarget>,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -266,7 +269,7 @@ async fn poll_resets(
         }
         for mac in take_reset_requests(&store).await {
             let name = mac.device_name();
-            if server.reset(&name) {
+            if server.reset(&name) || others.iter().any(|reset| reset(&name)) {
                 tracing::info!(device = %name, "reset sent");
             }
         }

@@ -345,7 +345,13 @@ pub struct SccpDeps {
     pub media: Arc<dyn MediaPort>,
     /// How often the store is asked for devices to reset ([`RESET_POLL`](super::RESET_POLL)).
     pub reset_poll: Duration,
+    /// The other phone drivers (UNIStim) a reset request is passed to when the device is not an SCCP
+    /// phone registered here: the reset queue is taken once, by this driver's poller, for every driver.
+    pub also_reset: Vec<ResetTarget>,
 }
+
+/// Resets the registered device of this name if a driver has it; true if it did.
+pub type ResetTarget = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for SccpDeps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -129,6 +129,7 @@ async fn rig_with(keepalive: Duration, relay: Option<Arc<dyn MediaPort>>) -> Rig
             agents: Arc::clone(&agents) as Arc<dyn LineAgents>,
             media: relay.unwrap_or_else(|| Arc::clone(&media) as Arc<dyn MediaPort>),
             reset_poll: Duration::from_millis(100),
+            also_reset: Vec::new(),
         },
         &tasks,
         shutdown.clone(),
