@@ -330,8 +330,16 @@ async fn calls_complete_under_ten_percent_loss_and_reordering() {
                 .is_some(),
             "call {i}"
         );
-        // The callee's own hang-up may still be in retransmission.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // The callee's own hang-up may still be in retransmission: a late one would end the next call.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            callee.wait_settled(Duration::from_secs(20)).await,
+            "call {i}"
+        );
+        assert!(
+            caller.wait_settled(Duration::from_secs(20)).await,
+            "call {i}"
+        );
     }
     let s = stats.snapshot();
     assert_eq!(s.calls_connected, calls, "{s:?}");

@@ -130,6 +130,8 @@ pub struct Datagram {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) observed: Mutex<Observed>,
+    /// The phone's payloads not yet acknowledged by the server.
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     pub(crate) changed: Notify,
     pub(crate) record: bool,
     pub(crate) wire: Option<Mutex<Vec<Datagram>>>,
@@ -188,6 +190,7 @@ impl UnistimPhone {
                 screen: Screen::new(spec.model.display_lines, spec.model.softkeys),
                 ..Default::default()
             }),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             changed: Notify::new(),
             record: config.record_events,
             wire: config.record_wire.then(Mutex::default),
@@ -227,6 +230,25 @@ impl UnistimPhone {
     /// The phone's UDP address (once it said hello).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.shared.lock().local
+    }
+
+    /// The phone's payloads (key events, answers) the server has not acknowledged yet.
+    pub fn in_flight(&self) -> usize {
+        self.shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until the server has acknowledged everything the phone sent; false on timeout.
+    pub async fn wait_settled(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.in_flight() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// What the display and indicators show now.

@@ -242,6 +242,9 @@ impl Session {
             }
         }
         // Answers queued by the messages go out now.
+        self.shared
+            .in_flight
+            .store(self.link.in_flight(), std::sync::atomic::Ordering::Relaxed);
         while let Some(d) = self.link.poll_transmit() {
             if self.silent_until.is_some() {
                 continue;
