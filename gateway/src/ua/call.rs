@@ -1098,10 +1098,18 @@ impl Core {
             None => None,
             Some(s) => match s.remote_audio() {
                 Ok(a) => {
-                    // Described with our preference list, so the session sees what it will get.
+                    // Described with the device's codecs (ours when it has not said), so the
+                    // session sees what it will get, even when the offer's first codec is not one
+                    // of the device's.
+                    let codecs = self
+                        .devices
+                        .get(&dev)
+                        .map(|d| d.codecs.clone())
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| crate::call::types::Codec::ALL.to_vec());
                     let all = MediaOffer {
                         rtp: a.rtp,
-                        codecs: crate::call::types::Codec::ALL.to_vec(),
+                        codecs,
                         ptime_ms: a.ptime_ms,
                         telephone_event: Some(101),
                         direction: Direction::SendRecv,

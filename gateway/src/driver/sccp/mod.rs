@@ -606,6 +606,11 @@ impl Connection {
                         tracing::info!(version = live.session.ctx().version, "registered");
                         live.handle = Some(handle);
                     }
+                    Output::Codecs(codecs) => {
+                        if let Some(h) = &live.handle {
+                            self.deps.agents.set_codecs(h.name(), codecs);
+                        }
+                    }
                     Output::Ua(command) => {
                         if let Some(h) = &live.handle {
                             self.deps.agents.command(h.name(), command);

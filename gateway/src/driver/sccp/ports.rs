@@ -11,7 +11,7 @@ use provisioning::Store;
 use tokio::sync::mpsc;
 
 use crate::call::phone::MediaAction;
-use crate::call::{CallRef, CallRefs, Dtmf, LineId, LineIdentity, UaCommand, UaEvent};
+use crate::call::{CallRef, CallRefs, Codec, Dtmf, LineId, LineIdentity, UaCommand, UaEvent};
 use crate::session::sccp::SessionConfig;
 
 /// What a device's task is told from outside.
@@ -76,6 +76,10 @@ pub trait LineAgents: Send + Sync + 'static {
     fn command(&self, device: &str, command: UaCommand);
     /// The device is gone: end its calls, unregister its lines.
     fn detach(&self, device: &str);
+    /// The device's codecs, preferred first, for agreeing incoming offers (default: ignored).
+    fn set_codecs(&self, device: &str, codecs: Vec<Codec>) {
+        let _ = (device, codecs);
+    }
 }
 
 /// Where RTP goes for a call: the answer to an allocation.
@@ -106,9 +110,16 @@ pub struct UaAgents {
     devices: Mutex<HashMap<String, Attached>>,
 }
 
+/// What a device's forwarding task carries to its user agent.
+#[derive(Debug)]
+enum ToUa {
+    Command(UaCommand),
+    Codecs(Vec<Codec>),
+}
+
 #[derive(Debug)]
 struct Attached {
-    commands: mpsc::UnboundedSender<UaCommand>,
+    commands: mpsc::UnboundedSender<ToUa>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -124,7 +135,7 @@ impl UaAgents {
 
 impl LineAgents for UaAgents {
     fn attach(&self, device: DeviceHandle, lines: Vec<(LineId, LineIdentity)>, refs: CallRefs) {
-        let (commands, mut rx) = mpsc::unbounded_channel::<UaCommand>();
+        let (commands, mut rx) = mpsc::unbounded_channel::<ToUa>();
         let agent = self.agent.clone();
         let Ok(mut devices) = self.devices.lock() else {
             return;
@@ -143,7 +154,8 @@ impl LineAgents for UaAgents {
             loop {
                 tokio::select! {
                     command = rx.recv() => match command {
-                        Some(c) => ua.send(c),
+                        Some(ToUa::Command(c)) => ua.send(c),
+                        Some(ToUa::Codecs(c)) => ua.set_codecs(c),
                         None => break,
                     },
                     event = ua.recv() => match event {
@@ -165,7 +177,15 @@ impl LineAgents for UaAgents {
         if let Ok(devices) = self.devices.lock()
             && let Some(a) = devices.get(device)
         {
-            let _ = a.commands.send(command);
+            let _ = a.commands.send(ToUa::Command(command));
+        }
+    }
+
+    fn set_codecs(&self, device: &str, codecs: Vec<Codec>) {
+        if let Ok(devices) = self.devices.lock()
+            && let Some(a) = devices.get(device)
+        {
+            let _ = a.commands.send(ToUa::Codecs(codecs));
         }
     }
 
