@@ -852,3 +852,35 @@ async fn frames_split_across_segments_and_large_messages_are_reassembled() {
     drop(phone);
     rig.stop().await;
 }
+
+/// Registrations are served from the in-memory inventory snapshot: once it is loaded, a phone
+/// registers with its lines even when the store cannot be reached at all (in a storm, no registration
+/// queues on the store's pool).
+#[tokio::test]
+async fn registrations_are_served_from_the_inventory_snapshot_without_the_store() {
+    let rig = rig(Duration::from_secs(30)).await;
+    for _ in 0..200 {
+        if rig.server.snapshot_devices() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        rig.server.snapshot_devices(),
+        2,
+        "the snapshot holds both phones"
+    );
+    rig.store.close().await;
+    let mut phone = Phone::connect(&rig).await;
+    phone.register(ALICE).await;
+    rig.wait_registered(1).await;
+    let attached = rig.agents.attached.lock().unwrap().clone();
+    assert_eq!(attached.len(), 1);
+    let (name, lines) = &attached[0];
+    assert_eq!(name, ALICE);
+    let extensions: Vec<&str> = lines.iter().map(|(_, l)| l.extension.as_str()).collect();
+    assert_eq!(extensions, ["2001", "2003"]);
+    assert_eq!(lines[0].1.display_name, "Alice Martin");
+    drop(phone);
+    rig.stop().await;
+}
