@@ -35,8 +35,8 @@ mod ports;
 mod snapshot;
 
 pub use ports::{
-    DeviceEvent, DeviceHandle, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia, SccpDeps,
-    UaAgents,
+    DeviceEvent, DeviceHandle, DirectMedia, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia,
+    SccpDeps, UaAgents,
 };
 pub use snapshot::{Inventories, Snapshot};
 
@@ -158,7 +158,7 @@ pub fn deps(
     let media: Arc<dyn MediaPort> =
         match crate::media::MediaRelay::for_config(&config.media, config.sccp.listen.ip()) {
             Some(relay) => Arc::new(RelayMedia::new(relay, sdp_ip)),
-            None => Arc::new(NoMedia),
+            None => Arc::new(DirectMedia),
         };
     SccpDeps {
         session: SessionConfig {

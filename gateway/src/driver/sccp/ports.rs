@@ -85,7 +85,8 @@ pub trait LineAgents: Send + Sync + 'static {
 /// Where RTP goes for a call: the answer to an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaLegs {
-    /// The address for our SDP (the relay's SIP-side port, or the phone's own address in direct mode).
+    /// The address for our SDP: the relay's SIP-side port; port 0 with no `phone_target` is direct
+    /// mode (the phone's own address, known once its receive channel is open, goes in the SDP).
     pub sdp: SocketAddr,
     /// Where the phone sends: the relay's phone-side port, or `None` in direct mode (the far end).
     pub phone_target: Option<SocketAddr>,
@@ -197,9 +198,25 @@ impl LineAgents for UaAgents {
     }
 }
 
-/// Media without a relay: nothing can be allocated. Used in `[media] mode = "direct"`, which SCCP
-/// phones do not support yet (their RTP port is only known after OpenReceiveChannel, too late for our
-/// SDP offer); their calls fail with 503 and the phone plays reorder.
+/// `[media] mode = "direct"`: no relay; the phone and the far end exchange RTP themselves. The
+/// allocation answers "direct" (an SDP address of port 0, no phone target): the call logic then opens
+/// the phone's receive channel before the SDP must go out and puts the phone's own RTP address (from
+/// OpenReceiveChannelAck) in it, and StartMediaTransmission goes to the far end's SDP address.
+#[derive(Debug, Default)]
+pub struct DirectMedia;
+
+impl MediaPort for DirectMedia {
+    fn allocate(&self, _: &DeviceHandle, _: CallRef) -> std::io::Result<MediaLegs> {
+        Ok(MediaLegs {
+            sdp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            phone_target: None,
+        })
+    }
+
+    fn handle(&self, _: &str, _: MediaAction) {}
+}
+
+/// Media that can never be allocated: every call fails with 503 and the phone plays reorder.
 #[derive(Debug, Default)]
 pub struct NoMedia;
 
