@@ -381,8 +381,8 @@ impl Core {
         let body = match &c.remote_offer {
             Some(offer) => match sdp::answer(&mut c.origin, offer, &media) {
                 Ok((agreed, body)) => {
-                    // `Incoming` described the offer against every codec we know; the session's media
-                    // may have chosen another of the offered ones.
+                    // `Incoming` described the offer against the device's codecs (every codec we
+                    // know until the device said); the session's media may have chosen another.
                     if c.early.as_ref() != Some(&agreed) {
                         changed = Some(agreed);
                     }
