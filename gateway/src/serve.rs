@@ -51,6 +51,25 @@ pub struct Listeners {
     pub unistim: Option<tokio::net::UdpSocket>,
 }
 
+/// Listen backlog of the SCCP listener: a registration storm (thousands of phones reconnecting at
+/// once) must not lose SYNs to a full accept queue; the kernel caps it at `net.core.somaxconn`.
+pub const SCCP_BACKLOG: u32 = 4096;
+
+/// Binds the SCCP listener with [`SCCP_BACKLOG`] (address reuse on, as tokio's own `bind` does).
+///
+/// # Errors
+/// The socket cannot be created, bound or put in the listening state.
+pub fn bind_sccp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(SCCP_BACKLOG)
+}
+
 impl Listeners {
     /// Binds the listeners of every subsystem this build has.
     ///
@@ -61,8 +80,7 @@ impl Listeners {
             .await
             .context("binding the SIP listeners")?;
         let provisioning = Some(ProvisioningListeners::bind(config).await?);
-        let sccp = tokio::net::TcpListener::bind(config.sccp.listen)
-            .await
+        let sccp = bind_sccp(config.sccp.listen)
             .with_context(|| format!("binding [sccp] listen {}", config.sccp.listen))?;
         let unistim = tokio::net::UdpSocket::bind(config.unistim.listen)
             .await

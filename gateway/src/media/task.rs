@@ -192,7 +192,18 @@ pub(super) struct Engine {
     timer: Pin<Box<Sleep>>,
     logged: Logged,
     buf: Box<[u8; BUF_LEN]>,
+    /// RTP that reached the SIP leg before any SDP address was known, held for the announcement.
+    early: VecDeque<(SocketAddr, Vec<u8>)>,
 }
+
+/// How many early packets the SIP leg holds (320 ms of 20 ms audio).
+///
+/// A far end that answers starts sending at once to the address in our offer, while its 200 (with
+/// the SDP that tells us its address) still travels through the proxy and the line user agent; in a
+/// call between two of our own phones that is the norm, not the exception. Those packets are
+/// legitimate, so they are held until the SDP address comes and then relayed if they came from it
+/// (under the usual source rules), and dropped only if they did not.
+const EARLY_MAX: usize = 16;
 
 /// Conditions logged once per call.
 #[derive(Debug, Default)]
@@ -231,6 +242,7 @@ impl Engine {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             logged: Logged::default(),
             buf: Box::new([0; BUF_LEN]),
+            early: VecDeque::new(),
         })
     }
 
@@ -339,6 +351,7 @@ impl Engine {
                 self.telephone_event = telephone_event;
                 self.sip_direction = direction;
                 self.payload_map = payload_map;
+                self.replay_early();
             }
             Command::SipDirection(d) => self.sip_direction = d,
             Command::Hold(on) => self.held = on,
@@ -425,11 +438,34 @@ impl Engine {
             Err(e) => return self.count_malformed(leg, from, &e),
         };
         if !self.accept_rtp_source(leg, from) {
+            if leg == Leg::Sip && self.sip.announced.is_none() && self.early.len() < EARLY_MAX {
+                tracing::debug!(source = %from, "RTP before the far end's SDP, held");
+                let held = self.buf.get(..len).unwrap_or_default().to_vec();
+                self.early.push_back((from, held));
+                return;
+            }
             return self.count_unexpected(leg, from);
         }
         match leg {
             Leg::Phone => self.on_phone_rtp(header, len, now),
             Leg::Sip => self.on_sip_rtp(header, len, from, now),
+        }
+    }
+
+    /// The SIP leg's address is known: the packets that came before it go through the source rules
+    /// again (relayed if from the announced peer, counted as unexpected otherwise).
+    fn replay_early(&mut self) {
+        if self.sip.announced.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        while let Some((from, packet)) = self.early.pop_front() {
+            let len = packet.len();
+            let Some(slot) = self.buf.get_mut(..len) else {
+                continue;
+            };
+            slot.copy_from_slice(&packet);
+            self.on_rtp(Leg::Sip, len, from, now);
         }
     }
 

@@ -35,6 +35,8 @@ pub(super) struct Device {
     pub(super) lines: Vec<Line>,
     pub(super) calls: CallRefs,
     pub(super) events: mpsc::UnboundedSender<UaEvent>,
+    /// The device's codecs, preferred first; empty: every codec we know.
+    pub(super) codecs: Vec<crate::call::types::Codec>,
 }
 
 /// The agent's own timers.
@@ -92,6 +94,9 @@ pub(crate) struct Core {
     /// Line REGISTER transactions in flight, and lines waiting for a slot.
     pub(super) reg_inflight: usize,
     pub(super) reg_waiting: std::collections::VecDeque<(u64, LineId)>,
+    /// Line tokens whose unregistration is in flight: their REGISTER dialog (Call-ID, From tag, last
+    /// CSeq), continued by a new attachment of the same line so a late `expires=0` cannot undo it.
+    pub(super) retired: HashMap<String, super::register::RegDialog>,
 }
 
 impl Core {
@@ -122,6 +127,7 @@ impl Core {
             serial: 0,
             reg_inflight: 0,
             reg_waiting: std::collections::VecDeque::new(),
+            retired: HashMap::new(),
         }
     }
 
@@ -217,6 +223,11 @@ impl Core {
             } => self.attach(now, id, device, lines, calls, events),
             Request::Command { id, cmd } => self.command(now, id, cmd),
             Request::Detach { id } => self.detach(now, id),
+            Request::Codecs { id, codecs } => {
+                if let Some(d) = self.devices.get_mut(&id) {
+                    d.codecs = codecs;
+                }
+            }
         }
     }
 
@@ -383,7 +394,21 @@ impl Core {
         let lines: Vec<Line> = lines
             .into_iter()
             .map(|(lid, identity)| {
-                let line = Line::new(&name, lid, identity);
+                let mut line = Line::new(&name, lid, identity);
+                // The same line attached again (a phone reconnecting or re-registering) continues the
+                // REGISTER dialog of its previous attachment, whether that one is still attached (its
+                // detach not yet processed) or its `expires=0` is in flight: with the same Call-ID and
+                // a higher CSeq, the registrar refuses the old `expires=0` if it arrives after the new
+                // REGISTER (RFC 3261 §10.3 step 7) instead of removing the new binding.
+                let previous = self
+                    .tokens
+                    .get(&line.token)
+                    .and_then(|(dev, l)| self.devices.get(dev)?.lines.iter().find(|x| x.id == *l))
+                    .map(Line::reg_dialog)
+                    .or_else(|| self.retired.get(&line.token).cloned());
+                if let Some(previous) = previous {
+                    line.continue_dialog(previous);
+                }
                 self.tokens.insert(line.token.clone(), (id, lid));
                 line
             })
@@ -397,6 +422,7 @@ impl Core {
                 lines,
                 calls,
                 events,
+                codecs: Vec::new(),
             },
         );
         for lid in ids {
@@ -417,8 +443,14 @@ impl Core {
         if let Some(device) = self.devices.remove(&id) {
             tracing::debug!(device = %device.name, "device detached");
             for line in device.lines {
-                self.tokens.remove(&line.token);
-                self.unregister(now, line);
+                if self.tokens.get(&line.token).is_some_and(|(d, _)| *d == id) {
+                    self.tokens.remove(&line.token);
+                    self.unregister(now, line);
+                } else {
+                    // A newer attachment of the same line took it over: its registration replaces
+                    // this one; unregistering now would remove the new binding (same contact).
+                    tracing::debug!(line = %line.token, "detached line already re-attached");
+                }
             }
         }
     }

@@ -381,8 +381,8 @@ impl Core {
         let body = match &c.remote_offer {
             Some(offer) => match sdp::answer(&mut c.origin, offer, &media) {
                 Ok((agreed, body)) => {
-                    // `Incoming` described the offer against every codec we know; the session's media
-                    // may have chosen another of the offered ones.
+                    // `Incoming` described the offer against the device's codecs (every codec we
+                    // know until the device said); the session's media may have chosen another.
                     if c.early.as_ref() != Some(&agreed) {
                         changed = Some(agreed);
                     }
@@ -1098,10 +1098,18 @@ impl Core {
             None => None,
             Some(s) => match s.remote_audio() {
                 Ok(a) => {
-                    // Described with our preference list, so the session sees what it will get.
+                    // Described with the device's codecs (ours when it has not said), so the
+                    // session sees what it will get, even when the offer's first codec is not one
+                    // of the device's.
+                    let codecs = self
+                        .devices
+                        .get(&dev)
+                        .map(|d| d.codecs.clone())
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| crate::call::types::Codec::ALL.to_vec());
                     let all = MediaOffer {
                         rtp: a.rtp,
-                        codecs: crate::call::types::Codec::ALL.to_vec(),
+                        codecs,
                         ptime_ms: a.ptime_ms,
                         telephone_event: Some(101),
                         direction: Direction::SendRecv,

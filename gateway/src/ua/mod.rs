@@ -139,6 +139,10 @@ pub(crate) enum Request {
     Detach {
         id: u64,
     },
+    Codecs {
+        id: u64,
+        codecs: Vec<crate::call::Codec>,
+    },
 }
 
 /// The line user agents: a cheap, cloneable handle on the agent task.
@@ -232,6 +236,17 @@ impl DeviceUa {
     /// The next event; `None` once the agent has stopped. Cancel-safe, so it can sit in a `select!`.
     pub async fn recv(&mut self) -> Option<UaEvent> {
         self.events.recv().await
+    }
+
+    /// The codecs the device can use, preferred first (e.g. from its capabilities). An incoming
+    /// offer is then agreed against these, so `Incoming.offer` names the first offered codec the
+    /// device has (a caller whose first codec the device lacks is not refused when a later one would
+    /// do); an offer with none of them gets 488. Until set (or when empty), every codec Crossbar knows.
+    pub fn set_codecs(&self, codecs: Vec<crate::call::Codec>) {
+        let _ = self.requests.send(Request::Codecs {
+            id: self.id,
+            codecs,
+        });
     }
 
     /// The next event if one is queued.

@@ -61,6 +61,33 @@ impl Line {
     }
 }
 
+/// A line's REGISTER dialog: Call-ID, From tag and the last CSeq used.
+#[derive(Debug, Clone)]
+pub(crate) struct RegDialog {
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+}
+
+impl Line {
+    /// This line's REGISTER dialog.
+    pub(super) fn reg_dialog(&self) -> RegDialog {
+        RegDialog {
+            call_id: self.call_id.clone(),
+            from_tag: self.from_tag.clone(),
+            cseq: self.cseq,
+        }
+    }
+
+    /// Continues a previous attachment's REGISTER dialog (same Call-ID, CSeq above any it sent; the
+    /// gap leaves room for the unregistration and cleanups it may still send).
+    pub(super) fn continue_dialog(&mut self, previous: RegDialog) {
+        self.call_id = previous.call_id;
+        self.from_tag = previous.from_tag;
+        self.cseq = previous.cseq.saturating_add(16);
+    }
+}
+
 /// One REGISTER in flight, self-contained so its answer can be handled (and a challenge answered)
 /// after the device has gone.
 #[derive(Debug, Clone)]
@@ -194,6 +221,14 @@ impl Core {
 
     /// Unregisters a detached line (`expires=0`), best effort.
     pub(super) fn unregister(&mut self, now: Instant, line: Line) {
+        self.retired.insert(
+            line.token.clone(),
+            RegDialog {
+                call_id: line.call_id.clone(),
+                from_tag: line.from_tag.clone(),
+                cseq: line.cseq.saturating_add(1),
+            },
+        );
         let contact = self
             .contact_uri(&line.identity.extension, &line.token)
             .to_string();
@@ -243,7 +278,26 @@ impl Core {
         );
     }
 
+    /// An unregistration ended: its line's dialog need not be remembered any more.
+    fn unregister_done(&mut self, job: &RegJob) {
+        if job.kind != RegKind::Unregister {
+            return;
+        }
+        let token = Uri::parse(&job.contact)
+            .ok()
+            .and_then(|u| u.params.get("line").map(str::to_owned));
+        if let Some(token) = token
+            && self
+                .retired
+                .get(&token)
+                .is_some_and(|d| d.call_id == job.call_id && d.cseq <= job.cseq)
+        {
+            self.retired.remove(&token);
+        }
+    }
+
     pub(super) fn on_register_timeout(&mut self, now: Instant, job: RegJob) {
+        self.unregister_done(&job);
         self.register_done(now, &job);
         self.register_failed(now, &job, 408);
     }
@@ -284,6 +338,9 @@ impl Core {
         resp: &SipMessage,
     ) {
         let code = resp.code().unwrap_or(500);
+        if code >= 200 && !matches!(code, 401 | 407 | 423) {
+            self.unregister_done(&job);
+        }
         if code >= 200 {
             self.register_done(now, &job);
         }

@@ -788,3 +788,44 @@ async fn the_phone_leg_can_be_held_to_the_phones_ip() {
     assert!(phone.recv(WAIT).await.is_some());
     assert!(stranger.recv(QUIET).await.is_none());
 }
+
+/// RTP from the far end arriving before its SDP answer (it answered and started sending while the
+/// 200 was still on its way): held, then relayed to the phone once the SDP names its sender; what
+/// came from anyone else is dropped then. Nothing legitimate is lost or logged as unexpected.
+#[tokio::test]
+async fn rtp_arriving_before_the_far_end_s_sdp_is_held_and_relayed() {
+    let relay = relay();
+    let call = relay.open().expect("open");
+    let phone = Peer::bind(LOOPBACK, 0x1).await;
+    let mut far = Peer::bind(LOOPBACK, 0x2).await;
+    let mut stranger = Peer::bind(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 0x3).await;
+    call.set_phone_remote(phone.addr());
+    for i in 0..3u8 {
+        far.send_audio(call.sip_local(), i).await;
+    }
+    stranger.send_audio(call.sip_local(), 9).await;
+    assert!(
+        phone.recv(QUIET).await.is_none(),
+        "nothing relayed before the SDP"
+    );
+    call.set_sip_remote(&description(far.addr(), Direction::SendRecv));
+    let got = phone.drain(QUIET).await;
+    let fills: Vec<u8> = got
+        .iter()
+        .map(|p| {
+            let h = RtpHeader::parse(p).expect("rtp");
+            h.payload(p)[0]
+        })
+        .collect();
+    assert_eq!(
+        fills,
+        [0, 1, 2],
+        "the early packets, in order, the stranger's not"
+    );
+    let s = call.stats();
+    assert_eq!(s.dropped.unexpected_source, 1, "only the stranger's");
+    assert_eq!(s.sip_to_phone.packets, 3);
+    // Later packets flow as usual.
+    far.send_audio(call.sip_local(), 3).await;
+    assert!(phone.recv(WAIT).await.is_some());
+}

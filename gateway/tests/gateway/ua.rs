@@ -543,3 +543,129 @@ async fn in_local_mode_requests_from_other_hosts_are_refused() {
     );
     shutdown.cancel();
 }
+
+/// Whether a request arrives within `ms`.
+async fn quiet(reg: &Registrar, ms: u64) -> Option<SipMessage> {
+    let mut buf = vec![0u8; 65_535];
+    match tokio::time::timeout(Duration::from_millis(ms), reg.socket.recv_from(&mut buf)).await {
+        Ok(Ok((n, _))) => SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).ok(),
+        _ => None,
+    }
+}
+
+/// A phone unregistering and registering again at once (a mass unregister then re-register): the new
+/// attachment continues the REGISTER dialog of the old one (same Call-ID, higher CSeq), so the old
+/// attachment's `expires=0`, still in flight or retransmitted, is refused by the registrar
+/// (RFC 3261 §10.3 step 7) instead of removing the new binding, which has the same contact.
+#[tokio::test]
+async fn a_line_attached_again_while_its_unregistration_is_in_flight_continues_its_dialog() {
+    let reg = Registrar::bind().await;
+    let (agent, shutdown) = start(reg.addr(), 60).await;
+    let ua = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), CallRefs::new());
+    let (first, from) = reg.recv(2).await;
+    reg.answer(&first, from, 200, &[]).await;
+    ua.detach();
+    let (unregister, _) = reg.recv(2).await;
+    assert_eq!(unregister.headers.get(&HeaderName::EXPIRES), Some("0"));
+    // Not answered yet: the device comes back.
+    let mut ua = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), CallRefs::new());
+    let (again, _) = reg.recv(2).await;
+    assert_eq!(again.headers.get(&HeaderName::EXPIRES), Some("60"));
+    assert_eq!(contact_of(&again), contact_of(&unregister));
+    assert_eq!(again.call_id(), unregister.call_id());
+    assert!(again.cseq().unwrap().seq > unregister.cseq().unwrap().seq);
+    reg.answer(&again, from, 200, &[]).await;
+    assert_eq!(
+        event(&mut ua).await,
+        UaEvent::Registered { line: LineId(1) }
+    );
+    reg.answer(&unregister, from, 200, &[]).await;
+    // Once the unregistration is over, a later attachment may start afresh: nothing else is sent.
+    assert!(quiet(&reg, 300).await.is_none());
+    shutdown.cancel();
+}
+
+/// The new attachment of a device processed before the old one's detach (the two come from different
+/// tasks): the old detach sends no `expires=0` for the line the new attachment took over.
+#[tokio::test]
+async fn a_detach_processed_after_the_same_line_attached_again_does_not_unregister_it() {
+    let reg = Registrar::bind().await;
+    let (agent, shutdown) = start(reg.addr(), 60).await;
+    let old = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), CallRefs::new());
+    let (first, from) = reg.recv(2).await;
+    reg.answer(&first, from, 200, &[]).await;
+    let mut new = agent.attach("SEP0004F2ABCDEF".to_owned(), line(), CallRefs::new());
+    let (again, _) = reg.recv(2).await;
+    assert_eq!(again.call_id(), first.call_id());
+    assert!(again.cseq().unwrap().seq > first.cseq().unwrap().seq);
+    reg.answer(&again, from, 200, &[]).await;
+    assert_eq!(
+        event(&mut new).await,
+        UaEvent::Registered { line: LineId(1) }
+    );
+    old.detach();
+    if let Some(late) = quiet(&reg, 500).await {
+        panic!(
+            "the old attachment sent {}",
+            String::from_utf8_lossy(&late.to_bytes())
+        );
+    }
+    // The line is still ours: the new attachment's detach unregisters it.
+    new.detach();
+    let (bye, _) = reg.recv(2).await;
+    assert_eq!(bye.headers.get(&HeaderName::EXPIRES), Some("0"));
+    assert_eq!(bye.call_id(), first.call_id());
+    shutdown.cancel();
+}
+
+/// An incoming offer is agreed against the device's codecs: a caller offering G.729 first and PCMA
+/// second to a device without G.729 gets PCMA described in `Incoming` (not G.729, which the phone
+/// would refuse with 488); an offer with none of the device's codecs gets 488 at once.
+#[tokio::test]
+async fn an_incoming_offer_is_agreed_against_the_device_s_codecs() {
+    use gateway::call::types::Codec;
+    let (peer, agent, mut ua, _calls, shutdown) = registered_line().await;
+    ua.set_codecs(vec![Codec::Pcmu, Codec::Pcma]);
+    let invite = |call_id: &str, payloads: &str| {
+        let sdp = format!(
+            "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 30000 RTP/AVP {payloads}\r\n"
+        );
+        format!(
+            "INVITE sip:2001@{a};line=xb-SEP0004F2ABCDEF-1 SIP/2.0\r\nVia: SIP/2.0/UDP {p};branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: \"Bob\" <sip:2002@acme.example.com>;tag=caller\r\nTo: <sip:2001@acme.example.com>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:2002@{p}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {len}\r\n\r\n{sdp}",
+            a = agent.local_addr(),
+            p = peer.addr(),
+            len = sdp.len()
+        )
+    };
+    peer.socket
+        .send_to(invite("g729-first", "18 8").as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    let UaEvent::Incoming { offer, .. } = event(&mut ua).await else {
+        panic!("not an incoming call")
+    };
+    let offer = offer.expect("an offer");
+    assert_eq!(offer.codec, Codec::Pcma);
+    assert_eq!(offer.payload_type, 8);
+
+    peer.socket
+        .send_to(invite("g729-only", "18").as_bytes(), agent.local_addr())
+        .await
+        .expect("send");
+    let resp = recv_until(&peer, |m| {
+        m.call_id() == Some("g729-only") && m.code().is_some_and(|c| c >= 200)
+    })
+    .await;
+    assert_eq!(resp.code(), Some(488));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), ua.recv())
+            .await
+            .is_err(),
+        "no event for the refused call"
+    );
+    shutdown.cancel();
+}

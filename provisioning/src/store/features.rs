@@ -50,6 +50,38 @@ impl Store {
         })
     }
 
+    /// The features of every line that has any stored, by user (for an in-memory snapshot).
+    ///
+    /// # Errors
+    /// [`StoreError`] on a failed query.
+    pub async fn all_line_features(
+        &self,
+    ) -> Result<std::collections::HashMap<UserId, LineFeatures>, StoreError> {
+        let mut all = std::collections::HashMap::new();
+        for row in sqlx::query(
+            "SELECT domain, extension, forward_all, forward_busy, forward_no_answer, dnd              FROM line_features",
+        )
+        .fetch_all(self.pool())
+        .await?
+        {
+            let dnd: i64 = row.try_get("dnd")?;
+            let user = UserId::new(
+                row.try_get::<String, _>("domain")?,
+                row.try_get::<String, _>("extension")?,
+            );
+            all.insert(
+                user,
+                LineFeatures {
+                    forward_all: target(&row, "forward_all")?,
+                    forward_busy: target(&row, "forward_busy")?,
+                    forward_no_answer: target(&row, "forward_no_answer")?,
+                    dnd: dnd != 0,
+                },
+            );
+        }
+        Ok(all)
+    }
+
     /// Stores the features of `user`'s line at `now` (Unix seconds), replacing what was there.
     ///
     /// # Errors

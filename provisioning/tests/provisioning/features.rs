@@ -36,6 +36,12 @@ async fn features_round_trip(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(db.store.line_features(&alice).await.unwrap(), cleared);
+    // The bulk read (the SCCP side's snapshot) sees the same.
+    db.store.set_line_features(&bob, &set, 300).await.unwrap();
+    let all = db.store.all_line_features().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.get(&alice), Some(&cleared));
+    assert_eq!(all.get(&bob), Some(&set));
 }
 
 on_both_backends!(features_round_trip);

@@ -260,14 +260,16 @@ impl Phone {
         }
         c.state = CallState::Connected;
         let line = c.line;
-        let changed = c.remote.as_ref() != Some(&media);
+        // Direct mode: the receive channel opened before the INVITE in the one codec offered stays.
+        let changed = c.remote.as_ref() != Some(&media)
+            && !(c.direct_transmit_pending && c.direct == Some(media.codec));
         let display = c.display.clone();
         c.remote = Some(media);
         self.show(Show::StopTone { line, call });
         if changed {
             self.close_media(call);
         }
-        let opened = self.open_receive(call);
+        let opened = self.open_receive(call) || self.take_direct_transmit(call);
         self.show(Show::State {
             line,
             call,

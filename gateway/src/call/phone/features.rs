@@ -66,7 +66,7 @@ impl Phone {
         let line = c.line;
         let display = c.display.clone();
         self.ua(UaCommand::Answer { call, media });
-        let opened = self.open_receive(call);
+        let opened = self.open_receive(call) || self.take_direct_transmit(call);
         self.show(Show::State {
             line,
             call,

@@ -106,6 +106,10 @@ struct Call {
     local: Option<Local>,
     remote: Option<MediaDescription>,
     media_open: bool,
+    /// Direct mode: the receive channel was opened in this codec before our SDP (whose address is
+    /// the phone's own, from the channel's acknowledgement); the phone has not been told to send yet.
+    direct: Option<Codec>,
+    direct_transmit_pending: bool,
     remote_hold: bool,
     /// This call is the consultation leg of a transfer of that call.
     transfer_of: Option<CallRef>,
@@ -122,6 +126,8 @@ impl Call {
             local: None,
             remote: None,
             media_open: false,
+            direct: None,
+            direct_transmit_pending: false,
             remote_hold: false,
             transfer_of: None,
             deadline: None,
@@ -234,8 +240,13 @@ impl Phone {
                 self.place(now, line, target);
             }
             PhoneInput::PhoneRtp { call, addr } => {
-                if self.calls.contains_key(&call) {
+                if let Some(c) = self.calls.get(&call) {
+                    let direct_wait = c.direct.is_some() && c.local.is_none();
                     self.media(MediaAction::PhoneAddr { call, addr });
+                    if direct_wait {
+                        // Direct mode: the phone's own receive address is our SDP's.
+                        self.on_media_ready(call, addr, None);
+                    }
                 }
             }
             PhoneInput::MediaReady {
@@ -296,10 +307,14 @@ impl Phone {
     }
 
     fn offer(&self, call: CallRef, direction: Direction) -> Option<MediaOffer> {
-        let local = self.calls.get(&call)?.local.as_ref()?;
+        let c = self.calls.get(&call)?;
+        let local = c.local.as_ref()?;
         Some(MediaOffer {
             rtp: local.sdp,
-            codecs: self.codecs.clone(),
+            // Direct mode: only the codec the phone's receive channel was opened in.
+            codecs: c
+                .direct
+                .map_or_else(|| self.codecs.clone(), |codec| vec![codec]),
             ptime_ms: PTIME_MS,
             telephone_event: Some(TELEPHONE_EVENT_PT),
             direction,
@@ -549,6 +564,41 @@ impl Phone {
             self.media(MediaAction::Release { call });
             return;
         };
+        if phone_target.is_none() && local.port() == 0 {
+            // Direct mode: the phone's RTP port is only known once its receive channel is open, so
+            // open it now, before the SDP must go out (before the INVITE, or the 200), in the codec
+            // the far end offered or else the phone's preferred one; its acknowledgement
+            // (`PhoneRtp`) carries the address for our SDP.
+            let codec = c
+                .remote
+                .as_ref()
+                .map(|r| r.codec)
+                .or_else(|| self.codecs.first().copied())
+                .unwrap_or(Codec::Pcmu);
+            if matches!(
+                c.state,
+                CallState::Ringing {
+                    answering: false,
+                    ..
+                }
+            ) {
+                // Not while it rings: answering asks again, and the channel opens then.
+                return;
+            }
+            if c.direct.is_none() {
+                c.direct = Some(codec);
+                c.media_open = true;
+                c.direct_transmit_pending = true;
+                let line = c.line;
+                self.media(MediaAction::Open {
+                    line,
+                    call,
+                    codec,
+                    ptime_ms: PTIME_MS,
+                });
+            }
+            return;
+        }
         c.local = Some(Local {
             sdp: local,
             phone_target,
@@ -581,9 +631,23 @@ impl Phone {
 
     /// Tells the phone to receive and send the call's media, once both ends are known.
     fn open_media(&mut self, call: CallRef) {
-        if self.open_receive(call) {
+        if self.open_receive(call) || self.take_direct_transmit(call) {
             self.open_transmit(call);
         }
+    }
+
+    /// Direct mode: the receive channel opened before the SDP, and the far end now known; true once.
+    fn take_direct_transmit(&mut self, call: CallRef) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let ready = c.direct_transmit_pending
+            && c.local.is_some()
+            && c.remote.as_ref().is_some_and(|r| r.rtp.port() != 0);
+        if ready {
+            c.direct_transmit_pending = false;
+        }
+        ready
     }
 
     /// The receive half (OpenReceiveChannel); true if it was opened now.
@@ -635,6 +699,7 @@ impl Phone {
             && c.media_open
         {
             c.media_open = false;
+            c.direct_transmit_pending = false;
             let line = c.line;
             self.media(MediaAction::Stop { line, call });
         }

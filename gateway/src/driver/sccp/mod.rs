@@ -32,11 +32,13 @@ use crate::session::sccp::{
 };
 
 mod ports;
+mod snapshot;
 
 pub use ports::{
-    DeviceEvent, DeviceHandle, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia, ResetTarget,
-    SccpDeps, UaAgents,
+    DeviceEvent, DeviceHandle, DirectMedia, LineAgents, MediaLegs, MediaPort, NoMedia, RelayMedia,
+    ResetTarget, SccpDeps, UaAgents,
 };
+pub use snapshot::{Inventories, Snapshot};
 
 /// How many phones may be connected at once.
 pub const MAX_PHONES: usize = 65_536;
@@ -104,6 +106,7 @@ impl Registry {
 #[derive(Clone)]
 pub struct SccpServer {
     registry: Arc<Registry>,
+    inventories: Arc<Inventories>,
     local: SocketAddr,
 }
 
@@ -131,6 +134,11 @@ impl SccpServer {
         self.registry.handle(name).is_some()
     }
 
+    /// How many devices the in-memory inventory snapshot holds (0 until it is first loaded).
+    pub fn snapshot_devices(&self) -> usize {
+        self.inventories.current().map_or(0, |s| s.device_count())
+    }
+
     /// Asks a registered phone to reset; false when it is not registered.
     pub fn reset(&self, name: &str) -> bool {
         self.registry
@@ -150,7 +158,7 @@ pub fn deps(
     let media: Arc<dyn MediaPort> =
         match crate::media::MediaRelay::for_config(&config.media, config.sccp.listen.ip()) {
             Some(relay) => Arc::new(RelayMedia::new(relay, sdp_ip)),
-            None => Arc::new(NoMedia),
+            None => Arc::new(DirectMedia),
         };
     SccpDeps {
         session: SessionConfig {
@@ -182,8 +190,10 @@ pub fn start(
 ) -> std::io::Result<SccpServer> {
     let local = listener.local_addr()?;
     let registry = Arc::new(Registry::default());
+    let inventories = Arc::new(Inventories::default());
     let server = SccpServer {
         registry: Arc::clone(&registry),
+        inventories: Arc::clone(&inventories),
         local,
     };
     let deps = Arc::new(deps);
@@ -198,6 +208,7 @@ pub fn start(
         listener,
         deps,
         registry,
+        inventories,
         tasks.clone(),
         shutdown,
     ));
@@ -208,6 +219,7 @@ async fn accept_loop(
     listener: TcpListener,
     deps: Arc<SccpDeps>,
     registry: Arc<Registry>,
+    inventories: Arc<Inventories>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -237,6 +249,7 @@ async fn accept_loop(
         let conn = Connection {
             deps: Arc::clone(&deps),
             registry: Arc::clone(&registry),
+            inventories: Arc::clone(&inventories),
             id,
             peer,
             shutdown: shutdown.clone(),
@@ -251,8 +264,8 @@ async fn accept_loop(
     }
 }
 
-/// Polls the store for devices whose configuration changed (`crossbar import --reset-changed`) and
-/// resets those that are registered.
+/// Polls the store: reloads the inventory snapshot when it changed, then resets the registered
+/// devices whose configuration changed (`crossbar import --reset-changed`), so they come back with it.
 async fn poll_resets(
     store: Store,
     every: Duration,
@@ -266,6 +279,9 @@ async fn poll_resets(
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        if let Err(e) = server.inventories.refresh(&store).await {
+            tracing::warn!(error = %e, "reloading the SCCP inventory snapshot failed");
         }
         for mac in take_reset_requests(&store).await {
             let name = mac.device_name();
@@ -314,7 +330,8 @@ async fn record_seen(store: &Store, mac: Mac, device_type: u32, peer: SocketAddr
     }
 }
 
-/// Builds the session's view of a device from the inventory.
+/// Builds the session's view of a device from the inventory (the store, query by query; the running
+/// driver reads its in-memory [`Inventories`] snapshot instead).
 ///
 /// # Errors
 /// The store's.
@@ -325,6 +342,28 @@ pub async fn device_config(
     let Some(device) = store.device(mac).await? else {
         return Ok(None);
     };
+    let mut users = HashMap::new();
+    let mut features = HashMap::new();
+    for key in device.keys.iter().filter(|k| k.kind == KeyKind::Line) {
+        let id = UserId::new(device.domain.clone(), key.target.clone());
+        if let Some(user) = store.user(&id).await? {
+            users.insert(id.clone(), user);
+        }
+        features.insert(id.clone(), store.line_features(&id).await?);
+    }
+    Ok(Some(build_config(
+        &device,
+        |id| users.get(id).cloned(),
+        |id| features.get(id).cloned().unwrap_or_default(),
+    )))
+}
+
+/// The session's view of a device, its users and line features given by the two lookups.
+fn build_config(
+    device: &provisioning::Device,
+    user_of: impl Fn(&UserId) -> Option<provisioning::User>,
+    features_of: impl Fn(&UserId) -> provisioning::store::LineFeatures,
+) -> DeviceConfig {
     let mut lines = Vec::new();
     let mut keys = Vec::new();
     let mut user_name = String::new();
@@ -332,14 +371,14 @@ pub async fn device_config(
         match key.kind {
             KeyKind::Line => {
                 let id = UserId::new(device.domain.clone(), key.target.clone());
-                let user = store.user(&id).await?;
+                let user = user_of(&id);
                 let display_name = user
                     .as_ref()
                     .map_or_else(|| key.target.clone(), provisioning::User::shown_name);
                 if user_name.is_empty() {
                     user_name.clone_from(&display_name);
                 }
-                let stored = store.line_features(&id).await?;
+                let stored = features_of(&id);
                 let line = LineId(key.line);
                 lines.push(LineConfig {
                     id: line,
@@ -381,17 +420,18 @@ pub async fn device_config(
             }),
         }
     }
-    Ok(Some(DeviceConfig {
-        name: mac.device_name(),
+    DeviceConfig {
+        name: device.mac.device_name(),
         lines,
         keys,
         user_name,
-    }))
+    }
 }
 
 struct Connection {
     deps: Arc<SccpDeps>,
     registry: Arc<Registry>,
+    inventories: Arc<Inventories>,
     id: u64,
     peer: SocketAddr,
     shutdown: CancellationToken,
@@ -565,12 +605,18 @@ impl Connection {
                         firmware,
                     } => {
                         let mac = Mac::from_octets(mac);
-                        let found = match device_config(&self.deps.store, &mac).await {
-                            Ok(found) => found,
-                            Err(e) => {
-                                tracing::warn!(device = %name, error = %e, "inventory lookup failed");
-                                None
-                            }
+                        // From memory: a storm of registrations does not queue on the store; a
+                        // device not in the snapshot (new since the last reload, or unknown) is
+                        // read from the store.
+                        let found = match self.inventories.device_config(&mac) {
+                            Some(found) => Some(found),
+                            None => match device_config(&self.deps.store, &mac).await {
+                                Ok(found) => found,
+                                Err(e) => {
+                                    tracing::warn!(device = %name, error = %e, "inventory lookup failed");
+                                    None
+                                }
+                            },
                         };
                         if found.is_none() {
                             record_seen(&self.deps.store, mac, device_type, self.peer, &firmware)
@@ -608,6 +654,11 @@ impl Connection {
                         tracing::Span::current().record("device", name.as_str());
                         tracing::info!(version = live.session.ctx().version, "registered");
                         live.handle = Some(handle);
+                    }
+                    Output::Codecs(codecs) => {
+                        if let Some(h) = &live.handle {
+                            self.deps.agents.set_codecs(h.name(), codecs);
+                        }
                     }
                     Output::Ua(command) => {
                         if let Some(h) = &live.handle {
@@ -648,6 +699,7 @@ impl Connection {
                                 forward_no_answer: features.forward_no_answer,
                                 dnd: features.dnd,
                             };
+                            self.inventories.set_features(user, &stored);
                             let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
                             if let Err(e) =
                                 self.deps.store.set_line_features(user, &stored, now).await

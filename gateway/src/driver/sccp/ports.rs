@@ -11,7 +11,7 @@ use provisioning::Store;
 use tokio::sync::mpsc;
 
 use crate::call::phone::MediaAction;
-use crate::call::{CallRef, CallRefs, Dtmf, LineId, LineIdentity, UaCommand, UaEvent};
+use crate::call::{CallRef, CallRefs, Codec, Dtmf, LineId, LineIdentity, UaCommand, UaEvent};
 use crate::session::sccp::SessionConfig;
 
 /// What a device's task is told from outside.
@@ -91,12 +91,17 @@ pub trait LineAgents: Send + Sync + 'static {
     fn command(&self, device: &str, command: UaCommand);
     /// The device is gone: end its calls, unregister its lines.
     fn detach(&self, device: &str);
+    /// The device's codecs, preferred first, for agreeing incoming offers (default: ignored).
+    fn set_codecs(&self, device: &str, codecs: Vec<Codec>) {
+        let _ = (device, codecs);
+    }
 }
 
 /// Where RTP goes for a call: the answer to an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaLegs {
-    /// The address for our SDP (the relay's SIP-side port, or the phone's own address in direct mode).
+    /// The address for our SDP: the relay's SIP-side port; port 0 with no `phone_target` is direct
+    /// mode (the phone's own address, known once its receive channel is open, goes in the SDP).
     pub sdp: SocketAddr,
     /// Where the phone sends: the relay's phone-side port, or `None` in direct mode (the far end).
     pub phone_target: Option<SocketAddr>,
@@ -121,9 +126,16 @@ pub struct UaAgents {
     devices: Mutex<HashMap<String, Attached>>,
 }
 
+/// What a device's forwarding task carries to its user agent.
+#[derive(Debug)]
+enum ToUa {
+    Command(UaCommand),
+    Codecs(Vec<Codec>),
+}
+
 #[derive(Debug)]
 struct Attached {
-    commands: mpsc::UnboundedSender<UaCommand>,
+    commands: mpsc::UnboundedSender<ToUa>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -139,7 +151,7 @@ impl UaAgents {
 
 impl LineAgents for UaAgents {
     fn attach(&self, device: DeviceHandle, lines: Vec<(LineId, LineIdentity)>, refs: CallRefs) {
-        let (commands, mut rx) = mpsc::unbounded_channel::<UaCommand>();
+        let (commands, mut rx) = mpsc::unbounded_channel::<ToUa>();
         let agent = self.agent.clone();
         let Ok(mut devices) = self.devices.lock() else {
             return;
@@ -158,7 +170,8 @@ impl LineAgents for UaAgents {
             loop {
                 tokio::select! {
                     command = rx.recv() => match command {
-                        Some(c) => ua.send(c),
+                        Some(ToUa::Command(c)) => ua.send(c),
+                        Some(ToUa::Codecs(c)) => ua.set_codecs(c),
                         None => break,
                     },
                     event = ua.recv() => match event {
@@ -180,7 +193,15 @@ impl LineAgents for UaAgents {
         if let Ok(devices) = self.devices.lock()
             && let Some(a) = devices.get(device)
         {
-            let _ = a.commands.send(command);
+            let _ = a.commands.send(ToUa::Command(command));
+        }
+    }
+
+    fn set_codecs(&self, device: &str, codecs: Vec<Codec>) {
+        if let Ok(devices) = self.devices.lock()
+            && let Some(a) = devices.get(device)
+        {
+            let _ = a.commands.send(ToUa::Codecs(codecs));
         }
     }
 
@@ -192,9 +213,25 @@ impl LineAgents for UaAgents {
     }
 }
 
-/// Media without a relay: nothing can be allocated. Used in `[media] mode = "direct"`, which SCCP
-/// phones do not support yet (their RTP port is only known after OpenReceiveChannel, too late for our
-/// SDP offer); their calls fail with 503 and the phone plays reorder.
+/// `[media] mode = "direct"`: no relay; the phone and the far end exchange RTP themselves. The
+/// allocation answers "direct" (an SDP address of port 0, no phone target): the call logic then opens
+/// the phone's receive channel before the SDP must go out and puts the phone's own RTP address (from
+/// OpenReceiveChannelAck) in it, and StartMediaTransmission goes to the far end's SDP address.
+#[derive(Debug, Default)]
+pub struct DirectMedia;
+
+impl MediaPort for DirectMedia {
+    fn allocate(&self, _: &DeviceHandle, _: CallRef) -> std::io::Result<MediaLegs> {
+        Ok(MediaLegs {
+            sdp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            phone_target: None,
+        })
+    }
+
+    fn handle(&self, _: &str, _: MediaAction) {}
+}
+
+/// Media that can never be allocated: every call fails with 503 and the phone plays reorder.
 #[derive(Debug, Default)]
 pub struct NoMedia;
 

@@ -162,6 +162,9 @@ pub enum Output {
     },
     /// To the line user agents.
     Ua(UaCommand),
+    /// The phone's codecs from its capabilities, preferred first: incoming offers are agreed
+    /// against these (`DeviceUa::set_codecs`).
+    Codecs(Vec<crate::call::Codec>),
     /// Media work for the driver (allocate, relay addresses, DTMF, release).
     Media(MediaAction),
     /// Store a line's changed features.

@@ -495,7 +495,10 @@ impl Session {
                 let codecs = crate::call::Codec::ALL
                     .into_iter()
                     .filter(|c| phone_has.contains(c))
-                    .collect();
+                    .collect::<Vec<_>>();
+                if !codecs.is_empty() {
+                    self.out.push_back(Output::Codecs(codecs.clone()));
+                }
                 r.phone.set_codecs(codecs);
                 return Ok(());
             }

@@ -854,3 +854,225 @@ async fn frames_split_across_segments_and_large_messages_are_reassembled() {
     drop(phone);
     rig.stop().await;
 }
+
+/// Registrations are served from the in-memory inventory snapshot: once it is loaded, a phone
+/// registers with its lines even when the store cannot be reached at all (in a storm, no registration
+/// queues on the store's pool).
+#[tokio::test]
+async fn registrations_are_served_from_the_inventory_snapshot_without_the_store() {
+    let rig = rig(Duration::from_secs(30)).await;
+    for _ in 0..200 {
+        if rig.server.snapshot_devices() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        rig.server.snapshot_devices(),
+        2,
+        "the snapshot holds both phones"
+    );
+    rig.store.close().await;
+    let mut phone = Phone::connect(&rig).await;
+    phone.register(ALICE).await;
+    rig.wait_registered(1).await;
+    let attached = rig.agents.attached.lock().unwrap().clone();
+    assert_eq!(attached.len(), 1);
+    let (name, lines) = &attached[0];
+    assert_eq!(name, ALICE);
+    let extensions: Vec<&str> = lines.iter().map(|(_, l)| l.extension.as_str()).collect();
+    assert_eq!(extensions, ["2001", "2003"]);
+    assert_eq!(lines[0].1.display_name, "Alice Martin");
+    drop(phone);
+    rig.stop().await;
+}
+
+/// The user agent commands recorded so far that `pick` selects, waiting up to a second for one.
+async fn wait_command<T>(rig: &Rig, mut pick: impl FnMut(&UaCommand) -> Option<T>) -> T {
+    for _ in 0..100 {
+        if let Some(found) = rig
+            .agents
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|(_, c)| pick(c))
+        {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no such command: {:?}", rig.agents.commands.lock().unwrap());
+}
+
+/// The pass-through id of the OpenReceiveChannel among `got`.
+fn orc_ptid(got: &[Message]) -> u32 {
+    got.iter()
+        .find_map(|m| match m {
+            Message::OpenReceiveChannel(o) => Some(o.pass_thru_party_id),
+            _ => None,
+        })
+        .expect("OpenReceiveChannel")
+}
+
+fn orc_ack(ptid: u32, call: CallRef, at: SocketAddr) -> Message {
+    Message::OpenReceiveChannelAck(codecs::sccp::msg::OpenReceiveChannelAck {
+        ip_addr: codecs::sccp::types::IpField::from(at.ip()),
+        port_number: u32::from(at.port()),
+        pass_thru_party_id: ptid,
+        call_reference: Some(call.0),
+        ..Default::default()
+    })
+}
+
+/// `[media] mode = "direct"`: the phone's receive channel is opened before the SDP goes out (before
+/// the INVITE of an outgoing call, before the 200 of an incoming one), the phone's own RTP address is
+/// in our SDP, StartMediaTransmission goes to the far end's SDP address, and keys go as SIP INFO.
+#[tokio::test]
+async fn direct_media_puts_the_phone_s_own_address_in_the_sdp_both_ways() {
+    use gateway::driver::sccp::DirectMedia;
+    let rig = rig_with(Duration::from_secs(30), Some(Arc::new(DirectMedia))).await;
+    let mut phone = Phone::connect(&rig).await;
+    phone.register(ALICE).await;
+    rig.wait_registered(1).await;
+    let here: SocketAddr = "10.0.0.5:24000".parse().unwrap();
+
+    // Outgoing: off hook, 2002, the interdigit timer; the receive channel opens before any INVITE.
+    phone
+        .send(Message::OffHook(OffHook {
+            line_instance: Some(0),
+            call_reference: Some(0),
+            ..Default::default()
+        }))
+        .await;
+    phone.until(MessageId::START_TONE).await;
+    for d in [2, 0, 0, 2] {
+        phone
+            .send(Message::KeypadButton(KeypadButton {
+                kp_button: KeypadKey(d),
+                line_instance: Some(1),
+                call_reference: Some(0),
+                ..Default::default()
+            }))
+            .await;
+    }
+    let got = phone.until(MessageId::OPEN_RECEIVE_CHANNEL).await;
+    let ptid = orc_ptid(&got);
+    assert!(
+        !rig.agents
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, c)| matches!(c, UaCommand::Invite { .. })),
+        "no INVITE before the phone's address is known"
+    );
+    let Some(Message::OpenReceiveChannel(orc)) = got.last() else {
+        panic!("{got:?}")
+    };
+    let call = CallRef(orc.call_reference);
+    phone.send(orc_ack(ptid, call, here)).await;
+    let offer = wait_command(&rig, |c| match c {
+        UaCommand::Invite { call: c, offer, .. } if *c == call => Some(offer.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offer.rtp, here, "the phone's own RTP address in the SDP");
+    assert_eq!(
+        offer.codecs,
+        [Codec::Pcmu],
+        "the codec the channel was opened in"
+    );
+    let handle = rig.agents.handles.lock().unwrap()[0].clone();
+    assert!(handle.ua(UaEvent::Answered {
+        call,
+        media: far_media(Codec::Pcmu),
+    }));
+    let got = phone.until(MessageId::START_MEDIA_TRANSMISSION).await;
+    let Some(Message::StartMediaTransmission(smt)) = got.last() else {
+        panic!()
+    };
+    let to = SocketAddr::new(
+        smt.remote_ip_addr.ip(),
+        u16::try_from(smt.remote_port_number).unwrap(),
+    );
+    assert_eq!(to, far_media(Codec::Pcmu).rtp, "straight to the far end");
+    assert!(
+        !got.iter()
+            .any(|m| matches!(m, Message::OpenReceiveChannel(_))),
+        "the channel is not opened twice"
+    );
+    // A key during the call: SIP INFO (no relay to carry RFC 4733).
+    phone
+        .send(Message::KeypadButton(KeypadButton {
+            kp_button: KeypadKey(5),
+            line_instance: Some(1),
+            call_reference: Some(call.0),
+            ..Default::default()
+        }))
+        .await;
+    let dtmf = wait_command(&rig, |c| match c {
+        UaCommand::Info { call: c, dtmf } if *c == call => Some(dtmf.digit),
+        _ => None,
+    })
+    .await;
+    assert_eq!(dtmf, '5');
+    phone
+        .send(Message::OnHook(OnHook {
+            line_instance: Some(0),
+            call_reference: Some(0),
+            ..Default::default()
+        }))
+        .await;
+    phone.until(MessageId::SET_RINGER).await;
+
+    // Incoming: rings without media; answering opens the channel, and the 200 carries its address.
+    let incoming = CallRef(77);
+    assert!(handle.ua(UaEvent::Incoming {
+        call: incoming,
+        line: LineId(1),
+        from_name: "Bob".to_owned(),
+        from_number: "2002".to_owned(),
+        offer: Some(far_media(Codec::Pcma)),
+        replaces: None,
+    }));
+    let got = phone.until(MessageId::SET_RINGER).await;
+    assert!(
+        !got.iter()
+            .any(|m| matches!(m, Message::OpenReceiveChannel(_)))
+    );
+    phone
+        .send(Message::OffHook(OffHook {
+            line_instance: Some(1),
+            call_reference: Some(incoming.0),
+            ..Default::default()
+        }))
+        .await;
+    let got = phone.until(MessageId::OPEN_RECEIVE_CHANNEL).await;
+    let Some(Message::OpenReceiveChannel(orc)) = got.last() else {
+        panic!()
+    };
+    assert_eq!(orc.call_reference, incoming.0);
+    let there: SocketAddr = "10.0.0.5:24002".parse().unwrap();
+    phone
+        .send(orc_ack(orc.pass_thru_party_id, incoming, there))
+        .await;
+    let answer = wait_command(&rig, |c| match c {
+        UaCommand::Answer { call: c, media } if *c == incoming => Some(media.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(answer.rtp, there);
+    assert_eq!(answer.codecs, [Codec::Pcma], "the caller's codec");
+    let got = phone.until(MessageId::START_MEDIA_TRANSMISSION).await;
+    let Some(Message::StartMediaTransmission(smt)) = got.last() else {
+        panic!()
+    };
+    assert_eq!(
+        u16::try_from(smt.remote_port_number).unwrap(),
+        far_media(Codec::Pcma).rtp.port()
+    );
+    drop(phone);
+    // (tshark reads these messages in the relay-mode tests; they share one capture path per run.)
+    rig.stop().await;
+}

@@ -5,6 +5,7 @@ mod calls;
 mod driver;
 mod golden;
 mod harness;
+mod listen;
 mod register;
 mod robust;
 mod tshark;
