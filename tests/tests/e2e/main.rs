@@ -4,5 +4,6 @@ mod harness;
 mod phones;
 mod provisioning;
 mod sccp_phones;
+mod sccp_sipp;
 mod sip;
 mod ua;
