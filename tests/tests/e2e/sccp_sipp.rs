@@ -425,6 +425,9 @@ async fn the_phone_transfers_sipp_to_another_phone_blind_and_attended() {
     expect(&mut ann, "held for the transfer", is_state(CallState::HOLD)).await;
     expect(&mut ann, "dial tone", is_state(CallState::OFF_HOOK)).await;
     ann.dial("2003");
+    // A person takes longer than the hold re-INVITE's 200 and ACK: a REFER sent at once may overtake the
+    // ACK (legal, but sipp's script is linear).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     ann.softkey(SoftKeyEvent::TRANSFER);
     let bob = bob.await.expect("join");
     assert!(bob.ok(), "{}", bob.describe());
