@@ -275,7 +275,8 @@ impl Capture {
     }
 }
 
-fn first_and_last(ids: &[u32]) -> Vec<u32> {
+/// The ids with repeats (one event spans several packets) collapsed.
+fn runs_of(ids: &[u32]) -> Vec<u32> {
     let mut distinct: Vec<u32> = ids.to_vec();
     distinct.dedup();
     distinct
@@ -371,7 +372,7 @@ async fn keys_reach_sipp_as_rfc_4733_and_the_phone_holds_and_resumes_it() {
     if let Some(capture) = capture {
         let ids = capture.events().await;
         // '5' is event 5 and '#' is event 11 (RFC 4733 section 3.2).
-        assert_eq!(first_and_last(&ids), [5, 11], "{ids:?}");
+        assert_eq!(runs_of(&ids), [5, 11], "{ids:?}");
     }
     ann.stop().await;
     gw.stop().await;
