@@ -4,6 +4,7 @@ mod harness;
 mod phones;
 mod provisioning;
 mod sccp_phones;
+mod sccp_sipp;
 mod sccp_storm;
 mod sip;
 mod ua;

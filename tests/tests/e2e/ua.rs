@@ -447,14 +447,14 @@ async fn a_refer_from_sipp_transfers_the_line_to_another_sip_phone() {
 
 /// Kamailio from Debian as the upstream registrar and proxy, with the shared in-memory, no-auth
 /// configuration on a free port.
-struct Kamailio {
+pub(crate) struct Kamailio {
     child: std::process::Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
 impl Kamailio {
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         captures::peer::require_tool("kamailio")?;
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
