@@ -85,6 +85,11 @@ impl Listeners {
         let unistim = tokio::net::UdpSocket::bind(config.unistim.listen)
             .await
             .with_context(|| format!("binding [unistim] listen {}", config.unistim.listen))?;
+        // A reconnect storm of thousands of phones says hello at once; with the default receive buffer
+        // the kernel drops most hellos and each phone waits 3.5 s before its next one.
+        if let Err(e) = socket2::SockRef::from(&unistim).set_recv_buffer_size(4 << 20) {
+            tracing::debug!(error = %e, "cannot enlarge the UNIStim receive buffer");
+        }
         Ok(Self {
             sip,
             provisioning,
