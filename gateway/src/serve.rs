@@ -280,6 +280,9 @@ pub async fn run_with(
     let mut sip_settings = sip_settings(&config, &listeners.sip);
     // The SIP core stops after the line user agents, so their unregistrations are answered.
     let core_shutdown = CancellationToken::new();
+    // If this future is dropped before its orderly stop (a runtime shutting down, a test that panicked),
+    // the SIP core thread must still stop: the runtime's blocking pool waits for the thread joining it.
+    let _core_guard = core_shutdown.clone().drop_guard();
     let ua_settings = ua_settings(&config, &listeners.sip, &sip_settings.host)?;
     let (agent, agent_task) = crate::ua::Agent::start(ua_settings, shutdown.child_token())
         .await
