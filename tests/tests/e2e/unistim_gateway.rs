@@ -424,7 +424,13 @@ async fn the_hold_key_stops_the_audio_stream_and_pressing_it_again_resumes_it() 
         "hold closes the stream: {:?}",
         una.events()
     );
+    // The softkeys are repainted after the stream closes: wait for them rather than look at once.
+    let resume_shown = una
+        .wait_screen(|s| s.softkeys.iter().any(|k| k.trim() == "Resume"), WAIT)
+        .await
+        .is_some();
     let held = una.screen();
+    assert!(resume_shown, "{held:?}");
     println!(
         "held screen of 3001:\n{}\nicons {:?}",
         held.text(),
