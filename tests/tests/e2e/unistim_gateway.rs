@@ -60,8 +60,12 @@ async fn wait_rtp(get: impl Fn() -> RtpCounts, n: u64) -> RtpCounts {
     }
 }
 
+/// 3001's idle screen, fully painted (the softkeys come after the text lines).
 fn idle_3001(s: &Screen) -> bool {
-    s.contains("3001") && !s.ringing && s.stream_tone.is_none()
+    s.contains("3001")
+        && !s.ringing
+        && s.stream_tone.is_none()
+        && s.softkeys.iter().any(|k| !k.trim().is_empty())
 }
 
 /// tshark on the datagrams the phone exchanged with the gateway: (datagrams from the gateway decoded
