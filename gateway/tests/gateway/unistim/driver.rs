@@ -619,3 +619,48 @@ async fn a_phone_that_moves_behind_nat_is_followed_by_its_terminal_id() {
     rig.stop().await;
     tshark_check(&carol.log, server);
 }
+
+/// `crossbar import --reset-changed` queues a reset in the store; the one reset poller (run by the SCCP
+/// driver for every driver) hands it to the UNIStim driver, which soft-resets the registered phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_requested_in_the_store_reaches_a_registered_unistim_phone() {
+    let rig = rig().await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut una = UdpPhone::new(rig.unistim, MAC, socket).await;
+    una.connect().await;
+    una.until_quiet(Duration::from_millis(300)).await;
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        rig.dir.path().join("crossbar.db").display()
+    ))
+    .await
+    .unwrap();
+    let mac: provisioning::Mac = MAC
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    store.request_resets(&[mac], now).await.unwrap();
+    // The poller runs every 5 s (`RESET_POLL`); `until` waits long enough for one round.
+    let got = una
+        .until("a soft reset", |m| {
+            matches!(
+                m,
+                Message::NetworkSwitch(codecs::unistim::msg::network::NetworkSwitch::SoftReset(_))
+            )
+        })
+        .await;
+    assert!(!got.is_empty());
+    store.close().await;
+    let server = rig.unistim;
+    rig.stop().await;
+    tshark_check(&una.log, server);
+}
