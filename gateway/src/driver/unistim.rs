@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::call::phone::MediaAction;
-use crate::call::{CallRef, CallRefs, LineId, UaCommand, UaEvent};
+use crate::call::{CallRef, CallRefs, LineId};
 use crate::driver::sccp::{
     DeviceEvent, DeviceHandle, LineAgents, MediaLegs, MediaPort, RelayMedia, UaAgents,
     device_config,
@@ -228,12 +228,6 @@ impl UnistimServer {
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Starts the UNIStim side on a bound socket: the receive loop, tracked by `tasks`, ending (with every
 /// phone's task) when `shutdown` is cancelled.
 pub fn start(
@@ -376,7 +370,7 @@ impl PhoneTask {
             tid,
             peer,
             Instant::now().into_std(),
-            unix_now(),
+            super::unix_now(),
         );
         let (tx, mut events) = mpsc::unbounded_channel();
         let mut live = Live {
@@ -519,24 +513,21 @@ impl PhoneTask {
                     }
                     Output::Media(MediaAction::Allocate { call }) => {
                         let Some(h) = &live.handle else { continue };
-                        match self.deps.media.allocate(h, call) {
-                            Ok(legs) => pending.push(Input::MediaReady {
+                        pending.push(
+                            match super::allocate_media(
+                                &*self.deps.media,
+                                &*self.deps.agents,
+                                h,
                                 call,
-                                local: legs.sdp,
-                                phone_target: legs.phone_target,
-                            }),
-                            Err(e) => {
-                                tracing::warn!(%call, error = %e, "no media for the call");
-                                self.deps
-                                    .agents
-                                    .command(h.name(), UaCommand::Hangup { call });
-                                pending.push(Input::Ua(UaEvent::Failed {
+                            ) {
+                                Ok(legs) => Input::MediaReady {
                                     call,
-                                    code: 503,
-                                    reason: "No media".to_owned(),
-                                }));
-                            }
-                        }
+                                    local: legs.sdp,
+                                    phone_target: legs.phone_target,
+                                },
+                                Err(failed) => Input::Ua(failed),
+                            },
+                        );
                     }
                     Output::Media(action) => {
                         if let Some(h) = &live.handle {
@@ -545,18 +536,7 @@ impl PhoneTask {
                     }
                     Output::Features { line, features } => {
                         if let Some((_, user)) = live.lines.iter().find(|(l, _)| *l == line) {
-                            let stored = provisioning::store::LineFeatures {
-                                forward_all: features.forward_all,
-                                forward_busy: features.forward_busy,
-                                forward_no_answer: features.forward_no_answer,
-                                dnd: features.dnd,
-                            };
-                            let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
-                            if let Err(e) =
-                                self.deps.store.set_line_features(user, &stored, now).await
-                            {
-                                tracing::warn!(line = %user, error = %e, "line features not stored");
-                            }
+                            super::store_line_features(&self.deps.store, user, &features).await;
                         }
                     }
                     Output::Close(reason) => {
@@ -608,7 +588,7 @@ async fn record_seen(
         source: provisioning::store::SeenVia::Unistim,
         user_agent: (!firmware.is_empty()).then(|| firmware.to_owned()),
     };
-    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let now = i64::try_from(super::unix_now()).unwrap_or(i64::MAX);
     if let Err(e) = store.record_seen(&seen, now).await {
         tracing::warn!(%mac, error = %e, "recording the unknown phone failed");
     }

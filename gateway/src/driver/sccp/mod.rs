@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::call::phone::{LineFeatures, MediaAction};
-use crate::call::{CallRefs, LineId, LineIdentity, UaCommand, UaEvent};
+use crate::call::{CallRefs, LineId, LineIdentity};
 use crate::session::sccp::{
     DeviceConfig, Input, KeyConfig, LineConfig, Output, Session, SessionConfig,
 };
@@ -174,12 +174,6 @@ pub fn deps(
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Starts the SCCP side on a bound listener: the accept loop and the reset poller, tracked by `tasks`,
 /// both ending when `shutdown` is cancelled.
 pub fn start(
@@ -324,7 +318,7 @@ async fn record_seen(store: &Store, mac: Mac, device_type: u32, peer: SocketAddr
         source: provisioning::store::SeenVia::Sccp,
         user_agent: (!firmware.is_empty()).then(|| firmware.to_owned()),
     };
-    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let now = i64::try_from(crate::driver::unix_now()).unwrap_or(i64::MAX);
     if let Err(e) = store.record_seen(&seen, now).await {
         tracing::warn!(%mac, error = %e, "recording the unknown phone failed");
     }
@@ -474,7 +468,7 @@ impl Connection {
             self.deps.session.clone(),
             refs.clone(),
             now.into_std(),
-            unix_now(),
+            crate::driver::unix_now(),
         );
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut live = Live {
@@ -667,24 +661,21 @@ impl Connection {
                     }
                     Output::Media(MediaAction::Allocate { call }) => {
                         let Some(h) = &live.handle else { continue };
-                        match self.deps.media.allocate(h, call) {
-                            Ok(legs) => pending.push(Input::MediaReady {
+                        pending.push(
+                            match super::allocate_media(
+                                &*self.deps.media,
+                                &*self.deps.agents,
+                                h,
                                 call,
-                                local: legs.sdp,
-                                phone_target: legs.phone_target,
-                            }),
-                            Err(e) => {
-                                tracing::warn!(%call, error = %e, "no media for the call");
-                                self.deps
-                                    .agents
-                                    .command(h.name(), UaCommand::Hangup { call });
-                                pending.push(Input::Ua(UaEvent::Failed {
+                            ) {
+                                Ok(legs) => Input::MediaReady {
                                     call,
-                                    code: 503,
-                                    reason: "No media".to_owned(),
-                                }));
-                            }
-                        }
+                                    local: legs.sdp,
+                                    phone_target: legs.phone_target,
+                                },
+                                Err(failed) => Input::Ua(failed),
+                            },
+                        );
                     }
                     Output::Media(action) => {
                         if let Some(h) = &live.handle {
@@ -693,19 +684,9 @@ impl Connection {
                     }
                     Output::Features { line, features } => {
                         if let Some((_, user)) = live.lines.iter().find(|(l, _)| *l == line) {
-                            let stored = provisioning::store::LineFeatures {
-                                forward_all: features.forward_all,
-                                forward_busy: features.forward_busy,
-                                forward_no_answer: features.forward_no_answer,
-                                dnd: features.dnd,
-                            };
+                            let stored =
+                                super::store_line_features(&self.deps.store, user, &features).await;
                             self.inventories.set_features(user, &stored);
-                            let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
-                            if let Err(e) =
-                                self.deps.store.set_line_features(user, &stored, now).await
-                            {
-                                tracing::warn!(line = %user, error = %e, "line features not stored");
-                            }
                         }
                     }
                     Output::Close(reason) => {
