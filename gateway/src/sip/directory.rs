@@ -117,11 +117,11 @@ impl Directory {
     /// Every HA1 accepted for the user: its own password's, then those of its lines on SIP-firmware
     /// devices. Empty for a user that does not exist.
     pub fn ha1s(&self, aor: &Aor) -> Vec<Ha1> {
-        if !self.users.contains_key(aor) {
+        let Some(own) = self.users.get(aor) else {
             return Vec::new();
-        }
-        self.ha1(aor)
-            .into_iter()
+        };
+        own.iter()
+            .cloned()
             .chain(self.device_lines.get(aor).into_iter().flatten().cloned())
             .collect()
     }
