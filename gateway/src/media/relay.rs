@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use super::stats::Shared;
@@ -93,7 +94,7 @@ impl MediaRelay {
     /// [`MediaError::PortsExhausted`] or [`MediaError::Bind`] (see [`PortPool::allocate`]).
     ///
     /// # Panics
-    /// Outside a tokio runtime.
+    /// Outside a tokio runtime, when the media threads could not be started.
     pub fn open(&self) -> Result<RelayCall, MediaError> {
         let phone = self.pool.allocate()?;
         let sip = self.pool.allocate()?;
@@ -101,6 +102,9 @@ impl MediaRelay {
         let shared = Arc::new(Shared::new());
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::channel(32);
+        let runtime = media_runtime();
+        // The sockets and the timer register with the runtime current when they are made.
+        let entered = runtime.map(Handle::enter);
         let engine = Engine::new(
             phone,
             sip,
@@ -113,7 +117,11 @@ impl MediaRelay {
             addr: phone_local,
             source,
         })?;
-        tokio::spawn(engine.run());
+        drop(entered);
+        match runtime {
+            Some(runtime) => drop(runtime.spawn(engine.run())),
+            None => drop(tokio::spawn(engine.run())),
+        }
         Ok(RelayCall {
             phone_local,
             sip_local,
@@ -126,6 +134,35 @@ impl MediaRelay {
 }
 
 const NO_TELEPHONE_EVENT: u16 = u16::MAX;
+
+/// The runtime every relay task runs on: worker threads of their own (named `media`, half the cores,
+/// at least one), not the runtime of the signalling tasks. A relay task wakes for every packet (50 a
+/// second each way per call); sharing workers with the phones' sessions and the line user agents put
+/// a call's signalling in the queue behind hundreds of RTP wake-ups, which is where call setup's tail
+/// latency came from under load. On threads of their own, the relay's load is the OS scheduler's to
+/// share out, and a signalling thread that wakes is run at once.
+///
+/// Built on first use and kept for the life of the process (relay tasks end when their
+/// [`RelayCall`] drops). `None` when the threads cannot be started: the relay then runs on the
+/// caller's runtime, as it did before.
+fn media_runtime() -> Option<&'static Handle> {
+    static MEDIA: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    MEDIA
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads((cores / 2).max(1))
+                .thread_name("media")
+                .enable_all()
+                .build()
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "cannot start the media threads; relaying on the signalling runtime");
+                })
+                .ok()
+        })
+        .as_ref()
+        .map(tokio::runtime::Runtime::handle)
+}
 
 /// One call through the relay. Dropping it (or [`Self::close`]) stops the relay task and gives the
 /// ports back.
