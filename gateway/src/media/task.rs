@@ -103,12 +103,18 @@ impl Side {
         if self.announced == addr {
             return false;
         }
+        self.reopen(addr);
+        true
+    }
+
+    /// A (re)opened receive side at `addr`: send there and latch again, even to the address already
+    /// announced.
+    fn reopen(&mut self, addr: Option<SocketAddr>) {
         self.announced = addr;
         self.remote = addr;
         self.latched = false;
         self.rtcp_remote = addr.map(rtcp_of);
         self.rtcp_latched = false;
-        true
     }
 
     fn socket(&self, port: Port) -> &UdpSocket {
@@ -329,9 +335,12 @@ impl Engine {
         match c {
             Command::PhoneSourceIp(ip) => self.phone_ip = ip,
             Command::PhoneRemote(addr) => {
-                if self.phone.announce(Some(addr)) {
-                    self.shared.set_remote(Leg::Phone, Some(addr));
-                }
+                // Each announcement is a reopened receive side (OpenReceiveChannelAck, a UNIStim Open
+                // Audio Stream after hold), and the phone may now send from another source: a new
+                // socket, a new NAT mapping. Latch again even when the address is unchanged, or the
+                // leg stays latched to the old source and drops the phone's RTP.
+                self.phone.reopen(Some(addr));
+                self.shared.set_remote(Leg::Phone, Some(addr));
             }
             Command::SipRemote {
                 rtp,

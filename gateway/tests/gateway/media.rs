@@ -179,6 +179,39 @@ async fn the_phone_leg_latches_to_the_real_source() {
     assert!(sip.recv(WAIT).await.is_some());
 }
 
+/// The phone's receive side reopened at the address it announced before (a UNIStim phone's audio
+/// stream after hold and resume: the gateway names the same port, the phone's new socket may send from
+/// another): the leg latches to the new source instead of staying on the old one.
+#[tokio::test]
+async fn a_phone_stream_reopened_at_the_same_address_latches_again() {
+    let relay = relay();
+    let call = relay.open().expect("open");
+    let announced = Peer::bind(LOOPBACK, 1).await;
+    let mut before = Peer::bind(LOOPBACK, 0xaaaa).await;
+    let mut sip = Peer::bind(LOOPBACK, 0xbbbb).await;
+    call.set_phone_remote(announced.addr());
+    call.set_sip_remote(&description(sip.addr(), Direction::SendRecv));
+    before.send_audio(call.phone_local(), 1).await;
+    assert!(sip.recv(WAIT).await.is_some());
+    sip.send_audio(call.sip_local(), 2).await;
+    assert!(
+        before.recv(WAIT).await.is_some(),
+        "latched to the first source"
+    );
+    // Held, resumed: the same announcement, a new source.
+    let mut after = Peer::bind(LOOPBACK, 0xaaab).await;
+    call.set_phone_remote(announced.addr());
+    after.send_audio(call.phone_local(), 3).await;
+    assert!(sip.recv(WAIT).await.is_some(), "the new source is relayed");
+    sip.send_audio(call.sip_local(), 4).await;
+    assert!(
+        after.recv(WAIT).await.is_some(),
+        "latched to the new source"
+    );
+    assert!(before.recv(QUIET).await.is_none());
+    assert_eq!(call.stats().phone_remote, Some(after.addr()));
+}
+
 #[tokio::test]
 async fn the_sip_leg_latches_within_the_sdp_address_only() {
     let relay = relay();

@@ -10,3 +10,4 @@ mod sip;
 mod ua;
 mod unistim_gateway;
 mod unistim_phones;
+mod unistim_sipp;

@@ -4,19 +4,17 @@
 //! attended transfer by the phone, a REFER from sipp, and upstream mode through Kamailio. Everything the
 //! gateway sends the phones is decoded by tshark with nothing malformed.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use codecs::sccp::{CallState, SoftKeyEvent};
 use tests::phonesim::fleet::{self, PhoneSpec};
-use tests::phonesim::{Event, Phone, PhoneConfig};
+use tests::phonesim::{Event, Phone};
 
-use crate::harness::{Gateway, SippRun, free_port, have_sipp, scenario, settle, sipp};
-use crate::sip::{auth, register_contact, run_scenario};
-
-const WAIT: Duration = Duration::from_secs(10);
-const DOMAIN: &str = "acme.example.com";
+use crate::harness::{
+    Capture, DOMAIN, Gateway, WAIT, bob_calls, bob_refers, bob_uas, expect, free_port, have_sipp,
+    is_state, runs_of, sccp_phone as phone, scenario, sipp_uas,
+};
+use crate::sip::run_scenario;
 
 /// The issue's fleet: a 7960 on 2001, a SIP user 2002 with a password, and a 7970 on 2003.
 const FLEET: &str = "extension,first_name,last_name,password,mac,model,line\n\
@@ -24,115 +22,11 @@ const FLEET: &str = "extension,first_name,last_name,password,mac,model,line\n\
                      2002,Bob,Ray,bob-secret,,,\n\
                      2003,Cy,Orr,,0004f2000002,cisco-7970,1\n";
 
-fn is_state(want: CallState) -> impl FnMut(&Event) -> bool {
-    move |e| matches!(e, Event::CallState { state, .. } if *state == want)
-}
-
 fn specs() -> (PhoneSpec, PhoneSpec) {
     let mut specs = fleet::from_csv(FLEET.as_bytes()).unwrap();
     let cy = specs.remove(1);
     let ann = specs.remove(0);
     (ann, cy)
-}
-
-/// A registered phone (recording its wire).
-async fn phone(gw: &Gateway, spec: PhoneSpec) -> Phone {
-    let mut config = PhoneConfig::new(gw.sccp);
-    config.record_wire = true;
-    let mut phone = Phone::spawn(spec, Arc::new(config), None);
-    assert!(phone.wait_registered(WAIT).await, "{:?}", phone.events());
-    phone
-}
-
-async fn expect(phone: &mut Phone, what: &str, pred: impl FnMut(&Event) -> bool) -> Event {
-    match phone.wait_for(pred, WAIT).await {
-        Some(e) => e,
-        None => panic!("{}: no {what} in {:?}", phone.device_name(), phone.events()),
-    }
-}
-
-/// sipp as 2002: registered with its digest password at `sip_port`, then running `name` there as a UAS
-/// for one call, echoing RTP on `media_port`.
-async fn bob_uas(
-    gw: &Gateway,
-    tag: &str,
-    name: &str,
-    sip_port: u16,
-    media_port: u16,
-) -> tokio::task::JoinHandle<SippRun> {
-    register_contact(gw, "2002", DOMAIN, "bob-secret", sip_port).await;
-    let dir = gw.dir.path().to_owned();
-    let tag = tag.to_owned();
-    let path = scenario(name);
-    let task = tokio::spawn(async move {
-        sipp(
-            &dir,
-            &tag,
-            vec![
-                "-sf".into(),
-                path.display().to_string(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                sip_port.to_string(),
-                "-mp".into(),
-                media_port.to_string(),
-                "-rtp_echo".into(),
-                "-m".into(),
-                "1".into(),
-            ],
-        )
-        .await
-    });
-    settle().await;
-    task
-}
-
-/// sipp as 2002 (authenticating) calling `callee` with scenario `name`, echoing RTP, in the background.
-fn bob_calls(
-    gw: &Gateway,
-    tag: &str,
-    name: &str,
-    callee: &str,
-    extra: &[&str],
-) -> tokio::task::JoinHandle<SippRun> {
-    let csv = gw.write(
-        &format!("{tag}.csv"),
-        &format!(
-            "SEQUENTIAL\n2002;{DOMAIN};{};{callee}\n",
-            auth("2002", "bob-secret")
-        ),
-    );
-    let mut args: Vec<String> = ["-mp", &free_port().to_string(), "-rtp_echo"]
-        .iter()
-        .chain(extra)
-        .map(|s| (*s).to_owned())
-        .collect();
-    let sc = scenario(name);
-    let target = gw.sip_udp;
-    let tag = tag.to_owned();
-    // The gateway outlives the task: its directory is only borrowed for the run.
-    let gw_dir = gw.dir.path().to_owned();
-    args.push("-inf".into());
-    args.push(csv.display().to_string());
-    tokio::spawn(async move {
-        let mut all: Vec<String> = vec![
-            target.to_string(),
-            "-sf".into(),
-            sc.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-m".into(),
-            "1".into(),
-            "-key".into(),
-            "expires".into(),
-            "3600".into(),
-        ];
-        all.extend(args);
-        sipp(&gw_dir, &tag, all).await
-    })
 }
 
 /// The phone dials `number` and waits for the call to connect and media to flow.
@@ -211,75 +105,6 @@ fn tshark_clean(phones: &[&Phone], name: &str) {
             keep.display()
         );
     }
-}
-
-/// tshark capturing UDP to `port` on loopback for `secs` seconds, in the background.
-struct Capture {
-    task: tokio::task::JoinHandle<std::process::Output>,
-    path: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Capture {
-    async fn start(port: u16, secs: u32) -> Option<Self> {
-        captures::peer::require_tool("tshark")?;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rtp.pcapng");
-        let args = vec![
-            "-i".to_owned(),
-            "lo".into(),
-            "-f".into(),
-            format!("udp dst port {port}"),
-            "-a".into(),
-            format!("duration:{secs}"),
-            "-w".into(),
-            path.display().to_string(),
-        ];
-        let task = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("tshark")
-                .args(&args)
-                .output()
-                .expect("tshark runs")
-        });
-        // tshark needs a moment before it captures.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        Some(Self {
-            task,
-            path,
-            port,
-            _dir: dir,
-        })
-    }
-
-    /// The RFC 4733 event ids (one per packet) in the capture, once it ended.
-    async fn events(self) -> Vec<u32> {
-        let out = self.task.await.expect("join");
-        assert!(
-            self.path.exists(),
-            "tshark captured: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let decode = format!("udp.port=={},rtp", self.port);
-        captures::peer::tshark_fields(
-            &self.path,
-            &["-d", &decode],
-            "rtpevent",
-            &["rtpevent.event_id"],
-        )
-        .expect("tshark reads the capture")
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.parse().ok())
-        .collect()
-    }
-}
-
-/// The ids with repeats (one event spans several packets) collapsed.
-fn runs_of(ids: &[u32]) -> Vec<u32> {
-    let mut distinct: Vec<u32> = ids.to_vec();
-    distinct.dedup();
-    distinct
 }
 
 /// The issue's "done when": the 7960 on 2001 registers, calls 2002 (registered from sipp with its
@@ -492,39 +317,7 @@ async fn a_refer_from_sipp_makes_the_phone_call_the_other_phone() {
     let (ann, cy) = specs();
     let mut ann = phone(&gw, ann).await;
     let mut cy = phone(&gw, cy).await;
-    let csv = gw.write(
-        "bob-refers.csv",
-        &format!(
-            "SEQUENTIAL\n2002;{DOMAIN};{};2001;2003\n",
-            auth("2002", "bob-secret")
-        ),
-    );
-    let caller = tokio::spawn({
-        let dir = gw.dir.path().to_owned();
-        let target = gw.sip_udp;
-        async move {
-            sipp(
-                &dir,
-                "bob-refers",
-                vec![
-                    target.to_string(),
-                    "-sf".into(),
-                    scenario("ua_uac_refer.xml").display().to_string(),
-                    "-inf".into(),
-                    csv.display().to_string(),
-                    "-i".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    free_port().to_string(),
-                    "-mp".into(),
-                    free_port().to_string(),
-                    "-m".into(),
-                    "1".into(),
-                ],
-            )
-            .await
-        }
-    });
+    let caller = bob_refers(&gw, "2001", "2003");
     answer_bob(&mut ann).await;
     let ring = expect(&mut cy, "ringing", is_state(CallState::RING_IN)).await;
     let info = expect(&mut cy, "caller id", |e| {
@@ -581,31 +374,14 @@ async fn upstream_mode_the_phone_registers_with_kamailio_and_calls_sipp_through_
     )
     .await;
     assert!(reg.ok(), "{}", reg.describe());
-    let bob = tokio::spawn({
-        let dir: &Path = gw.dir.path();
-        let dir = dir.to_owned();
-        async move {
-            sipp(
-                &dir,
-                "bob-uas-kam",
-                vec![
-                    "-sf".into(),
-                    scenario("sccp_uas_echo.xml").display().to_string(),
-                    "-i".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    sip_port.to_string(),
-                    "-mp".into(),
-                    media_port.to_string(),
-                    "-rtp_echo".into(),
-                    "-m".into(),
-                    "1".into(),
-                ],
-            )
-            .await
-        }
-    });
-    settle().await;
+    let bob = sipp_uas(
+        &gw,
+        "bob-uas-kam",
+        "sccp_uas_echo.xml",
+        sip_port,
+        media_port,
+    )
+    .await;
     // The line registers upstream on its own (retrying while Kamailio binds): calls wait for it.
     let mut connected = false;
     for _ in 0..10 {

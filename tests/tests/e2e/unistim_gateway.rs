@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tests::phonesim::fleet;
-use tests::phonesim::unistim::{self as usim, Screen, ToneKind, UnistimEvent, UnistimPhone};
+use tests::phonesim::unistim::{Screen, ToneKind, UnistimEvent};
 use tests::phonesim::{Phone, PhoneConfig, RtpCounts};
 
-use crate::harness::{Gateway, free_port, have_sipp};
+use crate::harness::{
+    Gateway, free_port, have_sipp, tshark_gateway, unistim_config, unistim_idle, unistim_phone,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -31,24 +33,6 @@ impl Drop for SippGuard {
     }
 }
 
-fn unistim_config(gw: &Gateway, tweak: impl FnOnce(&mut PhoneConfig)) -> Arc<PhoneConfig> {
-    let mut c = PhoneConfig::new(gw.unistim);
-    c.reconnect_jitter = Duration::from_millis(100);
-    c.record_wire = true;
-    tweak(&mut c);
-    Arc::new(c)
-}
-
-fn unistim_phone(gw: &Gateway, ext: &str, config: Arc<PhoneConfig>) -> UnistimPhone {
-    let specs = usim::model::from_csv(FLEET.as_bytes()).expect("fleet");
-    let spec = specs
-        .into_iter()
-        .find(|s| s.extension() == Some(ext))
-        .expect("phone in the fleet");
-    let _ = gw;
-    UnistimPhone::spawn(spec, config, None)
-}
-
 async fn wait_rtp(get: impl Fn() -> RtpCounts, n: u64) -> RtpCounts {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -60,42 +44,15 @@ async fn wait_rtp(get: impl Fn() -> RtpCounts, n: u64) -> RtpCounts {
     }
 }
 
-/// 3001's idle screen, fully painted (the softkeys come after the text lines).
+/// 3001's idle screen, fully painted.
 fn idle_3001(s: &Screen) -> bool {
-    s.contains("3001")
-        && !s.ringing
-        && s.stream_tone.is_none()
-        && s.softkeys.iter().any(|k| !k.trim().is_empty())
-}
-
-/// tshark on the datagrams the phone exchanged with the gateway: (datagrams from the gateway decoded
-/// as UNIStim, malformed frames).
-fn tshark_gateway(
-    phone: &UnistimPhone,
-    gw: &Gateway,
-    dir: &std::path::Path,
-) -> Option<(usize, usize)> {
-    captures::peer::require_tool("tshark")?;
-    let path = dir.join(format!("unistim-{}.pcap", phone.spec().mac_hex()));
-    phone.write_pcap(&path, gw.unistim).expect("pcap");
-    let decode = format!("udp.port=={},unistim", gw.unistim.port());
-    let from_gateway = captures::peer::tshark_fields(
-        &path,
-        &["-d", &decode],
-        &format!("unistim && udp.srcport == {}", gw.unistim.port()),
-        &["unistim.num"],
-    )
-    .expect("tshark");
-    let malformed =
-        captures::peer::tshark_fields(&path, &["-d", &decode], "_ws.malformed", &["frame.number"])
-            .expect("tshark");
-    Some((from_gateway.len(), malformed.len()))
+    unistim_idle("3001")(s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_1140e_on_3001_calls_sip_2002_and_sccp_2001_and_is_called_back() {
     let gw = Gateway::start(FLEET).await;
-    let mut una = unistim_phone(&gw, "3001", unistim_config(&gw, |_| {}));
+    let mut una = unistim_phone(FLEET, "3001", unistim_config(&gw, |_| {}));
     // The idle screen: line label 3001, softkeys, nothing ringing.
     let idle = una.wait_screen(idle_3001, WAIT).await;
     assert!(
@@ -332,8 +289,8 @@ async fn unistim_calls_complete_through_the_gateway_under_ten_percent_loss() {
         c.record_wire = false;
     });
     let stats = config.stats.clone();
-    let una = unistim_phone(&gw, "3001", config.clone());
-    let ivo = unistim_phone(&gw, "3002", config);
+    let una = unistim_phone(FLEET, "3001", config.clone());
+    let ivo = unistim_phone(FLEET, "3002", config);
     assert!(
         una.wait_screen(idle_3001, Duration::from_secs(30))
             .await
@@ -373,7 +330,7 @@ async fn unistim_calls_complete_through_the_gateway_under_ten_percent_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hold_key_stops_the_audio_stream_and_pressing_it_again_resumes_it() {
     let gw = Gateway::start(FLEET).await;
-    let mut una = unistim_phone(&gw, "3001", unistim_config(&gw, |_| {}));
+    let mut una = unistim_phone(FLEET, "3001", unistim_config(&gw, |_| {}));
     assert!(
         una.wait_screen(idle_3001, WAIT).await.is_some(),
         "{:?}",

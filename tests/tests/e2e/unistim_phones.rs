@@ -13,6 +13,8 @@ use tests::phonesim::unistim::{
     Screen, ToneKind, UnistimEvent, UnistimFleet, UnistimModel, UnistimPhone, UnistimSpec, model,
 };
 
+use crate::harness::tshark_unistim;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn spec(model: &str, mac_last: u8, ext: &str) -> UnistimSpec {
@@ -50,22 +52,6 @@ fn idle(ext: &'static str) -> impl FnMut(&Screen) -> bool {
 }
 
 /// tshark on a pcap of UNIStim on `port`: (frames decoded as UNIStim from the phones, malformed frames).
-fn tshark_unistim(path: &std::path::Path, port: u16) -> Option<(usize, usize)> {
-    captures::peer::require_tool("tshark")?;
-    let decode = format!("udp.port=={port},unistim");
-    let from_phones = captures::peer::tshark_fields(
-        path,
-        &["-d", &decode],
-        &format!("unistim && udp.dstport == {port}"),
-        &["unistim.num"],
-    )
-    .expect("tshark runs");
-    let malformed =
-        captures::peer::tshark_fields(path, &["-d", &decode], "_ws.malformed", &["frame.number"])
-            .expect("tshark runs");
-    Some((from_phones.len(), malformed.len()))
-}
-
 #[tokio::test]
 async fn an_1140e_answers_the_servers_queries_and_shows_its_idle_screen() {
     let s = spec("avaya-1140e", 0x01, "3001");
@@ -134,7 +120,7 @@ async fn an_1140e_answers_the_servers_queries_and_shows_its_idle_screen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("unistim.pcap");
     r.write_pcap(&path).unwrap();
-    if let Some((from_phone, malformed)) = tshark_unistim(&path, r.addr().port()) {
+    if let Some((from_phone, malformed)) = tshark_unistim(&path, r.addr().port(), "udp.dstport") {
         assert!(from_phone >= 10, "{from_phone} datagrams from the phone");
         assert_eq!(
             malformed,

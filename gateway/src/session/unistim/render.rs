@@ -159,13 +159,21 @@ pub(super) fn softkeys(set: KeySet) -> [Option<(Key, &'static str)>; 4] {
             None,
             Some((Key::EndCall, "End")),
         ],
+        // Transf on the dialing and ring-out sets completes a blind transfer to what is dialed (the
+        // consultation call of the first press); on an ordinary call it does nothing. The SCCP sets
+        // have it on ring out as well.
         KeySet::DigitsFollowing => [
             Some((Key::Dial, "Dial")),
             Some((Key::BackSpace, "BkSpc")),
+            Some((Key::Transfer, "Transf")),
+            Some((Key::EndCall, "End")),
+        ],
+        KeySet::RingOut => [
+            None,
+            Some((Key::Transfer, "Transf")),
             None,
             Some((Key::EndCall, "End")),
         ],
-        KeySet::RingOut => [None, None, None, Some((Key::EndCall, "End"))],
         KeySet::RingIn => [
             Some((Key::Answer, "Answer")),
             None,

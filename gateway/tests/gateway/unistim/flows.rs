@@ -448,3 +448,55 @@ fn random_and_mangled_datagrams_never_panic_a_session() {
     }
     assert!(!h.session.is_closed());
 }
+
+/// Transf, then the target dialed: the Transf softkey is there while dialing and while the target
+/// rings, and pressing it asks the user agent for a blind transfer of the held call.
+#[test]
+fn the_transf_softkey_completes_a_blind_transfer_while_dialing_or_ringing() {
+    for ring_out in [false, true] {
+        let mut h = UnistimHarness::connected();
+        let call = answered_call(&mut h);
+        h.take();
+        h.take_ua();
+        // Connected: Hold, Transf, NewCall, End.
+        h.softkey(1);
+        assert!(
+            h.take_ua()
+                .iter()
+                .any(|c| matches!(c, UaCommand::Hold { on: true, .. }))
+        );
+        h.take();
+        h.dial("2");
+        let mut target = "2";
+        let n = if ring_out {
+            h.dial("003#");
+            target = "2003";
+            let (consult, _) = h.last_invite().expect("the consultation INVITE");
+            assert_ne!(consult, call);
+            h.input(gateway::session::unistim::Input::Ua(UaEvent::Progress {
+                call: consult,
+                code: 180,
+                media: None,
+            }));
+            // Ring out: -, Transf, -, End.
+            1
+        } else {
+            // Digits following: Dial, BkSpc, Transf, End.
+            2
+        };
+        let t = texts(&h.take());
+        assert!(
+            t.iter().any(|s| s == "Transf"),
+            "ring out {ring_out}: {t:?}"
+        );
+        h.take_ua();
+        h.softkey(n);
+        let ua = h.take_ua();
+        assert!(
+            ua.iter()
+                .any(|c| matches!(c, UaCommand::Transfer { call: c, target: t }
+                if *c == call && t == target)),
+            "ring out {ring_out}: {ua:?}"
+        );
+    }
+}
