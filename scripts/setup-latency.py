@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Call-setup latency Crossbar adds, read off a loopback capture (BENCHMARKS.md, issue 5).
 
-    scripts/setup-latency.py CAPTURE --sip-peer PORT [--crossbar BIN] [--tshark BIN]
+    scripts/setup-latency.py CAPTURE --sip-peer PORT [--unistim-port PORT --fleet CSV] [--crossbar BIN] [--tshark BIN]
 
-The capture holds the SCCP phones' TCP streams and the SIP datagrams to and from one SIP peer (sipp on
+The capture holds the SCCP phones' TCP streams (or the UNIStim phones' datagrams) and the SIP datagrams to and from one SIP peer (sipp on
 UDP port PORT), e.g. `tcpdump -i lo -w CAPTURE 'tcp port 2000 or udp port 5080'`. Every timestamp is
 the kernel's capture time on loopback, so neither the phones' (phonesim's) nor the peer's (sipp's) own
 scheduling is counted. For every call a phone places to the peer:
@@ -11,15 +11,20 @@ scheduling is counted. For every call a phone places to the peer:
     outbound  last KeypadButton from the phone          -> the INVITE Crossbar sends to the peer
     inbound   the peer's first 180 or 200 to that INVITE -> the first CallState RingOut/Connected or
                                                             StartTone Alerting Crossbar sends the phone
+                                                            (UNIStim: Stream Based Tone On, the ring-back,
+                                                            or Open Audio Stream)
     added     outbound + inbound  (what Crossbar adds to the setup the phone sees)
     phone     last KeypadButton -> that CallState/StartTone (what phonesim measures, peer time included)
     peer      INVITE -> its 180/200 (the peer's own time, on the same wire)
 
-SCCP is decoded by `crossbar decode --json` (our codec), SIP by tshark (a peer's dissector). Calls
+SCCP and UNIStim are decoded by `crossbar decode --json` (our codecs), SIP by tshark (a peer's dissector).
+A UNIStim phone is known by its address; its MAC comes from its Hardware ID report and its extension from
+the fleet CSV (`--fleet`). RUDP retransmissions (the same sequence number again) are counted once. Calls
 whose first response never came, or that the capture lost part of, are counted and left out.
 """
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -77,6 +82,39 @@ def sccp_events(crossbar, capture):
     return events, ext_of
 
 
+def unistim_events(crossbar, capture, port, fleet):
+    """The same for UNIStim phones: endpoint -> extension through the Hardware ID's MAC and the fleet CSV."""
+    ext_of_mac = {}
+    with open(fleet, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("mac"):
+                ext_of_mac[row["mac"].replace(":", "").lower()] = row["extension"]
+    out = subprocess.run(
+        [crossbar, "decode", "--json", "--unistim-port", str(port), capture],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    events, ext_of, seen = [], {}, set()
+    for line in out.splitlines():
+        m = json.loads(line)
+        if m.get("proto") != "unistim":
+            continue
+        name, ts, fields = m.get("name"), float(m["ts"]), m.get("fields") or {}
+        key = (m["src"], m["dst"], fields.get("num"), m.get("id"))
+        if key in seen:
+            continue  # an RUDP retransmission
+        seen.add(key)
+        if name == "Hardware ID":
+            hw = str(fields.get("basic.hw.id", ""))
+            ext = ext_of_mac.get(hw[4:16].lower())
+            if ext:
+                ext_of[m["src"]] = ext
+        elif name == "Key Event" and fields.get("key.action") == 1:
+            events.append((ts, m["src"], "digit", None))
+        elif name in ("Stream Based Tone On", "Open Audio Stream"):
+            events.append((ts, m["dst"], "progress", name))
+    return events, ext_of
+
+
 def sip_events(tshark, capture, peer_port):
     """(ts, kind, call-id, from-user) for INVITEs to the peer and its first 180/200 responses."""
     out = subprocess.run(
@@ -103,11 +141,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("capture")
     ap.add_argument("--sip-peer", type=int, required=True, help="UDP port of the SIP peer (sipp)")
+    ap.add_argument("--unistim-port", type=int, help="UDP port of the gateway's [unistim] listen")
+    ap.add_argument("--fleet", help="the fleet CSV (MAC -> extension), needed for UNIStim")
     ap.add_argument("--crossbar", default="target/release/crossbar")
     ap.add_argument("--tshark", default="tshark")
     args = ap.parse_args()
 
     sccp, ext_of = sccp_events(args.crossbar, args.capture)
+    if args.unistim_port and args.fleet:
+        unistim, unistim_ext = unistim_events(args.crossbar, args.capture, args.unistim_port, args.fleet)
+        sccp += unistim
+        ext_of.update(unistim_ext)
     sip = sip_events(args.tshark, args.capture, args.sip_peer)
 
     # Per extension, the SCCP and SIP events in capture order.
@@ -153,7 +197,7 @@ def main():
     print(f"calls measured: {len(added)} (phones {len(ext_of)}, INVITEs to the peer {len(invite_ext)}, "
           f"unanswered at the end {unanswered})")
     for name, values in (("added by crossbar", added), ("  outbound (digit -> INVITE)", outbound),
-                         ("  inbound (180/200 -> CallState)", inbound), ("phone sees", phone),
+                         ("  inbound (180/200 -> phone)", inbound), ("phone sees", phone),
                          ("peer's own", peer)):
         ms = [v * 1000 for v in values]
         print(f"{name:34} p50 {percentile(ms, 50):7.2f} ms  p90 {percentile(ms, 90):7.2f} ms  "
