@@ -135,8 +135,8 @@ impl MediaRelay {
 
 const NO_TELEPHONE_EVENT: u16 = u16::MAX;
 
-/// The runtime every relay task runs on: worker threads of their own (named `media`, half the cores,
-/// at least one), not the runtime of the signalling tasks. A relay task wakes for every packet (50 a
+/// The runtime every relay task runs on: worker threads of their own (named `media`, one per core),
+/// not the runtime of the signalling tasks. A relay task wakes for every packet (50 a
 /// second each way per call); sharing workers with the phones' sessions and the line user agents put
 /// a call's signalling in the queue behind hundreds of RTP wake-ups, which is where call setup's tail
 /// latency came from under load. On threads of their own, the relay's load is the OS scheduler's to
@@ -151,7 +151,7 @@ fn media_runtime() -> Option<&'static Handle> {
         .get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads((cores / 2).max(1))
+                .worker_threads(cores.max(1))
                 .thread_name("media")
                 .enable_all()
                 .build()
