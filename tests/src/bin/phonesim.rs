@@ -244,11 +244,11 @@ impl Sim {
         }
     }
 
-    /// Whether phone `i` has no call (UNIStim phones keep no call state: always taken as idle).
+    /// Whether phone `i` has no call.
     fn is_idle(&self, i: usize) -> bool {
         match self {
             Self::Sccp(f) => f.phones[i].is_idle(),
-            Self::Unistim(_) => true,
+            Self::Unistim(f) => f.phones[i].is_idle(),
         }
     }
 

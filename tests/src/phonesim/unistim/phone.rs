@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     pub(crate) observed: Mutex<Observed>,
     /// The phone's payloads not yet acknowledged by the server.
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// On hook, not ringing, no call placed and no audio stream: a load run may call it or have it call.
+    pub(crate) idle: std::sync::atomic::AtomicBool,
     pub(crate) changed: Notify,
     pub(crate) record: bool,
     pub(crate) wire: Option<Mutex<Vec<Datagram>>>,
@@ -191,6 +193,7 @@ impl UnistimPhone {
                 ..Default::default()
             }),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            idle: std::sync::atomic::AtomicBool::new(false),
             changed: Notify::new(),
             record: config.record_events,
             wire: config.record_wire.then(Mutex::default),
@@ -230,6 +233,12 @@ impl UnistimPhone {
     /// The phone's UDP address (once it said hello).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.shared.lock().local
+    }
+
+    /// Whether the phone is connected and free: on hook, not ringing, no call being placed, no audio
+    /// stream open (what `--call-target peers` waits for before pairing a caller with its callee).
+    pub fn is_idle(&self) -> bool {
+        self.shared.idle.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The phone's payloads (key events, answers) the server has not acknowledged yet.

@@ -169,6 +169,7 @@ impl Session {
         let mut buf = vec![0u8; 2048];
         loop {
             self.flush().await;
+            self.publish_idle();
             let deadline = self.next_deadline();
             tokio::select! {
                 r = self.socket.recv(&mut buf) => {
@@ -195,6 +196,21 @@ impl Session {
                 () = sleep_until(deadline) => self.on_timers().await,
             }
         }
+    }
+
+    /// Whether a load run may pair this phone with another now (see [`super::UnistimPhone::is_idle`]).
+    fn publish_idle(&self) {
+        let idle = !self.off_hook
+            && self.outgoing.is_none()
+            && self.leg.is_none()
+            && self.answer_at.is_none()
+            && {
+                let o = self.shared.lock();
+                o.registered && !o.screen.ringing
+            };
+        self.shared
+            .idle
+            .store(idle, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn hello_sent(&mut self) {
