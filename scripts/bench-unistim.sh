@@ -58,7 +58,7 @@ done
 if [[ ${NO_BUILD:-0} != 1 ]]; then
     cargo build --release -p gateway -p tests --bin crossbar --bin phonesim
 fi
-crossbar=$root/target/release/crossbar
+crossbar=${CROSSBAR:-$root/target/release/crossbar}
 phonesim=$root/target/release/phonesim
 
 work=$(mktemp -d /tmp/bench-unistim.XXXXXX)
