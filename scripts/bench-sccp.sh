@@ -58,19 +58,9 @@ fi
 crossbar=$root/target/release/crossbar
 phonesim=$root/target/release/phonesim
 
-work=$(mktemp -d /tmp/bench-sccp.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    [[ ${KEEP:-0} == 1 ]] && echo "bench-sccp: kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+BENCH=bench-sccp
+# shellcheck source=scripts/bench-lib.sh
+source "$root/scripts/bench-lib.sh"
 
 cat > "$work/crossbar.toml" << EOF
 [store]

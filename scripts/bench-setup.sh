@@ -37,17 +37,9 @@ crossbar=${CROSSBAR:-$root/target/release/crossbar}
 phonesim=$root/target/release/phonesim
 ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d /tmp/bench-setup.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    [[ ${KEEP:-0} == 1 ]] && echo "bench-setup: kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+BENCH=bench-setup
+# shellcheck source=scripts/bench-lib.sh
+source "$root/scripts/bench-lib.sh"
 
 cat > "$work/crossbar.toml" << EOF
 [store]

@@ -50,6 +50,7 @@ const SWEEP: Duration = Duration::from_secs(10);
 /// some 13,000 (an INVITE and a BYE a call, each kept 32 s), so the first minutes of load do not pay
 /// for the tables doubling.
 const FORKS_CAPACITY: usize = 16_384;
+
 /// The most server (and client) transactions kept: a proxied call keeps about four for 64·T1 (32 s)
 /// after it ends, so this bounds a 2,000 calls/s load with room to spare; beyond it new requests get 503.
 const MAX_TRANSACTIONS: usize = 1 << 20;
