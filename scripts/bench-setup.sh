@@ -111,7 +111,7 @@ sleep 1
 kill -INT "$td"
 wait "$td" 2> /dev/null || true
 grep '^registered \|^final\|^calls not placed' "$work/calls.log" || tail -5 "$work/calls.log"
-awk -v t="$((c1 - c0))" -v hz="$hz" -v w="$(echo "$t_end - $t_start" | bc)" \
+awk -v t="$((c1 - c0))" -v hz="$hz" -v w="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN {print b - a}')" \
     'BEGIN {printf "crossbar CPU during the calls (registration, calls, RTP relay, unregistration): %.2f s in %.1f s (%.0f %% of one core)\n", t / hz, w, 100 * t / hz / w}'
 awk -v p="$p1" -v u="$((u1 - u0))" -v hz="$hz" 'BEGIN {printf "load generators in the same window: phonesim %.2f s CPU (until its last sample), sipp UAS %.2f s\n", p / hz, u / hz}'
 echo "load average after the calls: $after"
