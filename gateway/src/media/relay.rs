@@ -261,6 +261,15 @@ impl RelayCall {
         self.events.try_recv().ok()
     }
 
+    /// Waits until the relay has applied every command given before (addresses, directions, hold).
+    /// The relay runs on threads of its own, so a packet sent right after a command may otherwise
+    /// still meet the state before it.
+    pub async fn applied(&self) {
+        let (done, applied) = tokio::sync::oneshot::channel();
+        self.send(Command::Applied(done));
+        let _ = applied.await;
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> RelayStats {
         self.shared.snapshot()

@@ -112,6 +112,13 @@ impl Shared {
         }
     }
 
+    /// Takes back what [`Self::add`] counted (a send that then failed).
+    pub(super) fn sub(&self, c: Counter, n: u64) {
+        if let Some(a) = self.counters.get(c as usize) {
+            a.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
     fn get(&self, c: Counter) -> u64 {
         self.counters
             .get(c as usize)

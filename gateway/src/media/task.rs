@@ -47,6 +47,8 @@ pub(super) enum Command {
     SipDirection(Direction),
     Hold(bool),
     Dtmf(Dtmf),
+    /// Answered once every command before it has been applied.
+    Applied(tokio::sync::oneshot::Sender<()>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +366,9 @@ impl Engine {
             }
             Command::SipDirection(d) => self.sip_direction = d,
             Command::Hold(on) => self.held = on,
+            Command::Applied(done) => {
+                let _ = done.send(());
+            }
             Command::Dtmf(d) => {
                 self.queue.push_back(d);
                 if self.sending.is_none() {
@@ -507,12 +512,12 @@ impl Engine {
         {
             rtp::set_payload_type(&mut self.buf[..len], sip_pt);
         }
-        let sent = send(&self.sip.rtp_out, self.buf.get(..len), dest);
-        self.count_sent(
-            sent,
+        self.send_counted(
+            &self.sip.rtp_out,
+            self.buf.get(..len),
+            dest,
             Counter::PhoneToSipPackets,
             Counter::PhoneToSipBytes,
-            len,
         );
     }
 
@@ -546,12 +551,12 @@ impl Engine {
         {
             rtp::set_payload_type(&mut self.buf[..len], phone_pt);
         }
-        let sent = send(&self.phone.rtp_out, self.buf.get(..len), dest);
-        self.count_sent(
-            sent,
+        self.send_counted(
+            &self.phone.rtp_out,
+            self.buf.get(..len),
+            dest,
             Counter::SipToPhonePackets,
             Counter::SipToPhoneBytes,
-            len,
         );
     }
 
@@ -597,17 +602,30 @@ impl Engine {
         let Some(dest) = other.rtcp_remote else {
             return self.shared.add(Counter::NoDestination, 1);
         };
-        let sent = send(&other.rtcp_out, self.buf.get(..len), dest);
-        self.count_sent(sent, packets, bytes, len);
+        self.send_counted(&other.rtcp_out, self.buf.get(..len), dest, packets, bytes);
     }
 
-    fn count_sent(&self, sent: bool, packets: Counter, bytes: Counter, len: usize) {
-        if sent {
-            self.shared.add(packets, 1);
-            self.shared.add(bytes, len as u64);
-        } else {
+    /// Sends one packet and counts it. The counters go up before it leaves: whoever receives it (a
+    /// test, a monitor reading the stats on another thread) never sees it uncounted. A failed send is
+    /// taken back and counted as failed.
+    fn send_counted(
+        &self,
+        socket: &StdSocket,
+        packet: Option<&[u8]>,
+        dest: SocketAddr,
+        packets: Counter,
+        bytes: Counter,
+    ) -> bool {
+        let len = packet.map_or(0, |p| p.len() as u64);
+        self.shared.add(packets, 1);
+        self.shared.add(bytes, len);
+        let sent = send(socket, packet, dest);
+        if !sent {
+            self.shared.sub(packets, 1);
+            self.shared.sub(bytes, len);
             self.shared.add(Counter::SendFailed, 1);
         }
+        sent
     }
 
     fn report(&mut self, dtmf: Dtmf) {
@@ -688,16 +706,15 @@ impl Engine {
         header.marker = p.marker;
         let mut packet = [0; rtp::FIXED_HEADER_LEN + rfc4733::EVENT_LEN];
         let len = header.write(&p.event.encode(), &mut packet).unwrap_or(0);
-        let sent = send(&self.sip.rtp_out, packet.get(..len), dest);
-        if sent {
-            self.shared.add(Counter::DtmfSent, 1);
-        }
-        self.count_sent(
-            sent,
+        if self.send_counted(
+            &self.sip.rtp_out,
+            packet.get(..len),
+            dest,
             Counter::PhoneToSipPackets,
             Counter::PhoneToSipBytes,
-            len,
-        );
+        ) {
+            self.shared.add(Counter::DtmfSent, 1);
+        }
     }
 }
 

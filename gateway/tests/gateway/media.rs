@@ -253,6 +253,7 @@ async fn the_sip_leg_latches_within_the_sdp_address_only() {
 
 /// One packet each way; whether each arrived (at the SIP peer, at the phone).
 async fn exchange(phone: &mut Peer, sip: &mut Peer, call: &RelayCall) -> (bool, bool) {
+    call.applied().await;
     phone.send_audio(call.phone_local(), 0).await;
     sip.send_audio(call.sip_local(), 0).await;
     (
