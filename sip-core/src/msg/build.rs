@@ -5,7 +5,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::{HeaderName, Headers};
 use super::method::Method;
-use super::name_addr::NameAddr;
 use super::uri::Uri;
 use super::{RequestUri, SipMessage, StartLine, Version};
 
@@ -87,7 +86,8 @@ impl SipMessage {
         let Some(to) = self.headers.get(&HeaderName::TO) else {
             return self;
         };
-        if NameAddr::parse(to).is_ok_and(|a| a.tag().is_some()) {
+        // Only the tag is needed: the To value was checked when the request was validated.
+        if super::raw_header_param(to, "tag").is_some_and(|t| !t.is_empty()) {
             return self;
         }
         let value = format!("{to};tag={tag}");

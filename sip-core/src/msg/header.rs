@@ -261,6 +261,17 @@ impl Headers {
         }
     }
 
+    /// Replaces the value of the first header named `name` where it stands; `false` if there is none.
+    pub fn set_first(&mut self, name: &HeaderName, value: impl Into<Bytes>) -> bool {
+        match self.0.iter_mut().find(|h| &h.name == name) {
+            Some(h) => {
+                h.value = value.into();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes every header named `name`; returns how many were removed.
     pub fn remove_all(&mut self, name: &HeaderName) -> usize {
         let before = self.0.len();

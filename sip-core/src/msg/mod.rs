@@ -63,6 +63,7 @@ pub use error::{FrameError, ParseError};
 pub use framer::{Frame, MAX_MESSAGE, StreamFramer};
 pub use header::{Header, HeaderName, Headers};
 pub use method::Method;
+pub(crate) use name_addr::raw_header_param;
 pub use name_addr::{Contact, NameAddr};
 pub use params::Params;
 pub use uri::{Host, Scheme, Uri};

@@ -106,6 +106,31 @@ impl NameAddr {
     }
 }
 
+/// The header parameter `name` of a From, To or Contact value as it is on the wire, without parsing
+/// the address: the raw value (`""` for a flag), or `None`. Parameters start after the `>` of a
+/// name-addr, or at the first `;` of an addr-spec (RFC 3261 §20.10: those are header parameters).
+/// For hot paths that need one parameter of a value whose syntax is checked elsewhere (a To tag).
+pub(crate) fn raw_header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let start = match find_unquoted(value, b'<') {
+        Some(lt) => lt.checked_add(value.get(lt..)?.find('>')?)?,
+        None => value.find(';')?,
+    };
+    let mut rest = value.get(start..)?;
+    while let Some(semi) = find_unquoted(rest, b';') {
+        rest = rest.get(semi.checked_add(1)?..)?;
+        let end = find_unquoted(rest, b';').unwrap_or(rest.len());
+        let item = rest.get(..end)?;
+        let (n, v) = match item.split_once('=') {
+            Some((n, v)) => (trim_ws(n), trim_ws(v)),
+            None => (trim_ws(item), ""),
+        };
+        if n.eq_ignore_ascii_case(name) {
+            return Some(v);
+        }
+    }
+    None
+}
+
 /// `*( SEMI generic-param )` with `s` trimmed: empty, or starting with `;`.
 fn header_params(s: &str) -> Result<Params, ParseError> {
     if s.is_empty() {
@@ -169,6 +194,23 @@ impl fmt::Display for Contact {
 mod tests {
     use super::*;
     use crate::msg::{Host, Scheme};
+
+    #[test]
+    fn raw_header_param_agrees_with_the_parser() {
+        let values = [
+            "<sip:a@b;tag=uri>;tag=hdr",
+            "\"x;tag=<no>\" <sip:a@b>;x=1;TAG = t2 ;y",
+            "sip:a@b;tag=addr-spec;lr",
+            "<sip:a@b;tag=only-in-uri>",
+            "sip:a@b",
+            "<sip:a@b>;lr;tag",
+            "\"q\\\"<\" <sip:a@b>;tag=after-escaped-quote",
+        ];
+        for v in values {
+            let parsed = NameAddr::parse(v).unwrap();
+            assert_eq!(raw_header_param(v, "tag"), parsed.params.get("tag"), "{v}");
+        }
+    }
 
     #[test]
     fn forms() {

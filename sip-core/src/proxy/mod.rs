@@ -233,32 +233,26 @@ pub fn branch_for(req: &SipMessage, target_index: usize) -> String {
     format!("{BRANCH_PREFIX}{hash}.{target_index:x}")
 }
 
-/// A To tag for responses we generate to `req`: a hash of Call-ID, From tag and top Via branch, so a
-/// retransmitted request gets the same tag.
+/// A To tag for responses we generate to `req`: a hash of its Call-ID, From and top Via as they are
+/// on the wire (so of the From tag and the branch), so a retransmitted request gets the same tag.
+/// Nothing is parsed: this runs for every challenge and every registration.
 pub fn local_tag(req: &SipMessage) -> String {
     let mut h = Sha256::new();
-    h.update(req.call_id().unwrap_or("").as_bytes());
-    h.update([0u8]);
-    h.update(
-        req.from()
-            .ok()
-            .as_ref()
-            .and_then(NameAddr::tag)
-            .unwrap_or("")
-            .as_bytes(),
-    );
-    h.update([0u8]);
-    h.update(
-        req.top_via()
-            .ok()
-            .as_ref()
-            .and_then(Via::branch)
-            .unwrap_or("")
-            .as_bytes(),
-    );
+    for name in [HeaderName::CALL_ID, HeaderName::FROM, HeaderName::VIA] {
+        h.update(req.headers.get(&name).unwrap_or("").as_bytes());
+        h.update([0u8]);
+    }
     let digest: [u8; 32] = h.finalize().into();
-    format!("cb{}", hex::encode(digest.get(..6).unwrap_or(&[])))
+    let mut tag = String::with_capacity(14);
+    tag.push_str("cb");
+    for b in digest.iter().take(6) {
+        tag.push(char::from(HEX[usize::from(b >> 4)]));
+        tag.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    tag
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What [`loose_route`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
