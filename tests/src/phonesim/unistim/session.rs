@@ -205,8 +205,12 @@ impl Session {
             && self.leg.is_none()
             && self.answer_at.is_none()
             && {
+                // In service: the terminal id alone is not enough, the server paints the idle screen
+                // (its softkeys) once the phone can be called (Crossbar: once its lines registered).
                 let o = self.shared.lock();
-                o.registered && !o.screen.ringing
+                o.registered
+                    && !o.screen.ringing
+                    && o.screen.softkeys.iter().any(|k| !k.trim().is_empty())
             };
         self.shared
             .idle
