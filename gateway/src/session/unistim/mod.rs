@@ -13,6 +13,8 @@
 //! ```text
 //!  AwaitingHello --Resume(seq FFFFFFFF), NAK, Resume--> Identifying --Hardware ID: TID, queries-->
 //!  Identifying --IT type (or 2 s)--> AwaitingLookup --Lookup(Some)--> Ready --phone gone--> Closed
+//!                                        |  the idle screen once every line has registered (or failed
+//!                                        |  to, or after IN_SERVICE_TIMEOUT)
 //!                                        |  Lookup(None): "not provisioned" screen
 //!                                        +--> Unprovisioned (keys ignored, kept alive)
 //!  any state --phone rebooted (seq FFFFFFFF again)--> lines detached, AwaitingHello
@@ -49,6 +51,9 @@ use crate::session::sccp::{DeviceConfig, KeyConfig};
 
 /// How long the phone may take to answer the identification queries before it is looked up anyway.
 pub const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the idle screen waits for the lines' first registration outcome before it is shown anyway.
+pub const IN_SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The first RTP port the phone is told to receive on (chan_unistim's default `rtp_port`); each call
 /// of a phone gets the next even port.
@@ -218,6 +223,12 @@ struct Ready {
     handset_up: bool,
     /// The call whose audio stream is open.
     stream: Option<CallRef>,
+    /// Lines whose first REGISTER has no outcome yet. The idle screen (the phone's "in service")
+    /// waits for them, so a phone that looks ready can be called: until its line is registered a call
+    /// to it gets 480 from the registrar.
+    registering: Vec<LineId>,
+    /// When the idle screen is shown even if `registering` is not empty; `None` once shown.
+    in_service_at: Option<Instant>,
 }
 
 enum State {
@@ -392,14 +403,19 @@ impl Session {
         if self.is_closed() {
             return None;
         }
-        let phone = match &self.state {
-            State::Ready(r) => r.phone.poll_timeout(),
-            _ => None,
+        let (phone, in_service) = match &self.state {
+            State::Ready(r) => (r.phone.poll_timeout(), r.in_service_at),
+            _ => (None, None),
         };
-        [self.endpoint.poll_timeout(), phone, self.identify_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.endpoint.poll_timeout(),
+            phone,
+            self.identify_deadline,
+            in_service,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The driver stops: hang up the phone's calls (outputs to drain) and close.
@@ -423,7 +439,14 @@ impl Session {
                     .map_err(|e| SessionError::Datagram(e.to_string()))?;
             }
             Input::Lookup(device) => self.on_lookup(now, device),
-            Input::Ua(event) => self.feed_phone(now, PhoneInput::Ua(event)),
+            Input::Ua(event) => {
+                if let UaEvent::Registered { line } | UaEvent::RegistrationFailed { line, .. } =
+                    &event
+                {
+                    self.line_registered(*line);
+                }
+                self.feed_phone(now, PhoneInput::Ua(event));
+            }
             Input::MediaReady {
                 call,
                 local,
@@ -455,6 +478,10 @@ impl Session {
                 }
                 if let State::Ready(r) = &mut self.state {
                     r.phone.handle_timeout(now);
+                    if r.in_service_at.is_some_and(|t| now >= t) {
+                        r.registering.clear();
+                        self.in_service();
+                    }
                 }
                 self.drain_phone();
             }
@@ -719,6 +746,7 @@ impl Session {
                 .map(|l| (l.id, l.identity.clone()))
                 .collect(),
         });
+        let registering: Vec<LineId> = device.lines.iter().map(|l| l.id).collect();
         let ready = Ready {
             device: *device,
             phone,
@@ -727,11 +755,39 @@ impl Session {
             transducer: None,
             handset_up: false,
             stream: None,
+            registering,
+            in_service_at: Some(now + IN_SERVICE_TIMEOUT),
         };
-        let screen = idle_screen(&ready, &self.config.server_name, unix);
         self.state = State::Ready(Box::new(ready));
+        self.in_service();
+    }
+
+    /// A line's first REGISTER has an outcome (registered, or failed: the agent retries on its own).
+    fn line_registered(&mut self, line: LineId) {
+        if let State::Ready(r) = &mut self.state
+            && r.in_service_at.is_some()
+        {
+            r.registering.retain(|l| *l != line);
+            self.in_service();
+        }
+    }
+
+    /// Shows the idle screen once no line is still registering (unless a call got there first: the
+    /// idle screen then follows its end).
+    fn in_service(&mut self) {
+        let unix = self.unix_now();
+        let State::Ready(r) = &mut self.state else {
+            return;
+        };
+        if r.in_service_at.is_none() || !r.registering.is_empty() {
+            return;
+        }
+        r.in_service_at = None;
+        if r.phone.calls().next().is_some() {
+            return;
+        }
+        let screen = idle_screen(r, &self.config.server_name, unix);
         self.send(screen);
-        let _ = now;
     }
 
     fn on_key(&mut self, k: KeyPhone) {

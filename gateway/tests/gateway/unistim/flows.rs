@@ -106,6 +106,93 @@ fn connection_follows_the_nortel_server_and_shows_the_idle_screen() {
     );
 }
 
+/// The idle screen tells the user (and a load generator) that the phone can be called, so it waits
+/// until every line's first REGISTER has an outcome: before that a call to the line gets 480 from the
+/// registrar. (phone -> phone bench: the first calls after 1,000 phones connected failed with 480.)
+#[test]
+fn the_idle_screen_waits_until_the_lines_have_registered() {
+    let idle = |t: &[String]| t.iter().any(|s| s == "3001 Carol Dubois");
+    let mut h = UnistimHarness::new(Some(device()));
+    h.lines_register = false;
+    h.connect();
+    assert!(h.session.is_registered());
+    assert!(h.registered.is_some(), "lines attached to the user agents");
+    let got = h.take();
+    assert!(
+        !idle(&texts(&got)),
+        "idle screen before any line registered: {:?}",
+        texts(&got)
+    );
+    h.input(gateway::session::unistim::Input::Ua(UaEvent::Registered {
+        line: LineId(1),
+    }));
+    assert!(
+        !idle(&texts(&h.take())),
+        "idle screen with line 2 still registering"
+    );
+    // A failed registration is an outcome too: the agent retries on its own, the phone is usable.
+    h.input(gateway::session::unistim::Input::Ua(
+        UaEvent::RegistrationFailed {
+            line: LineId(2),
+            code: 503,
+        },
+    ));
+    let got = h.take();
+    let t = texts(&got);
+    assert!(idle(&t) && t.iter().any(|s| s == "Redial"), "{t:?}");
+    // Once in service, a re-registration does not repaint the screen.
+    h.input(gateway::session::unistim::Input::Ua(UaEvent::Registered {
+        line: LineId(1),
+    }));
+    assert!(h.take().is_empty());
+
+    // A registrar that never answers does not keep the phone dark.
+    let mut h = UnistimHarness::new(Some(device()));
+    h.lines_register = false;
+    h.connect();
+    assert!(!idle(&texts(&h.take())));
+    h.advance(gateway::session::unistim::IN_SERVICE_TIMEOUT);
+    assert!(idle(&texts(&h.take())));
+}
+
+#[test]
+fn a_call_before_the_lines_registered_is_not_painted_over() {
+    let mut h = UnistimHarness::new(Some(device()));
+    h.lines_register = false;
+    h.connect();
+    h.take();
+    // The binding of a previous attachment still routes a call here.
+    let call = h.refs.next();
+    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
+        call,
+        line: LineId(1),
+        from_name: "Bob Dupont".to_owned(),
+        from_number: "2002".to_owned(),
+        offer: Some(far_media(Codec::Pcma)),
+        replaces: None,
+    }));
+    let got = h.take();
+    assert!(has(&got, |m| matches!(
+        m,
+        Message::AudioSwitch(AudioSwitch::TransducerBasedToneOn(_))
+    )));
+    for line in [LineId(1), LineId(2)] {
+        h.input(gateway::session::unistim::Input::Ua(UaEvent::Registered {
+            line,
+        }));
+    }
+    let got = h.take();
+    let t = texts(&got);
+    assert!(!t.iter().any(|s| s == "3001 Carol Dubois"), "{t:?}");
+    assert!(
+        !has(&got, |m| matches!(
+            m,
+            Message::AudioSwitch(AudioSwitch::TransducerBasedToneOff(_))
+        )),
+        "the ringer was stopped"
+    );
+}
+
 #[test]
 fn an_unknown_phone_sees_not_provisioned_and_is_ignored() {
     let mut h = UnistimHarness::new(None);

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use codecs::unistim::msg::Message;
 use codecs::unistim::msg::key::KeyCode;
 use gateway::call::phone::{LineFeatures, MediaAction};
-use gateway::call::{CallRef, CallRefs, LineId, LineIdentity, UaCommand};
+use gateway::call::{CallRef, CallRefs, LineId, LineIdentity, UaCommand, UaEvent};
 use gateway::session::sccp::{DeviceConfig, KeyConfig, LineConfig};
 use gateway::session::unistim::{CloseReason, Input, Output, Session, SessionConfig};
 
@@ -94,6 +94,9 @@ pub(crate) struct UnistimHarness {
     wire: VecDeque<(bool, Bytes)>,
     /// The phone is unplugged: nothing reaches it and it sends nothing.
     pub(crate) unplugged: bool,
+    /// Report each line registered as soon as the session attaches it (a registrar that answers at
+    /// once); off, the test feeds the outcomes.
+    pub(crate) lines_register: bool,
 }
 
 impl UnistimHarness {
@@ -124,6 +127,7 @@ impl UnistimHarness {
             rng: Lcg(7),
             wire: VecDeque::new(),
             unplugged: false,
+            lines_register: true,
         }
     }
 
@@ -287,7 +291,16 @@ impl UnistimHarness {
                         self.lookups.push((mac, firmware, model_guess));
                         pending.push(Input::Lookup(self.device.clone().map(Box::new)));
                     }
-                    Output::Registered { lines, .. } => self.registered = Some(lines),
+                    Output::Registered { lines, .. } => {
+                        if self.lines_register {
+                            pending.extend(
+                                lines.iter().map(|(line, _)| {
+                                    Input::Ua(UaEvent::Registered { line: *line })
+                                }),
+                            );
+                        }
+                        self.registered = Some(lines);
+                    }
                     Output::Unregistered => self.unregistered += 1,
                     Output::Ua(c) => self.ua.push(c),
                     Output::Media(MediaAction::Allocate { call }) => {

@@ -235,8 +235,9 @@ impl UnistimPhone {
         self.shared.lock().local
     }
 
-    /// Whether the phone is connected and free: on hook, not ringing, no call being placed, no audio
-    /// stream open (what `--call-target peers` waits for before pairing a caller with its callee).
+    /// Whether the phone is in service and free: its terminal id assigned and softkeys painted (the
+    /// idle screen; an unprovisioned set has none), on hook, not ringing, no call being placed, no
+    /// audio stream open (what `--call-target peers` waits for before pairing a caller with its callee).
     pub fn is_idle(&self) -> bool {
         self.shared.idle.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -205,8 +205,12 @@ impl Session {
             && self.leg.is_none()
             && self.answer_at.is_none()
             && {
+                // In service: the terminal id alone is not enough, the server paints the idle screen
+                // (its softkeys) once the phone can be called (Crossbar: once its lines registered).
                 let o = self.shared.lock();
-                o.registered && !o.screen.ringing
+                o.registered
+                    && !o.screen.ringing
+                    && o.screen.softkeys.iter().any(|k| !k.trim().is_empty())
             };
         self.shared
             .idle
@@ -329,8 +333,8 @@ impl Session {
             self.registered = false;
             Stats::sub(&self.stats.registered);
         }
-        if self.outgoing.take().is_some() {
-            Stats::add(&self.stats.calls_failed);
+        if let Some(out) = self.outgoing.take() {
+            self.call_failed(&out, "link lost");
         }
         self.leg = None;
         self.watchdog = None;
@@ -396,12 +400,25 @@ impl Session {
                     self.hang_up();
                 }
                 Phase::AwaitingProgress | Phase::AwaitingAudio => {
-                    self.outgoing = None;
-                    Stats::add(&self.stats.calls_failed);
+                    if let Some(out) = self.outgoing.take() {
+                        self.call_failed(&out, "setup timeout");
+                    }
                     self.hang_up();
                 }
             }
         }
+    }
+
+    /// Counts a placed call that failed and says which, how far it got and why (`PHONESIM_LOG=warn`).
+    fn call_failed(&self, out: &Outgoing, why: &str) {
+        Stats::add(&self.stats.calls_failed);
+        tracing::warn!(
+            mac = %self.spec.mac_hex(),
+            number = %out.number,
+            phase = ?out.phase,
+            since_last_digit_ms = out.last_digit_at.elapsed().as_millis(),
+            "placed call failed: {why}"
+        );
     }
 
     fn send(&mut self, m: impl Into<Message>) {
@@ -430,6 +447,8 @@ impl Session {
         if self.shared.lock().screen.ringing {
             self.press(Key::OffHook);
             Stats::add(&self.stats.calls_answered);
+        } else {
+            tracing::debug!(mac = %self.spec.mac_hex(), "not answered: the ringer stopped");
         }
     }
 
@@ -470,6 +489,14 @@ impl Session {
                 Stats::add(&self.stats.calls_attempted);
                 if self.outgoing.is_some() || !self.registered || self.off_hook {
                     Stats::add(&self.stats.calls_failed);
+                    tracing::warn!(
+                        mac = %self.spec.mac_hex(),
+                        number,
+                        busy = self.outgoing.is_some(),
+                        registered = self.registered,
+                        off_hook = self.off_hook,
+                        "call not placed: the phone is not free"
+                    );
                     return;
                 }
                 let now = Instant::now();
@@ -691,8 +718,9 @@ impl Session {
                             .as_ref()
                             .is_some_and(|o| o.phase != Phase::Talking) =>
                     {
-                        self.outgoing = None;
-                        Stats::add(&self.stats.calls_failed);
+                        if let Some(out) = self.outgoing.take() {
+                            self.call_failed(&out, "busy or reorder tone");
+                        }
                         self.hang_up();
                     }
                     _ => {}
