@@ -243,16 +243,8 @@ pub fn local_tag(req: &SipMessage) -> String {
         h.update([0u8]);
     }
     let digest: [u8; 32] = h.finalize().into();
-    let mut tag = String::with_capacity(14);
-    tag.push_str("cb");
-    for b in digest.iter().take(6) {
-        tag.push(char::from(HEX[usize::from(b >> 4)]));
-        tag.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    tag
+    format!("cb{}", hex::encode(digest.get(..6).unwrap_or(&[])))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What [`loose_route`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
