@@ -277,15 +277,33 @@ async fn receive_loop(
             },
         };
         let bytes = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+        let routed = {
+            let Ok(router) = server.registry.router.lock() else {
+                return;
+            };
+            match router.by_addr.get(&peer) {
+                Some(route) => {
+                    if route
+                        .tx
+                        .try_send(FromSocket::Datagram(bytes.clone()))
+                        .is_err()
+                    {
+                        server.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        if routed {
+            // The phone's task was just woken onto this worker: let it run now rather than after
+            // the next datagrams (up to the coop budget) have been read and routed.
+            tokio::task::yield_now().await;
+            continue;
+        }
         let Ok(mut router) = server.registry.router.lock() else {
             return;
         };
-        if let Some(route) = router.by_addr.get(&peer) {
-            if route.tx.try_send(FromSocket::Datagram(bytes)).is_err() {
-                server.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            continue;
-        }
         let header = Datagram::decode(&bytes).ok().map(|d| d.header);
         // A known terminal id from a new address: the phone's NAT binding changed.
         let moved = header

@@ -114,9 +114,18 @@ fn startup_capture_replayed_gets_the_nortel_sequence() {
                 _ => {}
             }
         }
-        for i in pending {
+        // The lookup's answer registers the lines; the line agents report them registered (the
+        // idle screen waits for that), and what that paints is part of the sequence too.
+        while let Some(i) = pending.pop() {
             session.handle_input(now, i).unwrap();
             while let Some(o) = session.poll_output() {
+                if let Output::Registered { lines, .. } = &o {
+                    pending.extend(
+                        lines
+                            .iter()
+                            .map(|(line, _)| Input::Ua(UaEvent::Registered { line: *line })),
+                    );
+                }
                 if let Output::Transmit(t) = o {
                     let d = Datagram::decode(&t).unwrap();
                     if d.header.packet_type() == PacketType::PAYLOAD {
