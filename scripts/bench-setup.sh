@@ -11,7 +11,8 @@
 #
 # Usage: scripts/bench-setup.sh              (about 1 minute plus the release build)
 # Environment: PHONES (1000), RATE (200), SECS (20), HOLD (2), NO_BUILD=1, KEEP=1 (keep the temp dir), CROSSBAR (binary),
-#   PROTOCOL (sccp or unistim), SCCP_PORT (2700), UNISTIM_PORT (5750), SIP_PORT (5700), PEER_PORT (5780).
+#   PROTOCOL (sccp or unistim), SCCP_PORT (2700), UNISTIM_PORT (5750), SIP_PORT (5700), PEER_PORT (5780),
+#   WORST (list the N calls with the most added, with when they happened; 0).
 # Needs sipp, tcpdump, tshark and python3. Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,4 +119,4 @@ echo "load average after the calls: $after"
 echo "UDP datagrams dropped at a full receive buffer, machine-wide (/proc/net/snmp RcvbufErrors): $((drops1 - drops0))"
 grep 'packets' "$work/tcpdump.log" || true
 python3 scripts/setup-latency.py "$work/setup.pcap" --sip-peer "$PEER_PORT" --crossbar "$crossbar" \
-    --unistim-port "$UNISTIM_PORT" --fleet "$work/fleet.csv"
+    --unistim-port "$UNISTIM_PORT" --fleet "$work/fleet.csv" --worst "${WORST:-0}"

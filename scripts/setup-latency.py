@@ -145,6 +145,8 @@ def main():
     ap.add_argument("--fleet", help="the fleet CSV (MAC -> extension), needed for UNIStim")
     ap.add_argument("--crossbar", default="target/release/crossbar")
     ap.add_argument("--tshark", default="tshark")
+    ap.add_argument("--worst", type=int, default=0,
+                    help="also list the N calls with the most added, with when they happened")
     args = ap.parse_args()
 
     sccp, ext_of = sccp_events(args.crossbar, args.capture)
@@ -170,7 +172,7 @@ def main():
         elif call_id in invite_ext:
             timeline[invite_ext[call_id]].append((ts, "response", call_id))
 
-    added, outbound, inbound, phone, peer = [], [], [], [], []
+    added, outbound, inbound, phone, peer, worst = [], [], [], [], [], []
     unanswered = 0
     for ext, events in timeline.items():
         events.sort(key=lambda e: e[0])
@@ -185,6 +187,7 @@ def main():
                 answered.add(call_id)
                 response_at = ts
             elif kind == "progress" and response_at is not None:
+                worst.append((invite_at - last_digit + ts - response_at, invite_at - last_digit, last_digit, ext))
                 outbound.append(invite_at - last_digit)
                 inbound.append(ts - response_at)
                 added.append(invite_at - last_digit + ts - response_at)
@@ -202,6 +205,11 @@ def main():
         ms = [v * 1000 for v in values]
         print(f"{name:34} p50 {percentile(ms, 50):7.2f} ms  p90 {percentile(ms, 90):7.2f} ms  "
               f"p99 {percentile(ms, 99):7.2f} ms  max {max(ms) if ms else float('nan'):7.2f} ms")
+    if args.worst and worst:
+        first = min(w[2] for w in worst)
+        print(f"the {args.worst} calls with the most added (s into the run, extension, added, of it outbound):")
+        for total, out, at, ext in sorted(worst, reverse=True)[: args.worst]:
+            print(f"  {at - first:9.4f} s  {ext}  {total * 1000:7.2f} ms  {out * 1000:7.2f} ms")
     if not added:
         sys.exit("setup-latency: no call measured (wrong --sip-peer port, or the capture lacks the SCCP streams)")
 

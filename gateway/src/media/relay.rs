@@ -72,6 +72,9 @@ impl MediaRelay {
         ports: RangeInclusive<u16>,
         options: RelayOptions,
     ) -> Self {
+        // The media threads start now, not with the first call: building them took 10-20 ms, and
+        // the first calls (and the signalling worker threads they ran on) waited for it.
+        let _ = media_runtime();
         Self {
             pool: PortPool::new(bind_ip, ports),
             options: Arc::new(options),
@@ -142,7 +145,7 @@ const NO_TELEPHONE_EVENT: u16 = u16::MAX;
 /// latency came from under load. On threads of their own, the relay's load is the OS scheduler's to
 /// share out, and a signalling thread that wakes is run at once.
 ///
-/// Built on first use and kept for the life of the process (relay tasks end when their
+/// Built when the first [`MediaRelay`] is made and kept for the life of the process (relay tasks end when their
 /// [`RelayCall`] drops). `None` when the threads cannot be started: the relay then runs on the
 /// caller's runtime, as it did before.
 fn media_runtime() -> Option<&'static Handle> {
