@@ -6,7 +6,6 @@
 //! after every loop turn). At shutdown the queue is drained before the store closes, so a clean
 //! restart loses no binding; a crash loses at most the last [`FLUSH`] of changes.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use provisioning::Store;
@@ -80,52 +79,60 @@ impl Drop for Persister {
 }
 
 async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<(Aor, Vec<Binding>)>>) {
-    let mut pending: HashMap<Aor, Vec<Binding>> = HashMap::new();
-    // Hand-overs are already coalesced by the Persister; whatever else arrived while the last
-    // transaction ran is written with the next one.
-    while let Some(batch) = rx.recv().await {
-        pending.extend(batch);
-        while let Ok(batch) = rx.try_recv() {
-            pending.extend(batch);
+    // Whatever arrived while the last transaction ran is written with the next one.
+    while let Some(mut changes) = rx.recv().await {
+        while let Ok(more) = rx.try_recv() {
+            changes.extend(more);
         }
-        flush(&store, &mut pending).await;
+        let sets = coalesce(changes);
+        if let Err(e) = store.write_registrations(&sets).await {
+            tracing::error!(error = %e, aors = sets.len(), "cannot persist registrations");
+        }
     }
 }
 
-async fn flush(store: &Store, pending: &mut HashMap<Aor, Vec<Binding>>) {
-    if pending.is_empty() {
-        return;
-    }
-    let sets: Vec<AorBindings> = pending
-        .drain()
-        .map(|(aor, bindings)| to_rows(&aor, &bindings))
-        .collect();
-    if let Err(e) = store.write_registrations(&sets).await {
-        tracing::error!(error = %e, aors = sets.len(), "cannot persist registrations");
-    }
+/// The changes as one binding set per AOR, the latest change of each, in AOR order (the store's key
+/// order, so a write walks the table from one end to the other); the bindings are moved, not copied.
+fn coalesce(mut changes: Vec<(Aor, Vec<Binding>)>) -> Vec<AorBindings> {
+    // Newest first, then a stable sort: of an AOR's changes the newest comes first and stays.
+    changes.reverse();
+    changes.sort_by(|(a, _), (b, _)| aor_order(a, b));
+    changes.dedup_by(|(later, _), (kept, _)| later == kept);
+    changes
+        .into_iter()
+        .map(|(aor, bindings)| to_rows(aor, bindings))
+        .collect()
 }
 
-fn to_rows(aor: &Aor, bindings: &[Binding]) -> AorBindings {
+/// The order of the store's primary key (domain, extension), the domain compared as [`Aor`] does.
+fn aor_order(a: &Aor, b: &Aor) -> std::cmp::Ordering {
+    fn lower(aor: &Aor) -> impl Iterator<Item = u8> + '_ {
+        aor.domain.bytes().map(|c| c.to_ascii_lowercase())
+    }
+    lower(a).cmp(lower(b)).then_with(|| a.user.cmp(&b.user))
+}
+
+fn to_rows(aor: Aor, bindings: Vec<Binding>) -> AorBindings {
     AorBindings {
-        domain: aor.domain.clone(),
-        extension: aor.user.clone(),
         rows: bindings
-            .iter()
+            .into_iter()
             .map(|b| RegistrationRow {
                 domain: aor.domain.clone(),
                 extension: aor.user.clone(),
-                contact: b.contact.clone(),
+                contact: b.contact,
                 expires_at: i64::try_from(b.expires_at).unwrap_or(i64::MAX),
                 q: i64::from(b.q),
-                call_id: b.call_id.clone(),
+                call_id: b.call_id,
                 cseq: i64::from(b.cseq),
-                path: b.path.clone(),
-                transport: b.transport.clone(),
-                received: b.received.clone(),
-                user_agent: b.user_agent.clone(),
-                owner: b.owner.clone(),
+                path: b.path,
+                transport: b.transport,
+                received: b.received,
+                user_agent: b.user_agent,
+                owner: b.owner,
             })
             .collect(),
+        domain: aor.domain,
+        extension: aor.user,
     }
 }
 
@@ -157,4 +164,69 @@ pub async fn load(store: &Store, now: u64) -> Result<Location, provisioning::Sto
         );
     }
     Ok(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(contact: &str, call_id: &str) -> Binding {
+        Binding {
+            contact: contact.to_owned(),
+            expires_at: 2_000,
+            q: 1000,
+            call_id: call_id.to_owned(),
+            cseq: 1,
+            path: vec!["<sip:edge.example.com;lr>".to_owned()],
+            transport: "UDP".to_owned(),
+            received: "192.0.2.7:5060".to_owned(),
+            user_agent: "sipp".to_owned(),
+            owner: String::new(),
+        }
+    }
+
+    #[test]
+    fn coalescing_keeps_the_newest_set_per_aor_in_key_order() {
+        let b = Aor::new("1002", "acme.example.com");
+        let a = Aor::new("1001", "acme.example.com");
+        let g = Aor::new("1001", "globex.example.com");
+        let changes = vec![
+            (g, vec![binding("sip:g@192.0.2.3", "g1")]),
+            (b.clone(), vec![binding("sip:b@192.0.2.2", "b1")]),
+            (a.clone(), vec![binding("sip:a@192.0.2.1", "a1")]),
+            (b.clone(), vec![binding("sip:b@192.0.2.2", "b2")]),
+            (a, Vec::new()),
+            (b, vec![binding("sip:b@192.0.2.9", "b3")]),
+        ];
+        let sets = coalesce(changes);
+        let keys: Vec<_> = sets
+            .iter()
+            .map(|s| (s.domain.as_str(), s.extension.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("acme.example.com", "1001"),
+                ("acme.example.com", "1002"),
+                ("globex.example.com", "1001")
+            ]
+        );
+        assert!(sets[0].rows.is_empty(), "the removal came last");
+        assert_eq!(sets[1].rows.len(), 1);
+        let row = &sets[1].rows[0];
+        assert_eq!(
+            (row.contact.as_str(), row.call_id.as_str()),
+            ("sip:b@192.0.2.9", "b3")
+        );
+        assert_eq!(
+            (row.domain.as_str(), row.extension.as_str()),
+            ("acme.example.com", "1002")
+        );
+        assert_eq!(row.path, ["<sip:edge.example.com;lr>"]);
+        assert_eq!(
+            (row.transport.as_str(), row.user_agent.as_str()),
+            ("UDP", "sipp")
+        );
+        assert_eq!(sets[2].rows[0].call_id, "g1");
+    }
 }

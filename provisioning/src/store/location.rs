@@ -2,10 +2,13 @@
 //! record in one transaction (so a restart finds exactly the last accepted set), expired ones swept, and
 //! every user's digest HA1 for the registrar's and proxy's in-memory caches.
 
-use sqlx::Row as _;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use super::inventory::{Val, insert_rows};
-use super::{Store, StoreError};
+use sqlx::{AssertSqlSafe, Row as _};
+
+use super::{Backend, Store, StoreError};
 use crate::digest::Ha1;
 
 /// One binding of the `registrations` table (RFC 3261 §10: an address of record to a contact).
@@ -119,7 +122,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed query.
     pub async fn load_registrations(&self, now: i64) -> Result<Vec<RegistrationRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM registrations WHERE expires_at > $1 ORDER BY domain, extension, q DESC"
         )))
         .bind(now)
@@ -146,7 +149,16 @@ impl Store {
             .collect()
     }
 
-    /// Replaces the binding sets of these AORs, all in one transaction.
+    /// Replaces the binding sets of these AORs, all in one transaction, on the store's location
+    /// connection (see [`Store::open`]).
+    ///
+    /// Each binding is upserted (a refresh rewrites its row in place, the cheapest change a B-tree
+    /// allows), then the rows of these AORs that this write did not touch are deleted: the
+    /// transaction's unique write stamp tells them apart. Rows go in the order given; in AOR order
+    /// they walk the table's primary key from one end to the other.
+    ///
+    /// Each AOR appears at most once in `sets`, and its contacts are distinct (as the registrar keeps
+    /// them): PostgreSQL rejects an upsert that touches one row twice.
     ///
     /// # Errors
     /// [`StoreError`] on a failed statement; nothing is written then.
@@ -154,12 +166,34 @@ impl Store {
         if sets.is_empty() {
             return Ok(());
         }
+        let backend = self.backend();
         let now = super::unix_now();
-        let mut tx = self.pool().begin().await?;
-        // One DELETE per domain and chunk of extensions, not one per AOR: a registration storm writes
-        // a thousand AORs per transaction.
-        let mut by_domain: std::collections::BTreeMap<&str, Vec<&str>> =
-            std::collections::BTreeMap::new();
+        let stamp = write_stamp();
+        let mut tx = self.location_pool().begin().await?;
+        let rows: Vec<&RegistrationRow> = sets.iter().flat_map(|s| &s.rows).collect();
+        for chunk in fixed_chunks(&rows) {
+            let mut query = sqlx::query(AssertSqlSafe(upsert_sql(backend, chunk.len())));
+            for r in chunk {
+                query = query
+                    .bind(r.domain.as_str())
+                    .bind(r.extension.as_str())
+                    .bind(r.contact.as_str())
+                    .bind(r.expires_at)
+                    .bind(r.q)
+                    .bind(r.call_id.as_str())
+                    .bind(r.cseq)
+                    .bind(r.path.join(","))
+                    .bind(r.transport.as_str())
+                    .bind(r.received.as_str())
+                    .bind(r.user_agent.as_str())
+                    .bind(r.owner.as_str())
+                    .bind(now)
+                    .bind(stamp);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // One DELETE per domain and chunk of extensions, not one per AOR.
+        let mut by_domain: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for set in sets {
             by_domain
                 .entry(&set.domain)
@@ -167,57 +201,16 @@ impl Store {
                 .push(&set.extension);
         }
         for (domain, extensions) in by_domain {
-            for chunk in extensions.chunks(500) {
-                let mut sql = String::from("DELETE FROM registrations WHERE domain = ");
-                let placeholder = |n: usize| match self.backend() {
-                    super::Backend::Sqlite => "?".to_owned(),
-                    super::Backend::Postgres => format!("${n}"),
-                };
-                sql.push_str(&placeholder(1));
-                sql.push_str(" AND extension IN (");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&placeholder(i + 2));
-                }
-                sql.push(')');
-                // Built from our own column names and numbered placeholders only.
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(domain);
+            for chunk in fixed_chunks(&extensions) {
+                let mut query = sqlx::query(AssertSqlSafe(delete_stale_sql(backend, chunk.len())))
+                    .bind(domain)
+                    .bind(stamp);
                 for extension in chunk {
                     query = query.bind(*extension);
                 }
                 query.execute(&mut *tx).await?;
             }
         }
-        let paths: Vec<String> = sets
-            .iter()
-            .flat_map(|s| &s.rows)
-            .map(|r| r.path.join(","))
-            .collect();
-        let rows = sets
-            .iter()
-            .flat_map(|s| &s.rows)
-            .zip(&paths)
-            .map(|(r, path)| {
-                vec![
-                    Val::Text(&r.domain),
-                    Val::Text(&r.extension),
-                    Val::Text(&r.contact),
-                    Val::Int(r.expires_at),
-                    Val::Int(r.q),
-                    Val::Text(&r.call_id),
-                    Val::Int(r.cseq),
-                    Val::Text(path),
-                    Val::Text(&r.transport),
-                    Val::Text(&r.received),
-                    Val::Text(&r.user_agent),
-                    Val::Text(&r.owner),
-                    Val::Int(now),
-                ]
-            })
-            .collect();
-        insert_rows(self.backend(), &mut tx, "registrations", COLUMNS, rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -233,6 +226,123 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Statement sizes of the location writer: a write is cut into chunks of these many rows (or AORs)
+/// only, largest first, so its statements take a handful of shapes that stay prepared on the
+/// connection instead of one new shape for every odd-sized remainder.
+const CHUNKS: [usize; 5] = [500, 100, 25, 5, 1];
+
+/// `items` cut into chunks of [`CHUNKS`] sizes, largest first.
+fn fixed_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = CHUNKS.iter().copied().find(|&n| n <= items.len())?;
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
+/// A stamp no earlier write of this process used: the time in nanoseconds, or one more than the last
+/// stamp if the clock has not moved on. Another node sharing a PostgreSQL store draws from its own
+/// clock; the two would have to write the same AOR in the same nanosecond for a stale row to survive.
+fn write_stamp() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(0);
+    now.max(previous.saturating_add(1))
+}
+
+/// Placeholder number `n` (from 1): SQLite gets anonymous `?`, bound in order (binding a numbered
+/// `$n` makes sqlx look its name up, a linear scan per parameter), PostgreSQL `$n`.
+fn push_placeholder(sql: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => sql.push('?'),
+        Backend::Postgres => {
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+    }
+}
+
+/// The statement text for `rows` rows (one of [`CHUNKS`]), built once per backend and size.
+fn cached_sql(
+    cache: &'static [OnceLock<Arc<str>>; 2 * CHUNKS.len()],
+    backend: Backend,
+    rows: usize,
+    build: impl FnOnce() -> String,
+) -> Arc<str> {
+    let size = CHUNKS.iter().position(|&n| n == rows);
+    let slot = size.map(|i| match backend {
+        Backend::Sqlite => i,
+        Backend::Postgres => CHUNKS.len() + i,
+    });
+    match slot.and_then(|i| cache.get(i)) {
+        Some(cell) => Arc::clone(cell.get_or_init(|| build().into())),
+        None => build().into(),
+    }
+}
+
+/// Columns written per binding, in bind order.
+const UPSERT_COLUMNS: &str = "domain, extension, contact, expires_at, q, call_id, cseq, path, transport, \
+                              received, user_agent, owner, updated_at, write_stamp";
+const UPSERT_WIDTH: usize = 14;
+
+/// `INSERT ... ON CONFLICT (primary key) DO UPDATE` of `rows` bindings.
+fn upsert_sql(backend: Backend, rows: usize) -> Arc<str> {
+    static CACHE: [OnceLock<Arc<str>>; 2 * CHUNKS.len()] =
+        [const { OnceLock::new() }; 2 * CHUNKS.len()];
+    cached_sql(&CACHE, backend, rows, || {
+        let mut sql = format!("INSERT INTO registrations ({UPSERT_COLUMNS}) VALUES ");
+        let mut n = 0;
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..UPSERT_WIDTH {
+                n += 1;
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                push_placeholder(&mut sql, backend, n);
+            }
+            sql.push(')');
+        }
+        sql.push_str(
+            " ON CONFLICT (domain, extension, contact) DO UPDATE SET \
+             expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
+             cseq = excluded.cseq, path = excluded.path, transport = excluded.transport, \
+             received = excluded.received, user_agent = excluded.user_agent, owner = excluded.owner, \
+             updated_at = excluded.updated_at, write_stamp = excluded.write_stamp",
+        );
+        sql
+    })
+}
+
+/// `DELETE` of the rows of `extensions` AORs of one domain that a write with another stamp left:
+/// parameters domain, stamp, then the extensions.
+fn delete_stale_sql(backend: Backend, extensions: usize) -> Arc<str> {
+    static CACHE: [OnceLock<Arc<str>>; 2 * CHUNKS.len()] =
+        [const { OnceLock::new() }; 2 * CHUNKS.len()];
+    cached_sql(&CACHE, backend, extensions, || {
+        let mut sql = String::from("DELETE FROM registrations WHERE domain = ");
+        push_placeholder(&mut sql, backend, 1);
+        sql.push_str(" AND write_stamp <> ");
+        push_placeholder(&mut sql, backend, 2);
+        sql.push_str(" AND extension IN (");
+        for i in 0..extensions {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            push_placeholder(&mut sql, backend, i + 3);
+        }
+        sql.push(')');
+        sql
+    })
 }
 
 fn credential_from_row(r: &sqlx::any::AnyRow) -> Result<Credential, StoreError> {
@@ -275,7 +385,17 @@ fn split_path(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_path;
+    use super::{fixed_chunks, split_path};
+
+    #[test]
+    fn chunks_take_the_fixed_sizes_largest_first() {
+        let items: Vec<usize> = (0..1_138).collect();
+        let sizes: Vec<usize> = fixed_chunks(&items).map(<[usize]>::len).collect();
+        assert_eq!(sizes, [500, 500, 100, 25, 5, 5, 1, 1, 1]);
+        assert!(fixed_chunks::<usize>(&[]).next().is_none());
+        let flat: Vec<usize> = fixed_chunks(&items).flatten().copied().collect();
+        assert_eq!(flat, items);
+    }
 
     #[test]
     fn paths_split_at_top_level_commas() {

@@ -69,6 +69,8 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// One connection of its own for the location writer (see [`Store::open`]).
+    location: AnyPool,
     backend: Backend,
 }
 
@@ -102,32 +104,45 @@ impl Store {
                 url: masked.clone(),
                 source,
             })?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
+        let connect = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: masked.clone(),
-                source,
-            })?;
+                .connect_with(options.clone())
+        };
+        let connect_error = |source| StoreError::Connect {
+            url: masked.clone(),
+            source,
+        };
+        let pool = connect(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
+        })
+        .await
+        .map_err(connect_error)?;
         MIGRATOR.run(&pool).await?;
+        // The location writer gets a pool of one connection: a SQLite connection drops its whole page
+        // cache when another connection has written since its last transaction, so handing the writer
+        // whichever of four connections is idle made every write start cold and read its pages back
+        // from the file; and the statements it prepares (a few fixed shapes) stay prepared there.
+        let location = connect(1).await.map_err(connect_error)?;
         tracing::debug!(store = %masked, "store open, schema up to date");
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            location,
+            backend,
+        })
     }
 
     /// Which database is behind this store.
@@ -140,8 +155,14 @@ impl Store {
         &self.pool
     }
 
+    /// The location writer's connection (see [`Store::open`]).
+    pub(crate) fn location_pool(&self) -> &AnyPool {
+        &self.location
+    }
+
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
+        self.location.close().await;
         self.pool.close().await;
     }
 }

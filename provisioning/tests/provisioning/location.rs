@@ -93,6 +93,139 @@ async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
     assert!(store.load_registrations(0).await.unwrap().is_empty());
 }
 
+fn aor(ext: &str, rows: Vec<RegistrationRow>) -> AorBindings {
+    AorBindings {
+        domain: "acme.example.com".to_owned(),
+        extension: ext.to_owned(),
+        rows,
+    }
+}
+
+fn sorted(mut rows: Vec<RegistrationRow>) -> Vec<RegistrationRow> {
+    rows.sort_by(|a, b| (&a.extension, &a.contact).cmp(&(&b.extension, &b.contact)));
+    rows
+}
+
+/// A write replaces the set: a refreshed binding is updated in place, a contact that went away is
+/// deleted, a new one added, and an AOR not in the write is left alone.
+async fn refresh_updates_removes_and_adds_contacts(db: &TestDb) {
+    let store = &db.store;
+    let contacts = [
+        "sip:1001@192.0.2.1",
+        "sip:1001@192.0.2.2",
+        "sip:1001@192.0.2.3",
+    ];
+    let three: Vec<_> = contacts
+        .iter()
+        .map(|c| row("acme.example.com", "1001", c, 2_000, 1000))
+        .collect();
+    let other = vec![row(
+        "acme.example.com",
+        "1002",
+        "sip:1002@192.0.2.9",
+        2_000,
+        1000,
+    )];
+    store
+        .write_registrations(&[aor("1001", three.clone()), aor("1002", other.clone())])
+        .await
+        .unwrap();
+    // One REGISTER refreshes the first contact with a new Call-ID, removes the second and adds one.
+    let mut refreshed = three[0].clone();
+    refreshed.call_id = "new-call-id".to_owned();
+    refreshed.cseq = 1;
+    refreshed.expires_at = 3_000;
+    refreshed.path = Vec::new();
+    refreshed.q = 700;
+    let added = row(
+        "acme.example.com",
+        "1001",
+        "sip:1001@192.0.2.4",
+        2_500,
+        1000,
+    );
+    let now = vec![refreshed, three[2].clone(), added];
+    store
+        .write_registrations(&[aor("1001", now.clone())])
+        .await
+        .unwrap();
+    let mut want = now.clone();
+    want.extend(other.clone());
+    assert_eq!(
+        sorted(store.load_registrations(0).await.unwrap()),
+        sorted(want)
+    );
+    // The same set written again (a retransmission, a second hand-over) changes nothing.
+    store
+        .write_registrations(&[aor("1001", now.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.load_registrations(0).await.unwrap().len(), 4);
+    // A changed contact (the phone moved) replaces the old one.
+    let moved = vec![row(
+        "acme.example.com",
+        "1002",
+        "sip:1002@203.0.113.1",
+        2_000,
+        1000,
+    )];
+    store
+        .write_registrations(&[aor("1002", moved.clone())])
+        .await
+        .unwrap();
+    let mut want = now;
+    want.extend(moved);
+    assert_eq!(
+        sorted(store.load_registrations(0).await.unwrap()),
+        sorted(want)
+    );
+}
+
+/// Writes of every statement size the writer uses (637 AORs: 500 + 100 + 25 + 5 + 5 + 1 + 1), then a
+/// rewrite of every other AOR with a changed contact and of every third with none, survive closing
+/// and reopening the store.
+async fn large_writes_survive_reopening(db: &TestDb) {
+    let contact = |n: usize, round: &str| format!("sip:{n}@{round}.example.com");
+    let set = |n: usize, round: &str| {
+        let ext = n.to_string();
+        aor(
+            &ext,
+            vec![row(
+                "acme.example.com",
+                &ext,
+                &contact(n, round),
+                2_000,
+                1000,
+            )],
+        )
+    };
+    let first: Vec<_> = (0..637).map(|n| set(n, "a")).collect();
+    db.store.write_registrations(&first).await.unwrap();
+    assert_eq!(db.store.load_registrations(0).await.unwrap().len(), 637);
+    let second: Vec<_> = (0..637)
+        .filter(|n| n % 2 == 0 || n % 3 == 0)
+        .map(|n| {
+            if n % 3 == 0 {
+                aor(&n.to_string(), Vec::new())
+            } else {
+                set(n, "b")
+            }
+        })
+        .collect();
+    db.store.write_registrations(&second).await.unwrap();
+    let want: Vec<RegistrationRow> = (0..637)
+        .filter(|n| n % 3 != 0)
+        .flat_map(|n| set(n, if n % 2 == 0 { "b" } else { "a" }).rows)
+        .collect();
+    db.store.close().await;
+    let reopened = provisioning::Store::open(&db.url).await.unwrap();
+    assert_eq!(
+        sorted(reopened.load_registrations(0).await.unwrap()),
+        sorted(want)
+    );
+    reopened.close().await;
+}
+
 async fn credentials_and_domains(db: &TestDb) {
     let mut inventory = Inventory::default();
     for d in ["acme.example.com", "globex.example.com"] {
@@ -122,4 +255,9 @@ async fn credentials_and_domains(db: &TestDb) {
     assert_eq!(creds[1].ha1, None);
 }
 
-on_both_backends!(bindings_replace_per_aor_and_expire, credentials_and_domains);
+on_both_backends!(
+    bindings_replace_per_aor_and_expire,
+    refresh_updates_removes_and_adds_contacts,
+    large_writes_survive_reopening,
+    credentials_and_domains
+);
