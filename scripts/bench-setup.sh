@@ -72,7 +72,7 @@ esac
 "$phonesim" "${fleet[@]}" --phones "$PHONES" --print-csv |
     awk 'NR == 1 {print $0 ",password"; next} {print $0 ","} END {print "299999,,,,peer-secret"}' > "$work/fleet.csv"
 "$crossbar" import "$work/fleet.csv" --config "$work/crossbar.toml" > "$work/import.log"
-CROSSBAR_LOG=warn "$crossbar" serve --config "$work/crossbar.toml" > "$work/crossbar.log" 2>&1 &
+CROSSBAR_LOG=${CROSSBAR_LOG:-warn} "$crossbar" serve --config "$work/crossbar.toml" > "$work/crossbar.log" 2>&1 &
 gw=$!
 pids+=("$gw")
 for _ in $(seq 100); do [[ -n $(ss -Hln "sport = :$SIP_PORT") ]] && break; sleep 0.1; done

@@ -196,6 +196,8 @@ impl SipServer {
             txns: Transactions::with_config(TransactionConfig {
                 max_server: MAX_TRANSACTIONS,
                 max_client: MAX_TRANSACTIONS,
+                // About 30,000 live at 200 calls/s (each kept 32 s after its final response).
+                initial_capacity: 2 * FORKS_CAPACITY,
                 ..TransactionConfig::default()
             }),
             transports,

@@ -108,6 +108,9 @@ impl Core {
         let txns = Transactions::with_config(TxConfig {
             timers: settings.timers,
             auto_trying: true,
+            // The line agents' side of every legacy call: thousands live at a few hundred calls/s,
+            // so the table is not left to double (and stall the agents) under load.
+            initial_capacity: 16_384,
             ..TxConfig::default()
         });
         Self {

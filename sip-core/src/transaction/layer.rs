@@ -29,6 +29,11 @@ pub struct Config {
     pub max_server: usize,
     /// The most client transactions kept at once; [`Transactions::send_request`] refuses beyond it.
     pub max_client: usize,
+    /// Transactions the table has room for before it first grows. A table that doubles while
+    /// tens of thousands of transactions are live moves and rehashes all of them in one go, a
+    /// stall of milliseconds on the thread that owns it; an element that expects that many sizes
+    /// it up front (the room costs memory only as it is used).
+    pub initial_capacity: usize,
 }
 
 impl Default for Config {
@@ -38,6 +43,7 @@ impl Default for Config {
             auto_trying: true,
             max_server: 65_536,
             max_client: 65_536,
+            initial_capacity: 0,
         }
     }
 }
@@ -133,8 +139,8 @@ impl<P: Clone> Transactions<P> {
     /// An empty layer.
     pub fn with_config(config: Config) -> Self {
         Self {
+            txns: HashMap::with_capacity(config.initial_capacity),
             config,
-            txns: HashMap::new(),
             deadlines: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
