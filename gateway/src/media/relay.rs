@@ -156,7 +156,6 @@ fn media_runtime() -> Option<&'static Handle> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(cores.max(1))
                 .thread_name("media")
-                .on_thread_start(yield_to_signalling)
                 .enable_all()
                 .build()
                 .inspect_err(|e| {
@@ -166,26 +165,6 @@ fn media_runtime() -> Option<&'static Handle> {
         })
         .as_ref()
         .map(tokio::runtime::Runtime::handle)
-}
-
-/// The niceness of the media threads: under load, a phone's key press or a SIP response must not
-/// wait behind a time slice of RTP relaying (at 200 calls/s on two cores, with the relay at nice 0,
-/// the p99 setup latency added was 5-15 ms, almost all of it signalling threads waiting to run;
-/// with the relay at 10 it was 2.0-3.4 ms, with the same RTP loss). Relaying still gets every
-/// cycle the signalling does not use, and a packet waits at most a few milliseconds, which a
-/// phone's jitter buffer absorbs.
-#[cfg(target_os = "linux")]
-const MEDIA_NICE: i32 = 10;
-
-/// Lowers the calling media thread's priority (Linux: `setpriority` on the thread's own id).
-fn yield_to_signalling() {
-    #[cfg(target_os = "linux")]
-    {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), MEDIA_NICE) {
-            tracing::debug!(error = %e, "cannot lower the media thread's priority");
-        }
-    }
 }
 
 /// One call through the relay. Dropping it (or [`Self::close`]) stops the relay task and gives the
