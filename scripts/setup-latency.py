@@ -207,9 +207,10 @@ def main():
               f"p99 {percentile(ms, 99):7.2f} ms  max {max(ms) if ms else float('nan'):7.2f} ms")
     if args.worst and worst:
         first = min(w[2] for w in worst)
-        print(f"the {args.worst} calls with the most added (s into the run, extension, added, of it outbound):")
+        print(f"the {args.worst} calls with the most added (s into the run, extension, added, of it outbound, "
+              "the last digit's capture time in Unix seconds, to line up with perf -k CLOCK_REALTIME):")
         for total, out, at, ext in sorted(worst, reverse=True)[: args.worst]:
-            print(f"  {at - first:9.4f} s  {ext}  {total * 1000:7.2f} ms  {out * 1000:7.2f} ms")
+            print(f"  {at - first:9.4f} s  {ext}  {total * 1000:7.2f} ms  {out * 1000:7.2f} ms  {at:.6f}")
     if not added:
         sys.exit("setup-latency: no call measured (wrong --sip-peer port, or the capture lacks the SCCP streams)")
 
