@@ -6,6 +6,9 @@ use std::process::ExitCode;
 /// mimalloc rather than the system allocator: SIP parsing and the location table make many small
 /// allocations, and mimalloc both serves them faster and gives freed memory back to the system, so the
 /// resident size follows the registered users instead of the last registration storm's peak.
+/// It is built with `no_thp` (workspace Cargo.toml): with huge pages asked for, the first touch of
+/// every 2 MiB of heap zeroed 2 MiB on the thread that touched it, 20-60 ms stalls of the SIP core
+/// and the phone sessions that were the whole tail of the call-setup latency (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
