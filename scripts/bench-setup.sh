@@ -12,7 +12,7 @@
 # Usage: scripts/bench-setup.sh              (about 1 minute plus the release build)
 # Environment: PHONES (1000), RATE (200), SECS (20), HOLD (2), NO_BUILD=1, KEEP=1 (keep the temp dir), CROSSBAR (binary),
 #   PROTOCOL (sccp or unistim), SCCP_PORT (2700), UNISTIM_PORT (5750), SIP_PORT (5700), PEER_PORT (5780),
-#   WORST (list the N calls with the most added, with when they happened; 0).
+#   WORST (list the N calls with the most added, with when they happened; 0), CROSSBAR_LOG (the gateway's log filter; warn).
 # Needs sipp, tcpdump, tshark and python3. Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."

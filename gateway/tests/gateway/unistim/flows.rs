@@ -162,15 +162,7 @@ fn a_call_before_the_lines_registered_is_not_painted_over() {
     h.connect();
     h.take();
     // The binding of a previous attachment still routes a call here.
-    let call = h.refs.next();
-    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
-        call,
-        line: LineId(1),
-        from_name: "Bob Dupont".to_owned(),
-        from_number: "2002".to_owned(),
-        offer: Some(far_media(Codec::Pcma)),
-        replaces: None,
-    }));
+    incoming(&mut h, LineId(1), "Bob Dupont", Codec::Pcma);
     let got = h.take();
     assert!(has(&got, |m| matches!(
         m,
@@ -336,15 +328,7 @@ fn direct_mode_keys_go_as_sip_info() {
 #[test]
 fn incoming_call_rings_with_caller_and_is_answered_by_softkey() {
     let mut h = UnistimHarness::connected();
-    let call = h.refs.next();
-    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
-        call,
-        line: LineId(1),
-        from_name: "Bob Dupont".to_owned(),
-        from_number: "2002".to_owned(),
-        offer: Some(far_media(Codec::Pcma)),
-        replaces: None,
-    }));
+    let call = incoming(&mut h, LineId(1), "Bob Dupont", Codec::Pcma);
     let got = h.take();
     assert!(has(&got, |m| matches!(
         m,
@@ -385,15 +369,7 @@ fn incoming_call_rings_with_caller_and_is_answered_by_softkey() {
 #[test]
 fn a_cancelled_call_stops_ringing() {
     let mut h = UnistimHarness::connected();
-    let call = h.refs.next();
-    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
-        call,
-        line: LineId(2),
-        from_name: String::new(),
-        from_number: "2002".to_owned(),
-        offer: Some(far_media(Codec::Pcmu)),
-        replaces: None,
-    }));
+    let call = incoming(&mut h, LineId(2), "", Codec::Pcmu);
     h.take();
     h.input(gateway::session::unistim::Input::Ua(UaEvent::Cancelled {
         call,
@@ -495,15 +471,7 @@ fn a_one_line_i2002_gets_status_and_caller_on_its_single_line() {
         !lines.is_empty() && lines.iter().all(|l| *l == 0),
         "only line 0 written: {lines:?}"
     );
-    let call = h.refs.next();
-    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
-        call,
-        line: LineId(1),
-        from_name: "Bob Dupont".to_owned(),
-        from_number: "2002".to_owned(),
-        offer: Some(far_media(Codec::Pcmu)),
-        replaces: None,
-    }));
+    incoming(&mut h, LineId(1), "Bob Dupont", Codec::Pcmu);
     assert!(texts(&h.take()).iter().any(|s| s == "Bob Dupont 2002"));
 }
 
@@ -586,4 +554,18 @@ fn the_transf_softkey_completes_a_blind_transfer_while_dialing_or_ringing() {
             "ring out {ring_out}: {ua:?}"
         );
     }
+}
+
+/// A call from 2002 (display name `name`) arriving on `line`, offering `codec`.
+fn incoming(h: &mut UnistimHarness, line: LineId, name: &str, codec: Codec) -> CallRef {
+    let call = h.refs.next();
+    h.input(gateway::session::unistim::Input::Ua(UaEvent::Incoming {
+        call,
+        line,
+        from_name: name.to_owned(),
+        from_number: "2002".to_owned(),
+        offer: Some(far_media(codec)),
+        replaces: None,
+    }));
+    call
 }
