@@ -80,10 +80,7 @@ pub(super) async fn insert_rows(
             for j in 0..row.len() {
                 n += 1;
                 sql.push_str(if j == 0 { "" } else { ", " });
-                match backend {
-                    Backend::Sqlite => sql.push('?'),
-                    Backend::Postgres => sql.push_str(&format!("${n}")),
-                }
+                super::location::push_placeholder(&mut sql, backend, n);
             }
             sql.push(')');
         }

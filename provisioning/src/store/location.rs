@@ -261,7 +261,7 @@ fn write_stamp() -> i64 {
 
 /// Placeholder number `n` (from 1): SQLite gets anonymous `?`, bound in order (binding a numbered
 /// `$n` makes sqlx look its name up, a linear scan per parameter), PostgreSQL `$n`.
-fn push_placeholder(sql: &mut String, backend: Backend, n: usize) {
+pub(super) fn push_placeholder(sql: &mut String, backend: Backend, n: usize) {
     match backend {
         Backend::Sqlite => sql.push('?'),
         Backend::Postgres => {
