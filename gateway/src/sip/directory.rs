@@ -39,7 +39,7 @@ async fn device_lines(
 ) -> Result<([i64; 4], HashMap<Aor, Vec<Ha1>>), provisioning::StoreError> {
     let fingerprint = store.inventory_fingerprint().await?;
     let secret = store.line_secret().await?;
-    let inventory = store.load_inventory().await?;
+    let inventory = store.load_device_inventory().await?;
     let mut lines: HashMap<Aor, Vec<Ha1>> = HashMap::new();
     for device in inventory.devices.values() {
         if device.model.protocol != provisioning::Protocol::Sip {

@@ -239,7 +239,7 @@ impl Renderer {
         settings: Settings,
     ) -> Result<Self, RenderError> {
         let fingerprint = store.inventory_fingerprint().await?;
-        let inventory = store.load_inventory().await?;
+        let inventory = store.load_device_inventory().await?;
         let line_secret = store.line_secret().await?;
         let catalog = Catalog::new(
             &inventory,
@@ -370,7 +370,7 @@ impl Renderer {
 
 async fn refresh_inner(inner: &Inner) -> Result<(), RenderError> {
     let fingerprint = inner.store.inventory_fingerprint().await?;
-    let inventory = inner.store.load_inventory().await?;
+    let inventory = inner.store.load_device_inventory().await?;
     let catalog = Catalog::new(
         &inventory,
         inner.templates.clone(),

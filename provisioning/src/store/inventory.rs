@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::TryStreamExt as _;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row as _};
@@ -161,37 +162,61 @@ const KEY_COLUMNS: &str = "mac, position, kind, line, target, label";
 impl Store {
     /// Loads the whole inventory.
     ///
+    /// Rows are read one at a time, never held as a result set: a 100,000-user table is read without
+    /// a transient copy of itself.
+    ///
     /// # Errors
     /// [`StoreError`] on a failed query or a row this version cannot read.
     pub async fn load_inventory(&self) -> Result<Inventory, StoreError> {
+        self.load_inventory_with_users(&format!("SELECT {USER_COLUMNS} FROM users"))
+            .await
+    }
+
+    /// Loads every domain and device with its keys, and only the users a key names (a key's target
+    /// in its device's domain): what the device-facing servers (provisioning files, SCCP and UNIStim
+    /// sessions) need. A site of SIP users without legacy phones then holds none of them twice.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a failed query or a row this version cannot read.
+    pub async fn load_device_inventory(&self) -> Result<Inventory, StoreError> {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.load_inventory_with_users(&format!(
+            "SELECT {columns} FROM users u WHERE EXISTS (SELECT 1 FROM device_keys k \
+             JOIN devices d ON d.mac = k.mac WHERE k.target = u.extension AND d.domain = u.domain)"
+        ))
+        .await
+    }
+
+    async fn load_inventory_with_users(&self, users_sql: &str) -> Result<Inventory, StoreError> {
         let mut inventory = Inventory::default();
-        for row in sqlx::query("SELECT name FROM domains")
-            .fetch_all(self.pool())
-            .await?
-        {
+        let mut rows = sqlx::query("SELECT name FROM domains").fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
             inventory.domains.insert(row.try_get("name")?);
         }
-        for row in sqlx::query(AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users")))
-            .fetch_all(self.pool())
-            .await?
-        {
+        drop(rows);
+        // Built from our own column names only.
+        let mut rows = sqlx::query(AssertSqlSafe(users_sql.to_owned())).fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
             let user = user_from_row(&row)?;
             inventory.users.insert(user.id.clone(), user);
         }
+        drop(rows);
         let mut keys: BTreeMap<String, Vec<Key>> = BTreeMap::new();
-        for row in sqlx::query(AssertSqlSafe(format!(
+        let mut rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM device_keys ORDER BY mac, position"
         )))
-        .fetch_all(self.pool())
-        .await?
-        {
+        .fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
             let (mac, key) = key_from_row(&row)?;
             keys.entry(mac).or_default().push(key);
         }
-        for row in sqlx::query("SELECT mac, domain, model FROM devices")
-            .fetch_all(self.pool())
-            .await?
-        {
+        drop(rows);
+        let mut rows = sqlx::query("SELECT mac, domain, model FROM devices").fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
             let mac: String = row.try_get("mac")?;
             let device = device_from_row(&row, keys.remove(&mac).unwrap_or_default())?;
             inventory.devices.insert(device.mac, device);

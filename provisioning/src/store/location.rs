@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use futures_util::TryStreamExt as _;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{Backend, Store, StoreError};
@@ -84,10 +85,23 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed query.
     pub async fn credentials(&self) -> Result<Vec<Credential>, StoreError> {
-        let rows = sqlx::query("SELECT domain, extension, ha1_md5, ha1_sha256 FROM users")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(credential_from_row).collect()
+        self.read_credentials(sqlx::query(
+            "SELECT domain, extension, ha1_md5, ha1_sha256 FROM users",
+        ))
+        .await
+    }
+
+    /// The credentials `query` selects, read a row at a time (never the whole result set at once).
+    async fn read_credentials(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<Vec<Credential>, StoreError> {
+        let mut out = Vec::new();
+        let mut rows = query.fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
+            out.push(credential_from_row(&row)?);
+        }
+        Ok(out)
     }
 
     /// The number of users and the newest `updated_at` among them: enough to tell whether the users
@@ -108,13 +122,13 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed query.
     pub async fn credentials_since(&self, since: i64) -> Result<Vec<Credential>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT domain, extension, ha1_md5, ha1_sha256 FROM users WHERE updated_at >= $1",
+        self.read_credentials(
+            sqlx::query(
+                "SELECT domain, extension, ha1_md5, ha1_sha256 FROM users WHERE updated_at >= $1",
+            )
+            .bind(since),
         )
-        .bind(since)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(credential_from_row).collect()
+        .await
     }
 
     /// The bindings that have not expired at `now` (Unix seconds).
@@ -122,31 +136,30 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed query.
     pub async fn load_registrations(&self, now: i64) -> Result<Vec<RegistrationRow>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let mut out = Vec::new();
+        let mut rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM registrations WHERE expires_at > $1 ORDER BY domain, extension, q DESC"
         )))
         .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let path: String = r.try_get("path")?;
-                Ok(RegistrationRow {
-                    domain: r.try_get("domain")?,
-                    extension: r.try_get("extension")?,
-                    contact: r.try_get("contact")?,
-                    expires_at: r.try_get("expires_at")?,
-                    q: r.try_get("q")?,
-                    call_id: r.try_get("call_id")?,
-                    cseq: r.try_get("cseq")?,
-                    path: split_path(&path),
-                    transport: r.try_get("transport")?,
-                    received: r.try_get("received")?,
-                    user_agent: r.try_get("user_agent")?,
-                    owner: r.try_get("owner")?,
-                })
-            })
-            .collect()
+        .fetch(self.pool());
+        while let Some(r) = rows.try_next().await? {
+            let path: String = r.try_get("path")?;
+            out.push(RegistrationRow {
+                domain: r.try_get("domain")?,
+                extension: r.try_get("extension")?,
+                contact: r.try_get("contact")?,
+                expires_at: r.try_get("expires_at")?,
+                q: r.try_get("q")?,
+                call_id: r.try_get("call_id")?,
+                cseq: r.try_get("cseq")?,
+                path: split_path(&path),
+                transport: r.try_get("transport")?,
+                received: r.try_get("received")?,
+                user_agent: r.try_get("user_agent")?,
+                owner: r.try_get("owner")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Replaces the binding sets of these AORs, all in one transaction, on the store's location

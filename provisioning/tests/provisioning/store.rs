@@ -210,7 +210,37 @@ async fn import_is_idempotent_and_keeps_no_clear_password(db: &TestDb) {
     }
 }
 
+async fn the_device_inventory_holds_only_the_users_keys_name(db: &TestDb) {
+    let mut inventory = sample();
+    let carol = user("acme.example.com", "1003", "Carol", Some("carol-pw"));
+    inventory.users.insert(carol.id.clone(), carol);
+    db.store
+        .apply(&ChangeSet::between(&Inventory::default(), &inventory))
+        .await
+        .expect("apply");
+    let loaded = db.store.load_device_inventory().await.expect("load");
+    assert_eq!(loaded.domains, inventory.domains);
+    assert_eq!(loaded.devices, inventory.devices);
+    // 1001 and 1002 of acme are on the 7960's keys; acme's 1003 is on none, and globex's 1001 has
+    // the extension of a key but not the device's domain.
+    let users: Vec<_> = loaded.users.keys().cloned().collect();
+    assert_eq!(
+        users,
+        [
+            UserId::new("acme.example.com", "1001"),
+            UserId::new("acme.example.com", "1002")
+        ]
+    );
+    assert_eq!(
+        loaded.users.get(&UserId::new("acme.example.com", "1001")),
+        inventory
+            .users
+            .get(&UserId::new("acme.example.com", "1001"))
+    );
+}
+
 on_both_backends!(
+    the_device_inventory_holds_only_the_users_keys_name,
     writes_and_reads_back,
     updates_and_removals,
     a_failed_change_writes_nothing,

@@ -1,6 +1,6 @@
 //! The inventory as the SCCP side reads it at registration, kept in memory so a registration storm
 //! (thousands of phones reconnecting at once) does not queue on the store's connection pool: the
-//! devices with their keys, the users and every line's stored features. Loaded at start and reloaded
+//! devices with their keys, the users those keys name and every line's stored features. Loaded at start and reloaded
 //! when the store's inventory fingerprint (device and user counts and newest changes) moves, checked
 //! every [`RESET_POLL`](super::RESET_POLL) before any reset is sent, so a phone reset after an import
 //! registers with its new configuration. Line features the phones change are written through (memory
@@ -28,7 +28,7 @@ impl Snapshot {
     /// A failed query.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
         let fingerprint = store.inventory_fingerprint().await?;
-        let inventory = store.load_inventory().await?;
+        let inventory = store.load_device_inventory().await?;
         let features = store.all_line_features().await?;
         Ok(Self {
             fingerprint,
