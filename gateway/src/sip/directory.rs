@@ -1,13 +1,13 @@
 //! What the SIP core needs from the inventory, kept in memory: our domains and every user's digest
-//! credentials. Loaded at start; every [`REFRESH`] the store is asked whether users changed (their count
-//! and newest `updated_at`), and only the users changed since the last look are read again (all of them
-//! only when the count changed, i.e. users were removed). An import made by `crossbar import` while the
-//! gateway runs takes effect within seconds, and an idle gateway costs one small query per interval.
+//! credentials. Loaded at start; every [`REFRESH`] the store's inventory fingerprint (a counter every
+//! inventory write bumps) is read, and when it moved the directory is read again and swapped in whole.
+//! An import made by `crossbar import` while the gateway runs takes effect within seconds, and an idle
+//! gateway costs one single-row query per interval, however many users there are.
 //!
 //! Each line of a SIP-firmware device (Cisco SIP, Polycom, Yealink) also has a password of its own,
 //! derived from the store's SIP line secret (`provisioning::secret`) and carried in that device's
 //! provisioning file: its HA1 is accepted for the line's user besides the user's own. These are loaded
-//! with the directory and reloaded when the inventory fingerprint (users, devices) changes.
+//! with the directory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -29,15 +29,12 @@ pub struct Directory {
     users: HashMap<Aor, Option<Ha1>>,
     /// The HA1s of the device line passwords of each user on a SIP-firmware device.
     device_lines: HashMap<Aor, Vec<Ha1>>,
-    /// The inventory fingerprint `device_lines` was loaded at.
-    inventory: [i64; 4],
+    /// The inventory fingerprint this was loaded at.
+    inventory: i64,
 }
 
 /// The HA1s of every SIP-firmware device line's derived password, by the line's user.
-async fn device_lines(
-    store: &Store,
-) -> Result<([i64; 4], HashMap<Aor, Vec<Ha1>>), provisioning::StoreError> {
-    let fingerprint = store.inventory_fingerprint().await?;
+async fn device_lines(store: &Store) -> Result<HashMap<Aor, Vec<Ha1>>, provisioning::StoreError> {
     let secret = store.line_secret().await?;
     let inventory = store.load_device_inventory().await?;
     let mut lines: HashMap<Aor, Vec<Ha1>> = HashMap::new();
@@ -53,7 +50,7 @@ async fn device_lines(
                 .push(Ha1::compute(&key.target, &device.domain, &password));
         }
     }
-    Ok((fingerprint, lines))
+    Ok(lines)
 }
 
 impl Directory {
@@ -62,6 +59,8 @@ impl Directory {
     /// # Errors
     /// A failed query.
     pub async fn load(store: &Store) -> Result<Self, provisioning::StoreError> {
+        // Read first: a write between this and the reads below makes the next look load again.
+        let inventory = store.inventory_fingerprint().await?;
         let domains = store
             .domains()
             .await?
@@ -80,23 +79,13 @@ impl Directory {
                 (Aor::new(c.extension, &c.domain), ha1)
             })
             .collect();
-        let (inventory, device_lines) = device_lines(store).await?;
+        let device_lines = device_lines(store).await?;
         Ok(Self {
             domains,
             users,
             device_lines,
             inventory,
         })
-    }
-
-    fn upsert(&mut self, credentials: Vec<provisioning::store::Credential>) {
-        for c in credentials {
-            let ha1 = c.ha1.map(|h| Ha1 {
-                md5: h.md5,
-                sha256: h.sha256,
-            });
-            self.users.insert(Aor::new(c.extension, &c.domain), ha1);
-        }
     }
 
     /// Whether `domain` is one of ours.
@@ -135,71 +124,36 @@ impl Directory {
 /// The shared, periodically refreshed directory.
 pub type SharedDirectory = Arc<RwLock<Directory>>;
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// Keeps `directory` up to date with `store` until `shutdown`.
 pub async fn refresh(store: Store, directory: SharedDirectory, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(REFRESH);
     tick.tick().await;
-    let mut last_check = unix_now();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = unix_now();
-        if let Err(e) = refresh_once(&store, &directory, last_check).await {
+        if let Err(e) = refresh_once(&store, &directory).await {
             tracing::warn!(error = %e, "cannot reload users and domains; keeping the last ones");
-            continue;
         }
-        last_check = now;
     }
 }
 
-/// One look at the store: the domains, and the users changed since `last_check` (with a second of
-/// overlap, since `updated_at` has one-second resolution); everything if users were removed.
+/// One look at the store: when its inventory fingerprint moved, the directory is read again.
 async fn refresh_once(
     store: &Store,
     directory: &SharedDirectory,
-    last_check: i64,
 ) -> Result<(), provisioning::StoreError> {
-    let domains: HashSet<String> = store
-        .domains()
-        .await?
-        .into_iter()
-        .map(|d| d.to_ascii_lowercase())
-        .collect();
-    let (count, _newest) = store.users_fingerprint().await?;
-    let (known, known_inventory) = directory
-        .read()
-        .map_or((0, [0; 4]), |d| (d.users.len(), d.inventory));
-    if usize::try_from(count).unwrap_or(usize::MAX) != known {
-        let fresh = Directory::load(store).await?;
-        let old = directory
-            .write()
-            .map(|mut d| std::mem::replace(&mut *d, fresh));
-        drop(old);
+    let current = store.inventory_fingerprint().await?;
+    let known = directory.read().ok().map(|d| d.inventory);
+    if known == Some(current) {
         return Ok(());
     }
-    let changed = store
-        .credentials_since(last_check.saturating_sub(1))
-        .await?;
-    let lines = if store.inventory_fingerprint().await? == known_inventory {
-        None
-    } else {
-        Some(device_lines(store).await?)
-    };
-    if let Ok(mut d) = directory.write() {
-        d.domains = domains;
-        d.upsert(changed);
-        if let Some((fingerprint, lines)) = lines {
-            d.inventory = fingerprint;
-            d.device_lines = lines;
-        }
-    }
+    let fresh = Directory::load(store).await?;
+    let old = directory
+        .write()
+        .map(|mut d| std::mem::replace(&mut *d, fresh));
+    // The old directory is dropped here, outside the lock.
+    drop(old);
     Ok(())
 }

@@ -178,7 +178,7 @@ struct Inner {
     settings: Settings,
     line_secret: LineSecret,
     catalog: RwLock<Arc<Catalog>>,
-    fingerprint: Mutex<[i64; 4]>,
+    fingerprint: Mutex<i64>,
     seen_tx: mpsc::Sender<SeenDevice>,
     seen_recent: Mutex<HashMap<Mac, Instant>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,

@@ -369,6 +369,9 @@ impl Store {
             .collect();
         insert_rows(self.backend(), conn, "device_keys", KEY_COLUMNS, keys).await?;
 
+        sqlx::query("UPDATE inventory_serial SET serial = serial + 1 WHERE id = 1")
+            .execute(&mut *conn)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -104,33 +104,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The number of users and the newest `updated_at` among them: enough to tell whether the users
-    /// changed since the last look (a removal changes the count, an import bumps `updated_at`).
-    ///
-    /// # Errors
-    /// [`StoreError`] on a failed query.
-    pub async fn users_fingerprint(&self) -> Result<(i64, i64), StoreError> {
-        let row =
-            sqlx::query("SELECT count(*) AS n, COALESCE(max(updated_at), 0) AS newest FROM users")
-                .fetch_one(self.pool())
-                .await?;
-        Ok((row.try_get("n")?, row.try_get("newest")?))
-    }
-
-    /// The users changed at or after `since` (Unix seconds), with their credentials.
-    ///
-    /// # Errors
-    /// [`StoreError`] on a failed query.
-    pub async fn credentials_since(&self, since: i64) -> Result<Vec<Credential>, StoreError> {
-        self.read_credentials(
-            sqlx::query(
-                "SELECT domain, extension, ha1_md5, ha1_sha256 FROM users WHERE updated_at >= $1",
-            )
-            .bind(since),
-        )
-        .await
-    }
-
     /// The bindings that have not expired at `now` (Unix seconds).
     ///
     /// # Errors

@@ -239,7 +239,48 @@ async fn the_device_inventory_holds_only_the_users_keys_name(db: &TestDb) {
     );
 }
 
+async fn every_inventory_write_moves_the_fingerprint(db: &TestDb) {
+    let start = db.store.inventory_fingerprint().await.expect("fingerprint");
+    let inventory = sample();
+    db.store
+        .apply(&ChangeSet::between(&Inventory::default(), &inventory))
+        .await
+        .expect("apply");
+    let imported = db.store.inventory_fingerprint().await.expect("fingerprint");
+    assert_ne!(imported, start);
+    // Nothing written: the fingerprint stays, so the servers polling it reload nothing.
+    assert_eq!(
+        db.store.inventory_fingerprint().await.expect("fingerprint"),
+        imported
+    );
+    // A changed display name only (same count of users, and within the same second).
+    let mut renamed = inventory.clone();
+    let id = UserId::new("acme.example.com", "1002");
+    if let Some(u) = renamed.users.get_mut(&id) {
+        u.first_name = "Robert".to_owned();
+    }
+    db.store
+        .apply(&ChangeSet::between(&inventory, &renamed))
+        .await
+        .expect("apply");
+    assert_ne!(
+        db.store.inventory_fingerprint().await.expect("fingerprint"),
+        imported
+    );
+    // A failed write leaves it where it was.
+    let before_failure = db.store.inventory_fingerprint().await.expect("fingerprint");
+    let mut bad = ChangeSet::default();
+    bad.users_added
+        .push(user("nowhere.example.com", "2002", "Milton", None));
+    assert!(db.store.apply(&bad).await.is_err());
+    assert_eq!(
+        db.store.inventory_fingerprint().await.expect("fingerprint"),
+        before_failure
+    );
+}
+
 on_both_backends!(
+    every_inventory_write_moves_the_fingerprint,
     the_device_inventory_holds_only_the_users_keys_name,
     writes_and_reads_back,
     updates_and_removals,

@@ -79,16 +79,13 @@ impl Gateway {
              [sccp]\nlisten = \"127.0.0.1:0\"\n{sccp_extra}\n\n[unistim]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("crossbar.db").display()
         );
-        let config = Config::parse(&config_text, None).expect("config");
-        let store = Store::open(&config.store.url).await.expect("store");
-        let current = store.load_inventory().await.expect("inventory");
-        let options = ImportOptions {
-            default_domain: config.sip.default_domain.clone(),
-        };
-        let plan = import::plan(csv.as_bytes(), &current, &options).expect("CSV imports");
-        store.apply(&plan.changes).await.expect("import written");
-        store.close().await;
+        import_into(&config_text, csv).await;
         Self::run(dir, config_text).await
+    }
+
+    /// Imports `csv` into the running gateway's store, as `crossbar import` would.
+    pub(crate) async fn import(&self, csv: &str) {
+        import_into(&self.config_text, csv).await;
     }
 
     async fn run(dir: tempfile::TempDir, config_text: String) -> Self {
@@ -165,6 +162,19 @@ impl Gateway {
         std::fs::write(&path, text).expect("write");
         path
     }
+}
+
+/// Imports `csv` into the store `config_text` names.
+async fn import_into(config_text: &str, csv: &str) {
+    let config = Config::parse(config_text, None).expect("config");
+    let store = Store::open(&config.store.url).await.expect("store");
+    let current = store.load_inventory().await.expect("inventory");
+    let options = ImportOptions {
+        default_domain: config.sip.default_domain.clone(),
+    };
+    let plan = import::plan(csv.as_bytes(), &current, &options).expect("CSV imports");
+    store.apply(&plan.changes).await.expect("import written");
+    store.close().await;
 }
 
 /// A free UDP port on loopback (for a sipp UAS).

@@ -246,6 +246,49 @@ async fn wrong_password_unknown_user_and_short_expiry_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_while_running_reaches_the_registrar() {
+    if !have_sipp() {
+        return;
+    }
+    let gw = Gateway::start(FLEET).await;
+    let dave = ("2004", "acme.example.com", "dave-secret");
+    let run = register_run(&gw, "dave-before", dave, 3600, free_port()).await;
+    assert!(!run.ok(), "2004 is not imported yet: {}", run.describe());
+    // A new user, and a new password for Alice.
+    gw.import(
+        &format!("{FLEET}2004,acme.example.com,dave-secret,Dave\n").replace(
+            "2001,acme.example.com,alice-secret",
+            "2001,acme.example.com,alice-new-secret",
+        ),
+    )
+    .await;
+    // The directory looks at the store every few seconds; give it up to three looks.
+    let deadline = std::time::Instant::now()
+        + 3 * gateway::sip::directory::REFRESH
+        + std::time::Duration::from_secs(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let run = register_run(&gw, &format!("dave-{attempt}"), dave, 3600, free_port()).await;
+        if run.ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the imported user never registered: {}",
+            run.describe()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let new = ("2001", "acme.example.com", "alice-new-secret");
+    let run = register_run(&gw, "alice-new", new, 3600, free_port()).await;
+    assert!(run.ok(), "{}", run.describe());
+    let run = register_run(&gw, "alice-old", ALICE, 3600, free_port()).await;
+    assert!(!run.ok(), "the old password is refused: {}", run.describe());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reregistration_refreshes_and_expires_zero_removes() {
     if !have_sipp() {
         return;

@@ -1,7 +1,7 @@
 //! The inventory as the SCCP side reads it at registration, kept in memory so a registration storm
 //! (thousands of phones reconnecting at once) does not queue on the store's connection pool: the
 //! devices with their keys, the users those keys name and every line's stored features. Loaded at start and reloaded
-//! when the store's inventory fingerprint (device and user counts and newest changes) moves, checked
+//! when the store's inventory fingerprint (a counter every inventory write bumps) moves, checked
 //! every [`RESET_POLL`](super::RESET_POLL) before any reset is sent, so a phone reset after an import
 //! registers with its new configuration. Line features the phones change are written through (memory
 //! and store). A device not in the snapshot (imported since the last look, or unknown) is read from
@@ -16,7 +16,7 @@ use provisioning::{Inventory, Mac, Store, StoreError, UserId};
 /// One loaded copy of the inventory.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    fingerprint: [i64; 4],
+    fingerprint: i64,
     inventory: Inventory,
     features: HashMap<UserId, LineFeatures>,
 }
