@@ -52,7 +52,9 @@ enum Branch {
 /// The §16.7 response context of one request forwarded to one or more branches.
 #[derive(Debug, Clone)]
 pub struct ResponseContext {
-    request: SipMessage,
+    /// The request, for the 408s of timed-out branches; dropped once a final response is decided (the
+    /// context lives as long as the server transaction, 32 s after a 2xx).
+    request: Option<SipMessage>,
     branches: Vec<Branch>,
     best: Option<(u8, SipMessage)>,
     challenges: Vec<(HeaderName, bytes::Bytes)>,
@@ -66,7 +68,7 @@ impl ResponseContext {
     /// A context for `request` as received from upstream (kept to build 408s for timed-out branches).
     pub fn new(request: &SipMessage) -> Self {
         Self {
-            request: request.clone(),
+            request: Some(request.clone()),
             branches: Vec::new(),
             best: None,
             challenges: Vec::new(),
@@ -111,6 +113,7 @@ impl ResponseContext {
             self.actions.push_back(ForkAction::Forward(Box::new(resp)));
             if !self.succeeded {
                 self.succeeded = true;
+                self.request = None;
                 self.cancel_pending();
             }
             return;
@@ -146,8 +149,10 @@ impl ResponseContext {
             return;
         }
         self.set(branch, Branch::Done);
-        let resp = self.local_response(408);
-        self.store_final(408, resp);
+        // After a 2xx nothing of this branch goes upstream any more.
+        if let Some(resp) = self.local_response(408) {
+            self.store_final(408, resp);
+        }
         self.maybe_finish();
     }
 
@@ -181,8 +186,9 @@ impl ResponseContext {
         }
     }
 
-    fn local_response(&self, code: u16) -> SipMessage {
-        crate::msg::response_to(&self.request, code, "").with_to_tag(&local_tag(&self.request))
+    fn local_response(&self, code: u16) -> Option<SipMessage> {
+        let request = self.request.as_ref()?;
+        Some(crate::msg::response_to(request, code, "").with_to_tag(&local_tag(request)))
     }
 
     fn store_final(&mut self, code: u16, resp: SipMessage) {
@@ -206,6 +212,7 @@ impl ResponseContext {
             return;
         }
         self.finished = true;
+        self.request = None;
         let Some((_, mut best)) = self.best.take() else {
             return;
         };

@@ -100,6 +100,12 @@ impl ClientInvite {
         }
     }
 
+    /// Whether the final response has arrived (or the transaction ended without one): the request is
+    /// no longer needed for an ACK or a CANCEL.
+    pub(crate) fn has_final(&self) -> bool {
+        !matches!(self.state, State::Calling(_) | State::Proceeding)
+    }
+
     /// Feeds a matched response with status `code`. `ack` builds the ACK for a 300–699 response from the
     /// original request (RFC 3261 §17.1.1.3); it is called once, on the first such response.
     pub(crate) fn on_response(
@@ -138,6 +144,10 @@ impl ClientInvite {
             }
             State::Terminated => (State::Terminated, Delivery::Absorbed),
         };
+        if !matches!(next, State::Calling(_)) {
+            // Retransmitted only while Calling (Timer A).
+            self.request = Bytes::new();
+        }
         self.state = next;
         delivery
     }

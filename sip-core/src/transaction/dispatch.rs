@@ -144,9 +144,16 @@ impl<P: Clone> Transactions<P> {
         };
         let (machine, mut ctx) = parts(txn, &self.config.timers, &mut self.outbox, now);
         let delivery = match machine {
-            Machine::InviteClient(m, request) => m.on_response(&mut ctx, code, || {
-                generate::ack_for(request, &msg).to_bytes()
-            }),
+            Machine::InviteClient(m, request) => {
+                let delivery = m.on_response(&mut ctx, code, || match request.as_deref() {
+                    Some(request) => generate::ack_for(request, &msg).to_bytes(),
+                    None => bytes::Bytes::new(),
+                });
+                if m.has_final() {
+                    *request = None;
+                }
+                delivery
+            }
             Machine::NonInviteClient(m) => m.on_response(&mut ctx, code),
             Machine::InviteServer(..) | Machine::NonInviteServer(_) => Delivery::Absorbed,
         };

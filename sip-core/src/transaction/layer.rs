@@ -82,8 +82,10 @@ pub(super) struct Txn<P> {
 
 #[derive(Debug)]
 pub(super) enum Machine {
-    /// The original request is kept for building the ACK and the CANCEL.
-    InviteClient(ClientInvite, Box<SipMessage>),
+    /// The original request is kept for building the ACK and the CANCEL, until the final response:
+    /// Timer M keeps an accepted transaction 32 s, and a proxy at 1,000 calls/s would hold 32,000
+    /// INVITEs it has no more use for.
+    InviteClient(ClientInvite, Option<Box<SipMessage>>),
     NonInviteClient(ClientNonInvite),
     /// The pending automatic 100 Trying, and the To tag of the final response (RFC 2543 ACK matching).
     InviteServer(ServerInvite, Option<Box<SipMessage>>, Option<String>),
@@ -229,7 +231,7 @@ impl<P: Clone> Transactions<P> {
             send: &mut self.outbox,
         };
         let machine = if method == Method::INVITE {
-            Machine::InviteClient(ClientInvite::start(&mut ctx, bytes), Box::new(msg))
+            Machine::InviteClient(ClientInvite::start(&mut ctx, bytes), Some(Box::new(msg)))
         } else {
             Machine::NonInviteClient(ClientNonInvite::start(&mut ctx, bytes))
         };
@@ -260,7 +262,10 @@ impl<P: Clone> Transactions<P> {
             .ok_or(TransactionError::UnknownTransaction)?;
         let (machine, mut ctx) = parts(txn, &self.config.timers, &mut self.outbox, now);
         let result = match machine {
-            Machine::InviteServer(m, _, to_tag) => {
+            Machine::InviteServer(m, trying, to_tag) => {
+                // The TU answered: the automatic 100 Trying is moot (the machine has stopped its
+                // timer), and it holds the request's buffer.
+                *trying = None;
                 if code >= 200 && key.branch().is_none() {
                     *to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
                 }
@@ -293,7 +298,8 @@ impl<P: Clone> Transactions<P> {
     /// INVITE client transaction.
     pub fn build_cancel(&self, key: &TransactionKey) -> Result<SipMessage, TransactionError> {
         match self.txns.get(key).map(|t| &t.machine) {
-            Some(Machine::InviteClient(_, request)) => Ok(generate::cancel_for(request)),
+            Some(Machine::InviteClient(_, Some(request))) => Ok(generate::cancel_for(request)),
+            Some(Machine::InviteClient(_, None)) => Err(TransactionError::NotCancellable),
             Some(_) => Err(TransactionError::WrongRole),
             None => Err(TransactionError::UnknownTransaction),
         }

@@ -213,6 +213,10 @@ pub enum TransactionError {
     /// No transaction has this key (it may have terminated already).
     #[error("no such transaction")]
     UnknownTransaction,
+    /// The INVITE client transaction has its final response: there is nothing left to cancel (§9.1),
+    /// and it no longer keeps the request a CANCEL is built from.
+    #[error("the INVITE has its final response; nothing to cancel")]
+    NotCancellable,
     /// The message given to [`Transactions::send_response`] is not a response, or its status is outside
     /// 100–699.
     #[error("not a response with a status code between 100 and 699")]

@@ -438,6 +438,20 @@ fn first_2xx_cancels_others_and_later_2xx_still_forwarded() {
 }
 
 #[test]
+fn after_a_2xx_a_branch_timing_out_sends_nothing_upstream() {
+    let req = invite("");
+    let mut ctx = ResponseContext::new(&req);
+    let (a, b) = (ctx.add_branch().unwrap(), ctx.add_branch().unwrap());
+    ctx.handle_response(b, response(&req, 180, b, &[]));
+    ctx.handle_response(a, response(&req, 200, a, &[]));
+    assert_eq!(forwarded_codes(&drain(&mut ctx)), [180, 200]);
+    // b's CANCEL went unanswered and its transaction timed out: no 408 follows the 200.
+    ctx.handle_timeout(b);
+    assert_eq!(forwarded_codes(&drain(&mut ctx)), Vec::<u16>::new());
+    assert!(ctx.is_complete());
+}
+
+#[test]
 fn not_found_and_busy_gives_busy() {
     let req = invite("");
     let mut ctx = ResponseContext::new(&req);

@@ -292,6 +292,25 @@ fn cancel_is_built_from_the_invite_and_runs_as_its_own_transaction() {
 }
 
 #[test]
+fn after_its_final_response_an_invite_keeps_no_request_and_cannot_be_cancelled() {
+    for (code, reason) in [(200, "OK"), (486, "Busy Here")] {
+        let mut h = Harness::new();
+        let inv = invite(BRANCH);
+        let key = h.send_request(&inv, "proxy", UDP);
+        h.receive(&response(&inv, 180, "Ringing", Some("b")), "proxy", UDP);
+        assert!(h.layer.build_cancel(&key).is_ok(), "{code}: ringing");
+        h.receive(&response(&inv, code, reason, Some("b")), "proxy", UDP);
+        // The transaction lives on (Timer M for the 2xx, Timer D for the 486) without the INVITE.
+        assert_eq!(h.layer.len(), 1, "{code}");
+        assert_eq!(
+            h.layer.build_cancel(&key),
+            Err(TransactionError::NotCancellable),
+            "{code}"
+        );
+    }
+}
+
+#[test]
 fn send_request_refuses_what_is_not_a_transaction() {
     let mut h = Harness::new();
     let t = h.now;
