@@ -29,6 +29,8 @@ fn set(n: usize, round: usize) -> AorBindings {
             user_agent: "sipp".to_owned(),
             owner: String::new(),
         }],
+        // The storm refreshes the same contact of every AOR.
+        prune: false,
     }
 }
 

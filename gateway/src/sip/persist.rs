@@ -18,12 +18,16 @@ pub const FLUSH: Duration = Duration::from_millis(250);
 /// Most AORs written in one transaction.
 pub const BATCH: usize = 5000;
 
+/// One AOR's new binding set, and whether a contact it had is gone from it (see
+/// [`AorBindings::prune`]).
+type Change = (Aor, Vec<Binding>, bool);
+
 /// Sends changed binding sets to the writer task.
 #[derive(Debug)]
 pub struct Persister {
-    tx: mpsc::UnboundedSender<Vec<(Aor, Vec<Binding>)>>,
+    tx: mpsc::UnboundedSender<Vec<Change>>,
     /// Changes queued since the last hand-over.
-    queued: Vec<(Aor, Vec<Binding>)>,
+    queued: Vec<Change>,
     /// When the oldest queued change was queued.
     since: Option<Instant>,
 }
@@ -47,8 +51,18 @@ impl Persister {
     /// Queues the full binding set of `aor` (empty: all removed); it leaves with the next hand-over
     /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]).
     pub fn save(&mut self, aor: &Aor, bindings: &[Binding]) {
+        self.queue(aor, bindings, true);
+    }
+
+    /// [`Persister::save`] for a set that still has every contact of the set last saved for `aor`
+    /// (a refresh, or contacts added): the writer then only upserts its rows.
+    pub fn save_refresh(&mut self, aor: &Aor, bindings: &[Binding]) {
+        self.queue(aor, bindings, false);
+    }
+
+    fn queue(&mut self, aor: &Aor, bindings: &[Binding], prune: bool) {
         self.since.get_or_insert_with(Instant::now);
-        self.queued.push((aor.clone(), bindings.to_vec()));
+        self.queued.push((aor.clone(), bindings.to_vec(), prune));
     }
 
     /// When the queue must be handed over: [`FLUSH`] after its oldest change; `None` when empty.
@@ -78,7 +92,7 @@ impl Drop for Persister {
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<(Aor, Vec<Binding>)>>) {
+async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Change>>) {
     // Whatever arrived while the last transaction ran is written with the next one.
     while let Some(mut changes) = rx.recv().await {
         while let Ok(more) = rx.try_recv() {
@@ -93,14 +107,22 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<(Aor, Vec<Bind
 
 /// The changes as one binding set per AOR, the latest change of each, in AOR order (the store's key
 /// order, so a write walks the table from one end to the other); the bindings are moved, not copied.
-fn coalesce(mut changes: Vec<(Aor, Vec<Binding>)>) -> Vec<AorBindings> {
+/// An AOR is pruned if any of its changes removed a contact: a refresh after a removal in the same
+/// batch still deletes the removed row.
+fn coalesce(mut changes: Vec<Change>) -> Vec<AorBindings> {
     // Newest first, then a stable sort: of an AOR's changes the newest comes first and stays.
     changes.reverse();
-    changes.sort_by(|(a, _), (b, _)| aor_order(a, b));
-    changes.dedup_by(|(later, _), (kept, _)| later == kept);
+    changes.sort_by(|(a, ..), (b, ..)| aor_order(a, b));
+    changes.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.2 |= later.2;
+        }
+        same
+    });
     changes
         .into_iter()
-        .map(|(aor, bindings)| to_rows(aor, bindings))
+        .map(|(aor, bindings, prune)| to_rows(aor, bindings, prune))
         .collect()
 }
 
@@ -112,8 +134,9 @@ fn aor_order(a: &Aor, b: &Aor) -> std::cmp::Ordering {
     lower(a).cmp(lower(b)).then_with(|| a.user.cmp(&b.user))
 }
 
-fn to_rows(aor: Aor, bindings: Vec<Binding>) -> AorBindings {
+fn to_rows(aor: Aor, bindings: Vec<Binding>, prune: bool) -> AorBindings {
     AorBindings {
+        prune,
         rows: bindings
             .into_iter()
             .map(|b| RegistrationRow {
@@ -136,14 +159,18 @@ fn to_rows(aor: Aor, bindings: Vec<Binding>) -> AorBindings {
     }
 }
 
-/// The live bindings in the store at `now`, as a location table.
+/// The live bindings in the store at `now`, as a location table; expired rows are deleted first.
 ///
 /// # Errors
 /// A failed query.
 pub async fn load(store: &Store, now: u64) -> Result<Location, provisioning::StoreError> {
-    let rows = store
-        .load_registrations(i64::try_from(now).unwrap_or(i64::MAX))
-        .await?;
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    // Rows that expired while the gateway was down, and any a refresh write did not prune.
+    let expired = store.delete_expired_registrations(now).await?;
+    if expired > 0 {
+        tracing::info!(expired, "expired registrations removed from the store");
+    }
+    let rows = store.load_registrations(now).await?;
     let mut location = Location::with_capacity(rows.len());
     for r in rows {
         let aor = Aor::new(r.extension, &r.domain);
@@ -191,12 +218,12 @@ mod tests {
         let a = Aor::new("1001", "acme.example.com");
         let g = Aor::new("1001", "globex.example.com");
         let changes = vec![
-            (g, vec![binding("sip:g@192.0.2.3", "g1")]),
-            (b.clone(), vec![binding("sip:b@192.0.2.2", "b1")]),
-            (a.clone(), vec![binding("sip:a@192.0.2.1", "a1")]),
-            (b.clone(), vec![binding("sip:b@192.0.2.2", "b2")]),
-            (a, Vec::new()),
-            (b, vec![binding("sip:b@192.0.2.9", "b3")]),
+            (g, vec![binding("sip:g@192.0.2.3", "g1")], false),
+            (b.clone(), vec![binding("sip:b@192.0.2.2", "b1")], false),
+            (a.clone(), vec![binding("sip:a@192.0.2.1", "a1")], false),
+            (b.clone(), vec![binding("sip:b@192.0.2.2", "b2")], false),
+            (a, Vec::new(), true),
+            (b, vec![binding("sip:b@192.0.2.9", "b3")], true),
         ];
         let sets = coalesce(changes);
         let keys: Vec<_> = sets
@@ -228,5 +255,23 @@ mod tests {
             ("UDP", "sipp")
         );
         assert_eq!(sets[2].rows[0].call_id, "g1");
+        assert_eq!(
+            sets.iter().map(|s| s.prune).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+    }
+
+    #[test]
+    fn a_removal_then_a_refresh_in_one_batch_still_prunes() {
+        let a = Aor::new("1001", "acme.example.com");
+        let changes = vec![
+            // The first contact is replaced by another, then the new one is refreshed.
+            (a.clone(), vec![binding("sip:a@192.0.2.2", "a1")], true),
+            (a, vec![binding("sip:a@192.0.2.2", "a2")], false),
+        ];
+        let sets = coalesce(changes);
+        assert_eq!(sets.len(), 1);
+        assert!(sets[0].prune, "the replaced contact's row must still go");
+        assert_eq!(sets[0].rows[0].call_id, "a2");
     }
 }

@@ -606,7 +606,14 @@ impl SipServer {
         match registrar::process_register(req, current, now_unix, &source, &self.settings.policy) {
             Ok(outcome) => {
                 if outcome.changed {
-                    self.persister.save(&aor, &outcome.bindings);
+                    let kept_every_contact = current
+                        .iter()
+                        .all(|old| outcome.bindings.iter().any(|b| b.contact == old.contact));
+                    if kept_every_contact {
+                        self.persister.save_refresh(&aor, &outcome.bindings);
+                    } else {
+                        self.persister.save(&aor, &outcome.bindings);
+                    }
                     tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
                 }
                 let resp = outcome.response(req, now_unix);
@@ -677,7 +684,8 @@ impl SipServer {
         if is_invite {
             self.respond(now, key, &req, 100);
         }
-        match proxy::check_request(&req, &self.settings.local) {
+        // Validated on arrival (on_inbound).
+        match proxy::check_validated_request(&req, &self.settings.local) {
             Ok(Checked::Forward) => {}
             Ok(Checked::AnswerLocally) => return self.answer_options(now, key, &req),
             Err(reject) => return self.send_response(now, key, reject.response(&req)),

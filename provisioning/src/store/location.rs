@@ -50,6 +50,10 @@ pub struct AorBindings {
     pub extension: String,
     /// Its bindings; empty removes them all.
     pub rows: Vec<RegistrationRow>,
+    /// Whether the store may hold rows of this AOR that are not in `rows` (a contact was removed,
+    /// replaced or expired since the last write): only then are they looked for and deleted. A pure
+    /// refresh of the same contacts, the common case, sets it false and costs one upsert per row.
+    pub prune: bool,
 }
 
 /// A user's digest credentials.
@@ -139,8 +143,8 @@ impl Store {
     /// connection (see [`Store::open`]).
     ///
     /// Each binding is upserted (a refresh rewrites its row in place, the cheapest change a B-tree
-    /// allows), then the rows of these AORs that this write did not touch are deleted: the
-    /// transaction's unique write stamp tells them apart. Rows go in the order given; in AOR order
+    /// allows), then, of the AORs whose set has [`AorBindings::prune`], the rows this write did not
+    /// touch are deleted: the transaction's unique write stamp tells them apart. Rows go in the order given; in AOR order
     /// they walk the table's primary key from one end to the other.
     ///
     /// Each AOR appears at most once in `sets`, and its contacts are distinct (as the registrar keeps
@@ -180,7 +184,7 @@ impl Store {
         }
         // One DELETE per domain and chunk of extensions, not one per AOR.
         let mut by_domain: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for set in sets {
+        for set in sets.iter().filter(|s| s.prune) {
             by_domain
                 .entry(&set.domain)
                 .or_default()

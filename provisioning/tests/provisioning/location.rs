@@ -29,6 +29,7 @@ fn row(domain: &str, ext: &str, contact: &str, expires_at: i64, q: i64) -> Regis
 async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
     let store = &db.store;
     let acme = AorBindings {
+        prune: true,
         domain: "acme.example.com".to_owned(),
         extension: "1001".to_owned(),
         rows: vec![
@@ -49,6 +50,7 @@ async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
         ],
     };
     let globex = AorBindings {
+        prune: true,
         domain: "globex.example.com".to_owned(),
         extension: "1001".to_owned(),
         rows: vec![row(
@@ -78,6 +80,30 @@ async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
     let all = store.load_registrations(0).await.unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.iter().any(|r| r.domain == "globex.example.com"));
+    // A refresh without pruning rewrites its rows and leaves any other row of the AOR alone: the
+    // SIP core sends one only when no contact of the AOR went away.
+    let mut refreshed = acme.rows[0].clone();
+    refreshed.cseq += 1;
+    store
+        .write_registrations(&[AorBindings {
+            rows: vec![refreshed.clone()],
+            prune: false,
+            ..acme.clone()
+        }])
+        .await
+        .unwrap();
+    let all = store.load_registrations(0).await.unwrap();
+    assert_eq!(all.len(), 3, "the other acme row stays: {all:?}");
+    assert!(all.contains(&refreshed));
+    // The same write with pruning takes the other row away again.
+    store
+        .write_registrations(&[AorBindings {
+            rows: vec![acme.rows[1].clone()],
+            ..acme.clone()
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.load_registrations(0).await.unwrap().len(), 2);
     // Expired bindings are not loaded, and the sweep deletes them.
     assert_eq!(store.load_registrations(1_000).await.unwrap().len(), 1);
     assert_eq!(store.delete_expired_registrations(1_000).await.unwrap(), 1);
@@ -98,6 +124,7 @@ fn aor(ext: &str, rows: Vec<RegistrationRow>) -> AorBindings {
         domain: "acme.example.com".to_owned(),
         extension: ext.to_owned(),
         rows,
+        prune: true,
     }
 }
 

@@ -169,7 +169,14 @@ fn take_value(s: &str) -> Result<(String, &str), MalformedReason> {
         }
         return Ok((val.to_owned(), rest));
     };
-    let mut out = String::new();
+    // The common case, no quoted-pair: one exact allocation.
+    if let Some(end) = body.find(['"', '\\'])
+        && body.as_bytes().get(end) == Some(&b'"')
+    {
+        let (val, rest) = body.split_at(end);
+        return Ok((val.to_owned(), rest.get(1..).unwrap_or("")));
+    }
+    let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {

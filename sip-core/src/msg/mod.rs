@@ -300,6 +300,15 @@ impl SipMessage {
         NameAddr::parse(self.single(&HeaderName::TO)?).map_err(|e| e.in_header(&HeaderName::TO))
     }
 
+    /// The `tag` parameter of the From or To header (`name`) as it is on the wire, without parsing
+    /// the address; `None` when absent or empty. For hot paths on a validated message.
+    pub fn raw_tag(&self, name: &HeaderName) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| raw_header_param(v, "tag"))
+            .filter(|t| !t.is_empty())
+    }
+
     /// The Call-ID (RFC 3261 §20.8), as received.
     pub fn call_id(&self) -> Option<&str> {
         self.headers.get(&HeaderName::CALL_ID)

@@ -17,6 +17,8 @@
 mod fork;
 mod ratelimit;
 
+use std::fmt;
+
 use sha2::{Digest as _, Sha256};
 
 use crate::location::{Aor, Binding};
@@ -148,6 +150,15 @@ pub const PROXY_SUPPORTED: &[&str] = &[];
 /// [`ProxyReject`]: 400/416/483/482/420.
 pub fn check_request(req: &SipMessage, local: &Local) -> Result<Checked, ProxyReject> {
     req.validate()?;
+    check_validated_request(req, local)
+}
+
+/// [`check_request`] for a request that has passed [`SipMessage::validate`] already (the SIP core
+/// validates every request on arrival, before the transaction layer): the checks after validation.
+///
+/// # Errors
+/// As [`check_request`], except for the malformed-request cases validation catches.
+pub fn check_validated_request(req: &SipMessage, local: &Local) -> Result<Checked, ProxyReject> {
     let uri = match req.request_uri() {
         Some(RequestUri::Parsed(u)) if u.is_sip() => u,
         _ => return Err(ProxyReject::UnsupportedScheme),
@@ -195,29 +206,48 @@ const BRANCH_PREFIX: &str = "z9hG4bKcb";
 /// is left out so a CANCEL hashes like the INVITE it cancels; Proxy-Authorization is left out because
 /// we remove our realm's credentials before forwarding.
 fn request_hash(req: &SipMessage, via: &Via) -> String {
-    let mut h = Sha256::new();
-    let mut put = |s: &str| {
-        h.update(s.as_bytes());
-        h.update([0u8]);
-    };
-    put(req.to().ok().as_ref().and_then(NameAddr::tag).unwrap_or(""));
-    put(req
-        .from()
-        .ok()
-        .as_ref()
-        .and_then(NameAddr::tag)
-        .unwrap_or(""));
-    put(req.call_id().unwrap_or(""));
-    put(&req.request_uri().map(|u| u.to_string()).unwrap_or_default());
-    put(&via.transport);
-    put(&via.host.to_string());
-    put(&via.port.map(|p| p.to_string()).unwrap_or_default());
-    put(via.branch().unwrap_or(""));
-    put(&req.cseq().map(|c| c.seq.to_string()).unwrap_or_default());
-    for tag in req.option_tags(&HeaderName::PROXY_REQUIRE) {
-        put(tag);
+    /// Feeds text into the hash; `Display` values are written into it without a `String`.
+    struct Put(Sha256);
+    impl fmt::Write for Put {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
     }
-    let digest: [u8; 32] = h.finalize().into();
+    impl Put {
+        fn text(&mut self, s: &str) {
+            self.0.update(s.as_bytes());
+            self.0.update([0u8]);
+        }
+        fn shown(&mut self, v: impl fmt::Display) {
+            let _ = fmt::Write::write_fmt(self, format_args!("{v}"));
+            self.0.update([0u8]);
+        }
+    }
+    let mut h = Put(Sha256::new());
+    // The tags as on the wire: the request was validated on arrival, so they parse.
+    h.text(req.raw_tag(&HeaderName::TO).unwrap_or(""));
+    h.text(req.raw_tag(&HeaderName::FROM).unwrap_or(""));
+    h.text(req.call_id().unwrap_or(""));
+    match req.request_uri() {
+        Some(u) => h.shown(u),
+        None => h.text(""),
+    }
+    h.text(&via.transport);
+    h.shown(&via.host);
+    match via.port {
+        Some(p) => h.shown(p),
+        None => h.text(""),
+    }
+    h.text(via.branch().unwrap_or(""));
+    match req.cseq() {
+        Ok(c) => h.shown(c.seq),
+        Err(_) => h.text(""),
+    }
+    for tag in req.option_tags(&HeaderName::PROXY_REQUIRE) {
+        h.text(tag);
+    }
+    let digest: [u8; 32] = h.0.finalize().into();
     hex::encode(digest.get(..8).unwrap_or(&[]))
 }
 
