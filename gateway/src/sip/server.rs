@@ -232,15 +232,28 @@ impl SipServer {
             .unwrap_or_else(|| mpsc::unbounded_channel().1);
         let local = udp.as_ref().and_then(|s| s.local_addr().ok());
         let mut buf = vec![0u8; 65_535];
+        // Made once, not per turn of the loop: a fresh `cancelled()` registers a waiter and a fresh
+        // sleep a timer entry, and at a few thousand wake-ups a second both showed.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<tokio::time::Instant> = None;
         loop {
             let deadline = match (self.txns.poll_timeout(), self.persister.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
             .map(tokio::time::Instant::from_std);
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(d);
+                }
+                armed = deadline;
+            }
             // Timer C is minutes long: its deadline is checked once a second, not polled per message.
             tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = &mut cancelled => break,
                 m = inbound.recv() => match m {
                     Some(m) => self.on_inbound(m),
                     None => break,
@@ -258,7 +271,8 @@ impl SipServer {
                         }
                     }
                 },
-                () = sleep_until(deadline) => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     let now = std::time::Instant::now();
                     if self.txns.poll_timeout().is_some_and(|t| t <= now) {
                         self.txns.handle_timeout(now);
@@ -1170,13 +1184,6 @@ async fn recv_opt(
 ) -> std::io::Result<(usize, SocketAddr)> {
     match socket {
         Some(s) => s.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
