@@ -17,7 +17,9 @@
 # Usage: scripts/bench-sip.sh              full run (about 10 minutes)
 #        QUICK=1 scripts/bench-sip.sh      smoke test: 2,000 users, low rates, short steps
 # Environment: SERVERS="crossbar kamailio", N (users of reg-closed), REG_RATES, REG_SECS, CALL_RATES,
-#   CALL_SECS, SIP_PORT (default 5070; if it is taken the first free one of 5170, 5270, ... is used),
+#   CALL_SECS, CALL_WARM (seconds of calls before each call step's measurement starts, default 0: with 40
+#   the step measures steady state, after the first calls' transactions have ended; RFC 3261 keeps them
+#   32 s, Kamailio's tm 5 s), SIP_PORT (default 5070; if it is taken the first free one of 5170, 5270, ... is used),
 #   IDLE_PCT (default 90), IDLE_MAX (most seconds to wait for it, default 60), KEEP=1 keeps the temp dir,
 #   STEP_GAP (seconds of quiet before each open-loop registration step and the calls, default 33: longer than 64*T1, so
 #   transactions of the previous step have ended on both servers and every step starts from the same state).
@@ -35,6 +37,7 @@ else
     CALL_RATES=${CALL_RATES:-"500 1000 2000"} CALL_SECS=${CALL_SECS:-8} IDLE_MAX=${IDLE_MAX:-60}
 fi
 SERVERS=${SERVERS:-"crossbar kamailio"}
+CALL_WARM=${CALL_WARM:-0}
 IDLE_PCT=${IDLE_PCT:-90}
 DOMAIN=bench.example.com
 BUF=4194304
@@ -129,21 +132,33 @@ sipp_users() {
 
 # run_step SERVER STEP OFFERED OPS LIMIT_S SIPP_ARGS... : one sipp run against the server, one results line.
 # OPS: registrations or calls offered (for the CPU per operation, the successful count is used).
+# With WARM=S and WARM_OPS=N in its environment, the server's CPU and the wall time are measured only after
+# the first S seconds of the sipp run, and the first N operations (those of the warm-up) are not counted:
+# steady state, once the transactions of the first calls have ended (sipp's CPU is still the whole run's).
 run_step() {
-    local server=$1 step=$2 offered=$3 limit=$5
+    local server=$1 step=$2 offered=$3 limit=$5 warm=${WARM:-0} warm_ops=${WARM_OPS:-0}
     shift 5
     local dir=$work/$server-$step
     mkdir -p "$dir"
     wait_idle
-    local l1 c0 c1 u0 u1 d0 d1 t0 t1 rc=0
+    local l1 c0 c1 u0 u1 d0 d1 t0 t1 rc=0 sp
     l1=$(load1)
     u0=$( [[ -n ${uas_pid:-} ]] && cpu_ticks "$uas_pid" || echo 0)
     d0=$(udp_rcvbuf_errors)
     c0=$(cpu_ticks "$srv_pid")
     t0=$(date +%s.%N)
-    (cd "$dir" && /usr/bin/time -f '%U %S' -o time.txt timeout -k 5 "$limit" \
+    (cd "$dir" && exec /usr/bin/time -f '%U %S' -o time.txt timeout -k 5 "$limit" \
         sipp "127.0.0.1:$SIP_PORT" "$@" -i 127.0.0.1 -nostdin -buff_size $BUF -recv_timeout 35000 \
-        -trace_stat -stf stat.csv -fd 1 -trace_screen > sipp.out 2>&1) || rc=$?
+        -trace_stat -stf stat.csv -fd 1 -trace_screen > sipp.out 2>&1) &
+    sp=$!
+    pids+=("$sp")
+    if ((warm > 0)); then
+        sleep "$warm"
+        d0=$(udp_rcvbuf_errors)
+        c0=$(cpu_ticks "$srv_pid")
+        t0=$(date +%s.%N)
+    fi
+    wait "$sp" || rc=$?
     t1=$(date +%s.%N)
     sleep 1
     c1=$(cpu_ticks "$srv_pid")
@@ -155,15 +170,16 @@ run_step() {
             { s = $h["SuccessfulCall(C)"]; f = $h["FailedCall(C)"]; r = $h["Retransmissions(C)"] }
             END { print s + 0, f + 0, r + 0 }' "$dir/stat.csv")
     fi
+    local counted=$((ok - warm_ops))
     local sipp_cpu
     sipp_cpu=$(awk -v hz="$hz" -v u0="$u0" -v u1="$u1" \
         'END { printf "%.2f", $1 + $2 + (u1 - u0) / hz }' "$dir/time.txt" 2> /dev/null || echo "?")
     local row
     row=$(awk -v s="$server" -v st="$step" -v o="$offered" -v ok="$ok" -v f="$failed" -v r="$retrans" \
         -v dr=$((d1 - d0)) -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v hz="$hz" -v sc="$sipp_cpu" \
-        -v id="$idle" -v l="$l1" 'BEGIN { w = t1 - t0; cpu = c / hz
+        -v id="$idle" -v l="$l1" -v n="$counted" 'BEGIN { w = t1 - t0; cpu = c / hz
             printf "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%s\t%s\t%s\t%s\n", s, st, o, ok, f, r, dr, w,
-                ok / w, cpu, ok ? sprintf("%.0f", cpu * 1e6 / ok) : "-", sc, id, l }')
+                n / w, cpu, (n > 0) ? sprintf("%.0f", cpu * 1e6 / n) : "-", sc, id, l }')
     echo "$row" >> "$results"
     echo "$row" | tr '\t' ' ' >&2
     if ((rc != 0)); then
@@ -297,14 +313,15 @@ for server in $SERVERS; do
     done
     sleep "$STEP_GAP"
     for r in $CALL_RATES; do
-        start_uas "$server" "$r" $((CALL_SECS + 120))
+        start_uas "$server" "$r" $((CALL_WARM + CALL_SECS + 120))
         if ! register_service "$server"; then
             note "$server: the UAS contact could not be registered, call-$r skipped"
             stop_uas
             continue
         fi
-        run_step "$server" "call-$r" "$r/s" $((r * CALL_SECS)) $((CALL_SECS + 60)) \
-            -sf "$shared/sipp/uac_rr.xml" -s service -p $P_UAC -m $((r * CALL_SECS)) -r "$r" -d 0 -l 20000 \
+        WARM=$CALL_WARM WARM_OPS=$((r * CALL_WARM)) \
+            run_step "$server" "call-$r" "$r/s" $((r * CALL_SECS)) $((CALL_WARM + CALL_SECS + 60)) \
+            -sf "$shared/sipp/uac_rr.xml" -s service -p $P_UAC -m $((r * (CALL_WARM + CALL_SECS))) -r "$r" -d 0 -l 20000 \
             -default_behaviors all,-abortunexp
         stop_uas
     done
