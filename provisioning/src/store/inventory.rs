@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::TryStreamExt as _;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row as _};
@@ -179,48 +178,46 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed query or a row this version cannot read.
     pub async fn load_device_inventory(&self) -> Result<Inventory, StoreError> {
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         self.load_inventory_with_users(&format!(
-            "SELECT {columns} FROM users u WHERE EXISTS (SELECT 1 FROM device_keys k \
-             JOIN devices d ON d.mac = k.mac WHERE k.target = u.extension AND d.domain = u.domain)"
+            "SELECT {USER_COLUMNS} FROM users WHERE EXISTS (SELECT 1 FROM device_keys k \
+             JOIN devices d ON d.mac = k.mac \
+             WHERE k.target = users.extension AND d.domain = users.domain)"
         ))
         .await
     }
 
     async fn load_inventory_with_users(&self, users_sql: &str) -> Result<Inventory, StoreError> {
         let mut inventory = Inventory::default();
-        let mut rows = sqlx::query("SELECT name FROM domains").fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
+        self.for_each_row(sqlx::query("SELECT name FROM domains"), |row| {
             inventory.domains.insert(row.try_get("name")?);
-        }
-        drop(rows);
+            Ok(())
+        })
+        .await?;
         // Built from our own column names only.
-        let mut rows = sqlx::query(AssertSqlSafe(users_sql.to_owned())).fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            let user = user_from_row(&row)?;
+        self.for_each_row(sqlx::query(AssertSqlSafe(users_sql.to_owned())), |row| {
+            let user = user_from_row(row)?;
             inventory.users.insert(user.id.clone(), user);
-        }
-        drop(rows);
+            Ok(())
+        })
+        .await?;
         let mut keys: BTreeMap<String, Vec<Key>> = BTreeMap::new();
-        let mut rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {KEY_COLUMNS} FROM device_keys ORDER BY mac, position"
-        )))
-        .fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            let (mac, key) = key_from_row(&row)?;
+        let keys_sql = format!("SELECT {KEY_COLUMNS} FROM device_keys ORDER BY mac, position");
+        self.for_each_row(sqlx::query(AssertSqlSafe(keys_sql)), |row| {
+            let (mac, key) = key_from_row(row)?;
             keys.entry(mac).or_default().push(key);
-        }
-        drop(rows);
-        let mut rows = sqlx::query("SELECT mac, domain, model FROM devices").fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            let mac: String = row.try_get("mac")?;
-            let device = device_from_row(&row, keys.remove(&mac).unwrap_or_default())?;
-            inventory.devices.insert(device.mac, device);
-        }
+            Ok(())
+        })
+        .await?;
+        self.for_each_row(
+            sqlx::query("SELECT mac, domain, model FROM devices"),
+            |row| {
+                let mac: String = row.try_get("mac")?;
+                let device = device_from_row(row, keys.remove(&mac).unwrap_or_default())?;
+                inventory.devices.insert(device.mac, device);
+                Ok(())
+            },
+        )
+        .await?;
         Ok(inventory)
     }
 

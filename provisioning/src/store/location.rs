@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use futures_util::TryStreamExt as _;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{Backend, Store, StoreError};
@@ -89,22 +88,13 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed query.
     pub async fn credentials(&self) -> Result<Vec<Credential>, StoreError> {
-        self.read_credentials(sqlx::query(
-            "SELECT domain, extension, ha1_md5, ha1_sha256 FROM users",
-        ))
-        .await
-    }
-
-    /// The credentials `query` selects, read a row at a time (never the whole result set at once).
-    async fn read_credentials(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> Result<Vec<Credential>, StoreError> {
         let mut out = Vec::new();
-        let mut rows = query.fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            out.push(credential_from_row(&row)?);
-        }
+        let query = sqlx::query("SELECT domain, extension, ha1_md5, ha1_sha256 FROM users");
+        self.for_each_row(query, |row| {
+            out.push(credential_from_row(row)?);
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
@@ -114,12 +104,11 @@ impl Store {
     /// [`StoreError`] on a failed query.
     pub async fn load_registrations(&self, now: i64) -> Result<Vec<RegistrationRow>, StoreError> {
         let mut out = Vec::new();
-        let mut rows = sqlx::query(AssertSqlSafe(format!(
+        let query = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM registrations WHERE expires_at > $1 ORDER BY domain, extension, q DESC"
         )))
-        .bind(now)
-        .fetch(self.pool());
-        while let Some(r) = rows.try_next().await? {
+        .bind(now);
+        self.for_each_row(query, |r| {
             let path: String = r.try_get("path")?;
             out.push(RegistrationRow {
                 domain: r.try_get("domain")?,
@@ -135,7 +124,9 @@ impl Store {
                 user_agent: r.try_get("user_agent")?,
                 owner: r.try_get("owner")?,
             });
-        }
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
@@ -144,8 +135,8 @@ impl Store {
     ///
     /// Each binding is upserted (a refresh rewrites its row in place, the cheapest change a B-tree
     /// allows), then, of the AORs whose set has [`AorBindings::prune`], the rows this write did not
-    /// touch are deleted: the transaction's unique write stamp tells them apart. Rows go in the order given; in AOR order
-    /// they walk the table's primary key from one end to the other.
+    /// touch are deleted: the transaction's unique write stamp tells them apart. Rows go in the order
+    /// given; in AOR order they walk the table's primary key from one end to the other.
     ///
     /// Each AOR appears at most once in `sets`, and its contacts are distinct (as the registrar keeps
     /// them): PostgreSQL rejects an upsert that touches one row twice.
