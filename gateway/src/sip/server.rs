@@ -620,13 +620,10 @@ impl SipServer {
         match registrar::process_register(req, current, now_unix, &source, &self.settings.policy) {
             Ok(outcome) => {
                 if outcome.changed {
-                    let kept_every_contact = current
-                        .iter()
-                        .all(|old| outcome.bindings.iter().any(|b| b.contact == old.contact));
-                    if kept_every_contact {
-                        self.persister.save_refresh(&aor, &outcome.bindings);
-                    } else {
+                    if outcome.removed {
                         self.persister.save(&aor, &outcome.bindings);
+                    } else {
+                        self.persister.save_refresh(&aor, &outcome.bindings);
                     }
                     tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
                 }

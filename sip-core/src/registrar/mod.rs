@@ -245,6 +245,10 @@ pub struct RegisterOutcome {
     /// False for a query (no Contact header): nothing to persist. True otherwise, since even an
     /// identical refresh moves `expires_at`.
     pub changed: bool,
+    /// Whether a contact the AOR had is missing from `bindings` (removed, expired, or rewritten to
+    /// another text): the store then holds rows of the AOR to delete. False for a refresh that keeps
+    /// every contact, and whenever `changed` is false.
+    pub removed: bool,
     /// The request's Path values, echoed in the 200 when the UA sent `Supported: path` (RFC 3327 §5.3).
     pub path_echo: Vec<String>,
 }
@@ -347,6 +351,7 @@ pub fn process_register(
         return Ok(RegisterOutcome {
             bindings: live,
             changed: false,
+            removed: false,
             path_echo,
         });
     }
@@ -369,6 +374,7 @@ pub fn process_register(
         return Ok(RegisterOutcome {
             bindings: Vec::new(),
             changed: true,
+            removed: !current.is_empty(),
             path_echo,
         });
     }
@@ -443,9 +449,13 @@ pub fn process_register(
         });
     }
     sort_by_q(&mut bindings);
+    let removed = current
+        .iter()
+        .any(|old| !bindings.iter().any(|b| b.contact == old.contact));
     Ok(RegisterOutcome {
         bindings,
         changed: true,
+        removed,
         path_echo,
     })
 }

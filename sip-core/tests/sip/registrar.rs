@@ -124,6 +124,35 @@ fn refresh_same_call_id_higher_cseq_updates_in_place() {
 }
 
 #[test]
+fn the_outcome_says_when_a_contact_went_away() {
+    let policy = RegistrarPolicy::default();
+    let outcome = |req: &SipMessage, current: &[Binding], now: u64| {
+        process_register(req, current, now, &source(), &policy).unwrap()
+    };
+    let first = outcome(&two_contacts(1, "cid-1"), &[], NOW);
+    assert!(first.changed && !first.removed, "new contacts only");
+    let refresh = outcome(&two_contacts(2, "cid-1"), &first.bindings, NOW);
+    assert!(refresh.changed && !refresh.removed, "a refresh keeps both");
+    let one_gone = register(3, "cid-1", "m: <sip:1001@10.8.0.2:5062;ob>;expires=0\n");
+    assert!(
+        outcome(&one_gone, &first.bindings, NOW).removed,
+        "expires=0"
+    );
+    // At NOW+1800 the second contact has lapsed: refreshing the first drops it.
+    let lapsed = register(
+        3,
+        "cid-1",
+        "m: <sip:1001@192.168.1.20:5062;transport=UDP>\n",
+    );
+    assert!(
+        outcome(&lapsed, &first.bindings, NOW + 1800).removed,
+        "lapsed"
+    );
+    let star = register(3, "cid-1", "m: *\nExpires: 0\n");
+    assert!(outcome(&star, &first.bindings, NOW).removed, "Contact: *");
+}
+
+#[test]
 fn a_retransmitted_register_gets_the_same_bindings_back() {
     let first = run(&two_contacts(5, "cid-1"), &[]).unwrap();
     let again = run(&two_contacts(5, "cid-1"), &first).unwrap();
