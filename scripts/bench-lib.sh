@@ -1,6 +1,6 @@
-# Shared by the phone benchmarks (bench-sccp.sh, bench-unistim.sh, bench-setup.sh); source it after
-# setting BENCH to the script's name: a temp dir $work, the PIDs in `pids` stopped on exit (KEEP=1 keeps
-# $work), and readings of /proc.
+# Shared by the phone benchmarks (bench-sccp.sh, bench-unistim.sh, bench-setup.sh) and bench-sip-ab.sh;
+# source it after setting BENCH to the script's name: a temp dir $work, the PIDs in `pids` stopped on exit
+# (KEEP=1 keeps $work), and readings of /proc.
 work=$(mktemp -d "/tmp/$BENCH.XXXXXX")
 pids=()
 cleanup() {

@@ -25,53 +25,20 @@ for p in 5390 5391 5460 5480 5481; do
     if [[ -n $(ss -Huln "sport = :$p") ]]; then echo "bench-sip-ab: udp port $p is in use" >&2; exit 1; fi
 done
 
-work=$(mktemp -d /tmp/bench-sip-ab.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+BENCH=bench-sip-ab
+. scripts/bench-lib.sh
+. scripts/bench-sip-lib.sh
 trap 'exit 130' INT TERM
 
 domain=bench.example.com
-cat > "$work/bench.toml" << EOF
-[store]
-url = "sqlite://$work/crossbar.db"
-
-[sip]
-listen = ["udp:127.0.0.1:5390"]
-default_domain = "$domain"
-rate_limit = 0
-
-[sccp]
-listen = "127.0.0.1:0"
-
-[unistim]
-listen = "127.0.0.1:0"
-
-[tftp]
-listen = "127.0.0.1:0"
-
-[http]
-listen = "127.0.0.1:0"
-EOF
-{
-    echo "extension,domain,password"
-    echo "service,$domain,secret"
-    awk -v d=$domain 'BEGIN { for (i = 1; i <= 100000; i++) printf "u%06d,%s,secret\n", i, d }'
-} > "$work/users.csv"
-awk -v d=$domain 'BEGIN { print "SEQUENTIAL"
-    for (i = 1; i <= 100000; i++) printf "u%06d;%s;[authentication username=u%06d password=secret]\n", i, d, i }' \
-    > "$work/reg.csv"
+sip_config "$work/bench.toml" "$work" 5390 $domain
+sip_import_users 100000 $domain > "$work/users.csv"
+sipp_users 1 100000 $domain > "$work/reg.csv"
 printf 'SEQUENTIAL\nservice;%s;[authentication username=service password=secret]\n' $domain > "$work/uas.csv"
 
-hz=$(getconf CLK_TCK)
 srv=
-ticks() { awk '{ print $14 + $15 }' "/proc/$srv/stat"; }
-rss() { awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$srv/status"; }
+srv_ticks() { ticks "$srv"; }
+srv_mib() { echo $(($(rss "$srv") / 1024)); }
 us_per() { awk -v c="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.0f", c * 1e6 / hz / n }'; }
 sipp_to() { sipp 127.0.0.1:5390 -i 127.0.0.1 -nostdin -buff_size 4194304 "$@" > /dev/null 2>&1; }
 
@@ -99,19 +66,19 @@ reg() {
     local rate=${RATE:-5000} c0 c1 c2 c3 r0 r1 r2
     start "$1"
     sleep 2
-    r0=$(rss)
-    c0=$(ticks)
+    r0=$(srv_mib)
+    c0=$(srv_ticks)
     sipp_to -sf "$root/tests/sipp/register_auth.xml" -inf "$work/reg.csv" -key expires 3600 -p 5391 \
         -m 100000 -r 50000 -l 200 || echo "bench-sip-ab: closed loop had failures" >&2
-    c1=$(ticks)
-    r1=$(rss)
+    c1=$(srv_ticks)
+    r1=$(srv_mib)
     sleep "${QUIET:-33}"
-    c2=$(ticks)
+    c2=$(srv_ticks)
     sipp_to -sf "$root/tests/sipp/register_auth.xml" -inf "$work/reg.csv" -key expires 3600 -p 5391 \
         -m $((rate * 8)) -r "$rate" -l 20000 || echo "bench-sip-ab: open loop had failures" >&2
     sleep 1
-    c3=$(ticks)
-    r2=$(rss)
+    c3=$(srv_ticks)
+    r2=$(srv_mib)
     stop
     echo "$1: closed loop $(us_per $((c1 - c0)) 100000) us/reg, ${rate}/s $(us_per $((c3 - c2)) $((rate * 8))) us/reg;" \
         "VmRSS start $r0, after the closed loop $r1, end $r2 MiB"
@@ -132,7 +99,7 @@ calls() {
         -default_behaviors all,-abortunexp &
     local uac=$!
     pids+=("$uac")
-    c0=$(ticks); sleep 8; c1=$(ticks); r1=$(rss); sleep 27; c2=$(ticks); sleep 8; c3=$(ticks); r3=$(rss)
+    c0=$(srv_ticks); sleep 8; c1=$(srv_ticks); r1=$(srv_mib); sleep 27; c2=$(srv_ticks); sleep 8; c3=$(srv_ticks); r3=$(srv_mib)
     wait "$uac" || rc=$?
     kill "$uas" 2> /dev/null || true
     wait "$uas" 2> /dev/null || true

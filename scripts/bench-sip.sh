@@ -28,6 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 shared=${SHARED:-$root/../shared/sip}
+. scripts/bench-sip-lib.sh
 
 if [[ ${QUICK:-0} == 1 ]]; then
     N=${N:-2000} REG_RATES=${REG_RATES:-500} REG_SECS=${REG_SECS:-3}
@@ -124,11 +125,6 @@ wait_port() {
     echo "bench-sip: nothing listens on udp $SIP_PORT" >&2
     return 1
 }
-# users CSV for sipp: lines FROM..TO
-sipp_users() {
-    awk -v a="$1" -v b="$2" -v d="$DOMAIN" 'BEGIN { print "SEQUENTIAL"
-        for (i = a; i <= b; i++) printf "u%06d;%s;[authentication username=u%06d password=secret]\n", i, d, i }'
-}
 
 # run_step SERVER STEP OFFERED OPS LIMIT_S SIPP_ARGS... : one sipp run against the server, one results line.
 # OPS: registrations or calls offered (for the CPU per operation, the successful count is used).
@@ -219,12 +215,8 @@ register_service() {
 # registration, so every one is a new binding replacing the old), so the store holds exactly N users and the
 # memory figure is the one of N registered users.
 reg_total=$N
-sipp_users 1 "$N" > "$work/reg-closed.csv"
-{
-    echo "extension,domain,password"
-    echo "service,$DOMAIN,secret"
-    awk -v n="$reg_total" -v d="$DOMAIN" 'BEGIN { for (i = 1; i <= n; i++) printf "u%06d,%s,secret\n", i, d }'
-} > "$work/users.csv"
+sipp_users 1 "$N" "$DOMAIN" > "$work/reg-closed.csv"
+sip_import_users "$reg_total" "$DOMAIN" > "$work/users.csv"
 
 echo "bench-sip: building crossbar (release)" >&2
 cargo build -q --release -p gateway
@@ -238,27 +230,7 @@ srv_pid=
 start_crossbar() {
     local d=$work/crossbar
     mkdir -p "$d"
-    cat > "$d/bench.toml" << EOF
-[store]
-url = "sqlite://$d/crossbar.db"
-
-[sip]
-listen = ["udp:127.0.0.1:$SIP_PORT"]
-default_domain = "$DOMAIN"
-rate_limit = 0
-
-[sccp]
-listen = "127.0.0.1:0"
-
-[unistim]
-listen = "127.0.0.1:0"
-
-[tftp]
-listen = "127.0.0.1:0"
-
-[http]
-listen = "127.0.0.1:0"
-EOF
+    sip_config "$d/bench.toml" "$d" "$SIP_PORT" "$DOMAIN"
     wait_idle
     /usr/bin/time -f '%e %U %S %M' -o "$d/import.time" "$bin" import "$work/users.csv" --config "$d/bench.toml" \
         > "$d/import.out" 2>&1
