@@ -49,18 +49,10 @@ impl Persister {
     }
 
     /// Queues the full binding set of `aor` (empty: all removed); it leaves with the next hand-over
-    /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]).
-    pub fn save(&mut self, aor: &Aor, bindings: &[Binding]) {
-        self.queue(aor, bindings, true);
-    }
-
-    /// [`Persister::save`] for a set that still has every contact of the set last saved for `aor`
-    /// (a refresh, or contacts added): the writer then only upserts its rows.
-    pub fn save_refresh(&mut self, aor: &Aor, bindings: &[Binding]) {
-        self.queue(aor, bindings, false);
-    }
-
-    fn queue(&mut self, aor: &Aor, bindings: &[Binding], prune: bool) {
+    /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]). `prune`: a
+    /// contact of the set last saved is gone (see [`AorBindings::prune`]); false for a refresh or
+    /// added contacts, whose rows are then only upserted.
+    pub fn save(&mut self, aor: &Aor, bindings: &[Binding], prune: bool) {
         self.since.get_or_insert_with(Instant::now);
         self.queued.push((aor.clone(), bindings.to_vec(), prune));
     }

@@ -376,7 +376,7 @@ impl SipServer {
         aors.dedup();
         for aor in aors {
             let left: Vec<Binding> = self.location.bindings(&aor).to_vec();
-            self.persister.save(&aor, &left);
+            self.persister.save(&aor, &left, true);
         }
     }
 
@@ -620,11 +620,8 @@ impl SipServer {
         match registrar::process_register(req, current, now_unix, &source, &self.settings.policy) {
             Ok(outcome) => {
                 if outcome.changed {
-                    if outcome.removed {
-                        self.persister.save(&aor, &outcome.bindings);
-                    } else {
-                        self.persister.save_refresh(&aor, &outcome.bindings);
-                    }
+                    self.persister
+                        .save(&aor, &outcome.bindings, outcome.removed);
                     tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
                 }
                 let resp = outcome.response(req, now_unix);

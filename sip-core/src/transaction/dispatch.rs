@@ -147,6 +147,8 @@ impl<P: Clone> Transactions<P> {
             Machine::InviteClient(m, request) => {
                 let delivery = m.on_response(&mut ctx, code, || match request.as_deref() {
                     Some(request) => generate::ack_for(request, &msg).to_bytes(),
+                    // Not reached: the request goes only after the final response, whose ACK
+                    // this built.
                     None => bytes::Bytes::new(),
                 });
                 if m.has_final() {
