@@ -426,7 +426,7 @@ impl SipServer {
             if let Err(e) = msg.validate() {
                 let code = e.status_code();
                 tracing::debug!(peer = %peer.addr, error = %e, code, "malformed request answered");
-                if msg.method() != Some(&Method::ACK) && msg.top_via().is_ok() {
+                if msg.method() != Some(&Method::ACK) && msg.top_via_ref().is_ok() {
                     let resp = response_to(&msg, code, sip_core::msg::reason_phrase(code));
                     self.txns.send_stateless(&resp, peer);
                 }
@@ -537,7 +537,7 @@ impl SipServer {
         code: u16,
     ) {
         let mut resp = response_to(req, code, sip_core::msg::reason_phrase(code));
-        if code > 100 && req.to().is_ok_and(|t| t.tag().is_none()) {
+        if code > 100 && req.to_ref().is_ok_and(|t| t.tag().is_none()) {
             resp = resp.with_to_tag(&proxy::local_tag(req));
         }
         self.send_response(now, key, resp);
@@ -706,7 +706,7 @@ impl SipServer {
             Some(RequestUri::Parsed(u)) => u.clone(),
             _ => return self.respond(now, key, &req, 416),
         };
-        let in_dialog = req.to().is_ok_and(|t| t.tag().is_some());
+        let in_dialog = req.to_ref().is_ok_and(|t| t.tag().is_some());
         // Routed or in-dialog requests for another host go where they say.
         if decision.next_route.is_some() || (in_dialog && !self.is_local_target(&ruri)) {
             return self.forward_stateful(now, key, &req);
@@ -1149,11 +1149,13 @@ impl SipServer {
         if !is_invite_2xx {
             return;
         }
-        let Ok(vias) = resp.vias() else { return };
-        let Some(ours) = vias.first() else { return };
-        if !self.settings.local.is_local_via(ours) {
+        if !resp
+            .top_via_ref()
+            .is_ok_and(|ours| self.settings.local.is_local_via(&ours))
+        {
             return;
         }
+        let Ok(vias) = resp.vias() else { return };
         let Some(next) = vias.get(1) else { return };
         let transport = if next.transport.eq_ignore_ascii_case("TCP") {
             Transport::Tcp

@@ -249,7 +249,7 @@ impl Core {
             && let Err(e) = msg.validate()
         {
             tracing::debug!(peer = %from, error = %e, "malformed request answered");
-            if msg.method() != Some(&Method::ACK) && msg.top_via().is_ok() {
+            if msg.method() != Some(&Method::ACK) && msg.top_via_ref().is_ok() {
                 let code = e.status_code();
                 self.txns.send_stateless(&response_to(&msg, code, ""), from);
             }

@@ -757,7 +757,7 @@ impl Core {
                 }
             }
             200..=299 => {
-                let tag = resp.to().ok().and_then(|t| t.tag().map(str::to_owned));
+                let tag = resp.to_ref().ok().and_then(|t| t.tag().map(str::to_owned));
                 if let Some((ack, to)) = &c.ack {
                     if tag == c.dialog.remote_tag {
                         // A retransmission: our ACK was lost.
@@ -990,7 +990,7 @@ impl Core {
         _from: std::net::SocketAddr,
     ) {
         let method = req.method().cloned().unwrap_or(Method::OPTIONS);
-        let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_owned));
+        let to_tag = req.to_ref().ok().and_then(|t| t.tag().map(str::to_owned));
         let Some(to_tag) = to_tag else {
             return match method {
                 m if m == Method::INVITE => self.on_new_invite(now, &key, req),

@@ -84,7 +84,7 @@ impl Dialog {
     /// Record-Route reversed, remote target from Contact. A later response of the same dialog updates
     /// the target only.
     pub(crate) fn on_response(&mut self, resp: &SipMessage) {
-        let tag = resp.to().ok().and_then(|t| t.tag().map(str::to_owned));
+        let tag = resp.to_ref().ok().and_then(|t| t.tag().map(str::to_owned));
         if tag.is_none() {
             return;
         }

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
 /// An address of record: a user (extension) in one of our domains (one domain per tenant).
@@ -128,10 +129,23 @@ impl Binding {
 
     /// The q-value as written in a Contact parameter (`1`, `0.5`, `0.125`).
     pub fn q_text(&self) -> String {
+        let mut out = String::new();
+        self.push_q(&mut out);
+        out
+    }
+
+    /// Appends [`Binding::q_text`] to `out`.
+    pub fn push_q(&self, out: &mut String) {
         match self.q.min(1000) {
-            1000 => "1".to_owned(),
-            0 => "0".to_owned(),
-            q => format!("0.{q:03}").trim_end_matches('0').to_owned(),
+            1000 => out.push('1'),
+            0 => out.push('0'),
+            q => {
+                // 1..=999 thousandths: three digits, the trailing zeros dropped (a non-zero one stays).
+                let _ = write!(out, "0.{q:03}");
+                while out.ends_with('0') {
+                    out.pop();
+                }
+            }
         }
     }
 

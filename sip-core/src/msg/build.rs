@@ -1,6 +1,8 @@
 //! Serialization and construction: [`SipMessage::to_bytes`], [`response_to`] (RFC 3261 §8.2.6)
 //! and the default reason phrases of RFC 3261 §21 and its extensions.
 
+use std::fmt::Write as _;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::{HeaderName, Headers};
@@ -57,14 +59,14 @@ impl SipMessage {
             .sum();
         let mut out =
             BytesMut::with_capacity(head_len.saturating_add(self.body.len()).saturating_add(96));
-        out.put_slice(self.start.to_string().as_bytes());
-        out.put_slice(b"\r\n");
-        let cl = self.body.len().to_string();
+        // Written in place: printing the start line to a String first cost allocations per message.
+        let _ = write!(out, "{}\r\n", self.start);
+        let cl = self.body.len();
         let mut wrote_cl = false;
         for h in &self.headers {
             if h.name == HeaderName::CONTENT_LENGTH {
                 if !wrote_cl {
-                    put_header(&mut out, "Content-Length", cl.as_bytes());
+                    let _ = write!(out, "Content-Length: {cl}\r\n");
                     wrote_cl = true;
                 }
                 continue;
@@ -72,7 +74,7 @@ impl SipMessage {
             put_header(&mut out, h.name.as_str(), &h.value);
         }
         if !wrote_cl {
-            put_header(&mut out, "Content-Length", cl.as_bytes());
+            let _ = write!(out, "Content-Length: {cl}\r\n");
         }
         out.put_slice(b"\r\n");
         out.put_slice(&self.body);

@@ -9,7 +9,9 @@ use super::{Frame, NameAddr, SipMessage, StreamFramer, Uri, Via};
 
 /// Runs every parser over `data`; panics (the fuzzer's signal) only if an invariant breaks:
 /// a parsed message must re-parse from [`SipMessage::to_bytes`] to an equal message, and typed
-/// values obtained from it must survive their own `Display`/parse round trip.
+/// values obtained from it must survive their own `Display`/parse round trip; a message that
+/// passes [`SipMessage::validate`] (which checks the values where they lie) must give every typed
+/// value it checked, and the borrowed views must read as the owned values do.
 pub fn check(data: &[u8]) {
     if let Ok(msg) = SipMessage::parse(Bytes::copy_from_slice(data)) {
         let again = SipMessage::parse(msg.to_bytes());
@@ -18,7 +20,31 @@ pub fn check(data: &[u8]) {
             Some(&msg),
             "round trip changed the message"
         );
-        let _ = msg.validate();
+        if msg.validate().is_ok() {
+            assert!(msg.vias().is_ok(), "validated Via does not parse");
+            assert!(
+                msg.from().is_ok() && msg.to().is_ok(),
+                "validated From/To does not parse"
+            );
+            assert!(msg.contacts().is_ok(), "validated Contact does not parse");
+            assert!(
+                msg.routes().is_ok() && msg.record_routes().is_ok() && msg.paths().is_ok(),
+                "validated route set does not parse"
+            );
+        }
+        if let (Ok(view), Ok(owned)) = (msg.top_via_ref(), msg.top_via()) {
+            assert_eq!(view.to_via(), owned, "Via view");
+            for (name, _) in owned.params.iter() {
+                assert_eq!(
+                    view.params.get(name),
+                    owned.params.get(name),
+                    "Via parameter view"
+                );
+            }
+        }
+        if let (Ok(view), Ok(owned)) = (msg.to_ref(), msg.to()) {
+            assert_eq!(view.to_name_addr().ok(), Some(owned), "To view");
+        }
         if let Ok(vias) = msg.vias() {
             for v in vias {
                 assert_eq!(Via::parse(&v.to_string()).ok(), Some(v), "Via round trip");

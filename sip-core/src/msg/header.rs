@@ -189,7 +189,10 @@ impl Headers {
     }
 
     /// The values of all headers named `name`, one per header line, in order.
-    pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn get_all<'a, 'n>(
+        &'a self,
+        name: &'n HeaderName,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.0
             .iter()
             .filter(move |h| &h.name == name)

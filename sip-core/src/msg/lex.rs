@@ -143,30 +143,61 @@ pub(crate) fn quote(s: &str) -> String {
 /// Splits `s` at every `sep` byte that is outside quoted strings and outside `<...>`.
 /// `None` if a quoted string is unterminated.
 pub(crate) fn split_top(s: &str, sep: u8) -> Option<Vec<&str>> {
-    let b = s.as_bytes();
-    let mut parts = Vec::new();
-    let mut start = 0usize;
-    let mut i = 0usize;
-    let mut angle = false;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'"' => {
-                let len = quoted_len(s.get(i..)?)?;
-                i = i.checked_add(len)?;
-                continue;
-            }
-            b'<' => angle = true,
-            b'>' => angle = false,
-            c if c == sep && !angle => {
-                parts.push(s.get(start..i)?);
-                start = i.checked_add(1)?;
-            }
-            _ => {}
-        }
-        i = i.checked_add(1)?;
+    top_parts(s, sep).map(Iterator::collect)
+}
+
+/// The parts [`split_top`] gives, without collecting them; `None` if a quoted string is unterminated
+/// (checked before the first part is given).
+pub(crate) fn top_parts(s: &str, sep: u8) -> Option<TopParts<'_>> {
+    let mut parts = TopParts { rest: Some(s), sep };
+    while let Some(rest) = parts.rest {
+        let end = parts.end_of_first(rest)?;
+        parts.rest = rest.get(end.checked_add(1)?..);
     }
-    parts.push(s.get(start..)?);
+    parts.rest = Some(s);
     Some(parts)
+}
+
+/// Iterator of [`top_parts`].
+#[derive(Debug, Clone)]
+pub(crate) struct TopParts<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl TopParts<'_> {
+    /// Where the first part of `s` ends: the index of its top-level separator or `s.len()`.
+    fn end_of_first(&self, s: &str) -> Option<usize> {
+        let b = s.as_bytes();
+        let mut i = 0usize;
+        let mut angle = false;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => {
+                    i = i.checked_add(quoted_len(s.get(i..)?)?)?;
+                    continue;
+                }
+                b'<' => angle = true,
+                b'>' => angle = false,
+                c if c == self.sep && !angle => return Some(i),
+                _ => {}
+            }
+            i = i.checked_add(1)?;
+        }
+        Some(s.len())
+    }
+}
+
+impl<'a> Iterator for TopParts<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest.take()?;
+        // The quotes were checked by `top_parts`, so the end is always found.
+        let end = self.end_of_first(rest).unwrap_or(rest.len());
+        self.rest = end.checked_add(1).and_then(|n| rest.get(n..));
+        rest.get(..end)
+    }
 }
 
 /// Position of the first `needle` outside quoted strings.
@@ -214,6 +245,9 @@ mod tests {
         let v = split_top(r#"a, "b,c" <sip:x,y>, d"#, b',').unwrap_or_default();
         assert_eq!(v, vec!["a", r#" "b,c" <sip:x,y>"#, " d"]);
         assert!(split_top(r#""a, b"#, b',').is_none());
+        assert!(top_parts(r#"a, "b"#, b',').is_none());
+        assert_eq!(split_top("a,", b','), Some(vec!["a", ""]));
+        assert_eq!(split_top("", b','), Some(vec![""]));
     }
 
     #[test]

@@ -64,10 +64,10 @@ pub use framer::{Frame, MAX_MESSAGE, StreamFramer};
 pub use header::{Header, HeaderName, Headers};
 pub use method::Method;
 pub(crate) use name_addr::raw_header_param;
-pub use name_addr::{Contact, NameAddr};
-pub use params::Params;
-pub use uri::{Host, Scheme, Uri};
-pub use via::{CSeq, MAGIC_COOKIE, Via};
+pub use name_addr::{Contact, ContactRef, NameAddr, NameAddrRef};
+pub use params::{Params, ParamsRef};
+pub use uri::{Host, HostRef, Scheme, Uri, UriRef};
+pub use via::{CSeq, MAGIC_COOKIE, Via, ViaRef};
 
 use error::bad;
 use lex::digits_u64;
@@ -246,22 +246,44 @@ impl SipMessage {
             .ok_or_else(|| ParseError::MissingHeader { name: name.clone() })
     }
 
-    fn list<T>(
-        &self,
+    fn list<'a, T>(
+        &'a self,
         name: &HeaderName,
-        f: impl Fn(&str) -> Result<T, ParseError>,
+        f: impl Fn(&'a str) -> Result<T, ParseError>,
     ) -> Result<Vec<T>, ParseError> {
         let mut out = Vec::new();
+        self.each(name, f, |v| out.push(v))?;
+        Ok(out)
+    }
+
+    /// Parses every value of every `name` line with `f`, handing each to `sink`.
+    fn each<'a, T>(
+        &'a self,
+        name: &HeaderName,
+        mut f: impl FnMut(&'a str) -> Result<T, ParseError>,
+        mut sink: impl FnMut(T),
+    ) -> Result<(), ParseError> {
         for line in self.headers.get_all(name) {
-            let parts = lex::split_top(line, b',').ok_or_else(|| ParseError::InvalidHeader {
+            let parts = lex::top_parts(line, b',').ok_or_else(|| ParseError::InvalidHeader {
                 name: name.clone(),
                 what: "unterminated quoted string",
             })?;
             for part in parts {
-                out.push(f(part).map_err(|e| e.in_header(name))?);
+                sink(f(part).map_err(|e| e.in_header(name))?);
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Checks every value of every `name` line with `f`; returns how many there are.
+    pub(crate) fn check_each<'a, T>(
+        &'a self,
+        name: &HeaderName,
+        f: impl FnMut(&'a str) -> Result<T, ParseError>,
+    ) -> Result<usize, ParseError> {
+        let mut n = 0usize;
+        self.each(name, f, |_| n = n.saturating_add(1))?;
+        Ok(n)
     }
 
     /// All Via values, top first (RFC 3261 §20.42).
@@ -272,16 +294,32 @@ impl SipMessage {
         self.list(&HeaderName::VIA, Via::parse)
     }
 
+    /// All Via values borrowed from the message, top first.
+    ///
+    /// # Errors
+    /// As [`SipMessage::vias`].
+    pub fn via_refs(&self) -> Result<Vec<ViaRef<'_>>, ParseError> {
+        self.list(&HeaderName::VIA, ViaRef::parse)
+    }
+
     /// The topmost Via.
     ///
     /// # Errors
     /// [`ParseError::MissingHeader`] if there is none, otherwise as [`SipMessage::vias`] for the first.
     pub fn top_via(&self) -> Result<Via, ParseError> {
+        self.top_via_ref().map(|v| v.to_via())
+    }
+
+    /// The topmost Via, borrowed from the message.
+    ///
+    /// # Errors
+    /// As [`SipMessage::top_via`].
+    pub fn top_via_ref(&self) -> Result<ViaRef<'_>, ParseError> {
         let line = self.single(&HeaderName::VIA)?;
-        let first = lex::split_top(line, b',')
-            .and_then(|p| p.into_iter().next())
+        let first = lex::top_parts(line, b',')
+            .and_then(|mut p| p.next())
             .unwrap_or(line);
-        Via::parse(first).map_err(|e| e.in_header(&HeaderName::VIA))
+        ViaRef::parse(first).map_err(|e| e.in_header(&HeaderName::VIA))
     }
 
     /// The From header (RFC 3261 §20.20).
@@ -298,6 +336,23 @@ impl SipMessage {
     /// Missing or malformed header.
     pub fn to(&self) -> Result<NameAddr, ParseError> {
         NameAddr::parse(self.single(&HeaderName::TO)?).map_err(|e| e.in_header(&HeaderName::TO))
+    }
+
+    /// The From header, borrowed from the message.
+    ///
+    /// # Errors
+    /// As [`SipMessage::from`].
+    pub fn from_ref(&self) -> Result<NameAddrRef<'_>, ParseError> {
+        NameAddrRef::parse(self.single(&HeaderName::FROM)?)
+            .map_err(|e| e.in_header(&HeaderName::FROM))
+    }
+
+    /// The To header, borrowed from the message.
+    ///
+    /// # Errors
+    /// As [`SipMessage::to`].
+    pub fn to_ref(&self) -> Result<NameAddrRef<'_>, ParseError> {
+        NameAddrRef::parse(self.single(&HeaderName::TO)?).map_err(|e| e.in_header(&HeaderName::TO))
     }
 
     /// The `tag` parameter of the From or To header (`name`) as it is on the wire, without parsing
@@ -328,13 +383,27 @@ impl SipMessage {
     /// A malformed value, or `*` mixed with other contacts (RFC 3261 §10.3 step 6).
     pub fn contacts(&self) -> Result<Vec<Contact>, ParseError> {
         let v = self.list(&HeaderName::CONTACT, Contact::parse)?;
-        if v.len() > 1 && v.contains(&Contact::Star) {
-            return Err(ParseError::InvalidHeader {
-                name: HeaderName::CONTACT,
-                what: "* with other contacts",
-            });
-        }
+        star_alone(v.len(), v.contains(&Contact::Star))?;
         Ok(v)
+    }
+
+    /// All Contact values, borrowed from the message; as [`SipMessage::contacts`].
+    ///
+    /// # Errors
+    /// As [`SipMessage::contacts`].
+    pub fn contact_refs(&self) -> Result<Vec<ContactRef<'_>>, ParseError> {
+        let v = self.list(&HeaderName::CONTACT, ContactRef::parse)?;
+        star_alone(v.len(), v.contains(&ContactRef::Star))?;
+        Ok(v)
+    }
+
+    /// Checks the Contact values as [`SipMessage::contacts`] does, copying nothing.
+    pub(crate) fn check_contacts(&self) -> Result<(), ParseError> {
+        let mut star = false;
+        let n = self.check_each(&HeaderName::CONTACT, |s| {
+            ContactRef::parse(s).map(|c| star |= c == ContactRef::Star)
+        });
+        star_alone(n?, star)
     }
 
     /// Max-Forwards (RFC 3261 §20.22), 0..=255.
@@ -398,4 +467,15 @@ impl SipMessage {
     pub fn content_type(&self) -> Option<&str> {
         self.headers.get(&HeaderName::CONTENT_TYPE)
     }
+}
+
+/// `*` must be the only Contact value (RFC 3261 §10.3 step 6).
+fn star_alone(count: usize, star: bool) -> Result<(), ParseError> {
+    if count > 1 && star {
+        return Err(ParseError::InvalidHeader {
+            name: HeaderName::CONTACT,
+            what: "* with other contacts",
+        });
+    }
+    Ok(())
 }

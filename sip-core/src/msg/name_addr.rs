@@ -5,8 +5,8 @@ use std::fmt;
 
 use super::error::{ParseError, bad};
 use super::lex::{find_unquoted, is_token, is_ws, quote, quoted_len, trim_ws, unquote};
-use super::params::Params;
-use super::uri::Uri;
+use super::params::{Params, ParamsRef};
+use super::uri::{Uri, UriRef};
 
 /// An address with optional display name and header parameters (`tag`, `expires`, `q`, ...).
 ///
@@ -39,6 +39,32 @@ impl NameAddr {
     /// # Errors
     /// [`ParseError::Value`] naming the failing part.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
+        NameAddrRef::parse(s)?.to_name_addr()
+    }
+
+    /// The `tag` parameter (RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&str> {
+        self.params.get("tag").filter(|t| !t.is_empty())
+    }
+}
+
+/// A [`NameAddr`] borrowed from the text it was parsed from: the same checks, nothing copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddrRef<'a> {
+    /// The display name as written: a quoted string with its quotes, or the token sequence.
+    pub display: Option<&'a str>,
+    /// The address.
+    pub uri: UriRef<'a>,
+    /// Header parameters after the address.
+    pub params: ParamsRef<'a>,
+}
+
+impl<'a> NameAddrRef<'a> {
+    /// Parses as [`NameAddr::parse`] does.
+    ///
+    /// # Errors
+    /// As [`NameAddr::parse`].
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
         let s = trim_ws(s);
         let (display, after_display) = if s.starts_with('"') {
             let len = quoted_len(s).ok_or_else(|| bad("unterminated display name"))?;
@@ -47,7 +73,7 @@ impl NameAddr {
             if !rest.starts_with('<') {
                 return Err(bad("display name without <addr-spec>"));
             }
-            (Some(unquote(q).ok_or_else(|| bad("display name"))?), rest)
+            (Some(q), rest)
         } else {
             match find_unquoted(s, b'<') {
                 Some(lt) => {
@@ -56,26 +82,19 @@ impl NameAddr {
                     if !ok {
                         return Err(bad("display name"));
                     }
-                    let disp = if d.is_empty() {
-                        None
-                    } else {
-                        Some(d.to_owned())
-                    };
-                    (disp, s.get(lt..).unwrap_or(""))
+                    ((!d.is_empty()).then_some(d), s.get(lt..).unwrap_or(""))
                 }
                 None => (None, s),
             }
         };
         if let Some(inner) = after_display.strip_prefix('<') {
             let gt = inner.find('>').ok_or_else(|| bad("missing >"))?;
-            let uri_text = inner.get(..gt).unwrap_or("");
-            let uri = Uri::parse(uri_text)?;
+            let uri = UriRef::parse(inner.get(..gt).unwrap_or(""))?;
             let rest = trim_ws(inner.get(gt.saturating_add(1)..).unwrap_or(""));
-            let params = header_params(rest)?;
             return Ok(Self {
                 display,
                 uri,
-                params,
+                params: header_params(rest)?,
             });
         }
         // addr-spec: the URI runs to the first ';'.
@@ -92,17 +111,32 @@ impl NameAddr {
         {
             return Err(bad("addr-spec containing , ? or white space must use <>"));
         }
-        let uri = Uri::parse(uri_text)?;
         Ok(Self {
             display: None,
-            uri,
+            uri: UriRef::parse(uri_text)?,
             params: header_params(rest)?,
         })
     }
 
-    /// The `tag` parameter (RFC 3261 §19.3).
-    pub fn tag(&self) -> Option<&str> {
+    /// The `tag` parameter, as [`NameAddr::tag`].
+    pub fn tag(&self) -> Option<&'a str> {
         self.params.get("tag").filter(|t| !t.is_empty())
+    }
+
+    /// The owned address (a quoted display name unquoted).
+    ///
+    /// # Errors
+    /// A quoted display name with a stray quote inside.
+    pub fn to_name_addr(&self) -> Result<NameAddr, ParseError> {
+        let display = match self.display {
+            Some(q) if q.starts_with('"') => Some(unquote(q).ok_or_else(|| bad("display name"))?),
+            d => d.map(str::to_owned),
+        };
+        Ok(NameAddr {
+            display,
+            uri: self.uri.to_uri(),
+            params: self.params.to_params(),
+        })
     }
 }
 
@@ -132,14 +166,14 @@ pub(crate) fn raw_header_param<'a>(value: &'a str, name: &str) -> Option<&'a str
 }
 
 /// `*( SEMI generic-param )` with `s` trimmed: empty, or starting with `;`.
-fn header_params(s: &str) -> Result<Params, ParseError> {
+fn header_params(s: &str) -> Result<ParamsRef<'_>, ParseError> {
     if s.is_empty() {
-        return Ok(Params::new());
+        return Ok(ParamsRef::default());
     }
     let after = s
         .strip_prefix(';')
         .ok_or_else(|| bad("junk after address"))?;
-    Params::parse_header(after)
+    ParamsRef::header(after)
 }
 
 impl fmt::Display for NameAddr {
@@ -177,6 +211,29 @@ impl Contact {
             Ok(Self::Star)
         } else {
             NameAddr::parse(s).map(Self::Addr)
+        }
+    }
+}
+
+/// A [`Contact`] borrowed from the text it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRef<'a> {
+    /// `Contact: *`
+    Star,
+    /// A contact address.
+    Addr(NameAddrRef<'a>),
+}
+
+impl<'a> ContactRef<'a> {
+    /// Parses as [`Contact::parse`] does.
+    ///
+    /// # Errors
+    /// As [`NameAddr::parse`].
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        if trim_ws(s) == "*" {
+            Ok(Self::Star)
+        } else {
+            NameAddrRef::parse(s).map(Self::Addr)
         }
     }
 }

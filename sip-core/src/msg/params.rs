@@ -6,7 +6,8 @@ use std::fmt;
 
 use super::error::{ParseError, bad};
 use super::lex::{
-    escaped_with, is_token, is_token_byte, is_unreserved, quoted_len, trim_ws, unquote,
+    escaped_with, find_unquoted, is_token, is_token_byte, is_unreserved, quoted_len, trim_ws,
+    unquote,
 };
 
 /// An ordered parameter list. Names compare case-insensitively; values are kept exactly as
@@ -79,62 +80,142 @@ impl Params {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
 
-    /// Parses header parameters: `s` is everything after the first `;` (or empty). LWS is allowed
-    /// around `;` and `=` (RFC 3261 `SEMI`, `EQUAL`); values are tokens, hosts (also bracketed IPv6,
-    /// RFC 5118 §4.5) or quoted strings. Empty parameters (`;;`) are errors.
-    pub(crate) fn parse_header(s: &str) -> Result<Self, ParseError> {
-        let mut out = Vec::new();
-        let mut rest = s;
-        while let Some((item, next)) = next_param(rest)? {
-            let (name, value) = match item.find('=') {
-                Some(eq) => {
-                    let name = trim_ws(item.get(..eq).unwrap_or(""));
-                    let value = trim_ws(item.get(eq.saturating_add(1)..).unwrap_or(""));
-                    if !is_gen_value(value) {
-                        return Err(bad("parameter value"));
-                    }
-                    (name, Some(value.to_owned()))
-                }
-                None => (trim_ws(item), None),
-            };
-            if !is_token(name) {
-                return Err(bad("parameter name"));
-            }
-            out.push((name.to_owned(), value));
-            match next {
-                Some(n) => rest = n,
-                None => break,
-            }
-        }
-        Ok(Self(out))
+/// A parameter list as it is on the wire, its syntax checked as [`Params`] checks it but nothing
+/// copied: what the checks of [`crate::msg::SipMessage::validate`] and the hot paths read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParamsRef<'a> {
+    /// The text after the first `;` (empty for no parameters).
+    raw: &'a str,
+    /// URI parameters rather than header parameters.
+    uri: bool,
+}
+
+impl<'a> ParamsRef<'a> {
+    /// Checks header parameters: `raw` is everything after the first `;`. LWS is allowed around `;`
+    /// and `=` (RFC 3261 `SEMI`, `EQUAL`); values are tokens, hosts (also bracketed IPv6, RFC 5118
+    /// §4.5) or quoted strings. Empty parameters (`;;`) are errors.
+    pub(crate) fn header(raw: &'a str) -> Result<Self, ParseError> {
+        header_items(raw).try_for_each(|item| item.map(drop))?;
+        Ok(Self { raw, uri: false })
     }
 
-    /// Parses URI parameters: `s` is everything after the first `;`. No white space; names and
+    /// Checks URI parameters: `raw` is everything after the first `;`. No white space; names and
     /// values are `paramchar`s with `%` escapes (RFC 3261 §25.1 `uri-parameter`).
-    pub(crate) fn parse_uri(s: &str) -> Result<Self, ParseError> {
-        let mut out = Vec::new();
-        for item in s.split(';') {
-            let (name, value) = match item.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (item, None),
+    pub(crate) fn uri(raw: &'a str) -> Result<Self, ParseError> {
+        raw.split(';')
+            .try_for_each(|item| uri_item(item).map(drop))?;
+        Ok(Self { raw, uri: true })
+    }
+
+    /// The `(name, value)` pairs, values as received.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + use<'a> {
+        // Checked when made: only split here.
+        let uri = self.uri;
+        let mut rest = (!self.raw.is_empty()).then_some(self.raw);
+        std::iter::from_fn(move || {
+            let current = rest.take()?;
+            let end = if uri {
+                current.find(';')
+            } else {
+                find_unquoted(current, b';')
             };
-            if name.is_empty() || !escaped_with(name, is_paramchar) {
-                return Err(bad("URI parameter name"));
-            }
-            if let Some(v) = value
-                && (v.is_empty() || !escaped_with(v, is_paramchar))
-            {
-                return Err(bad("URI parameter value"));
-            }
-            out.push((name.to_owned(), value.map(str::to_owned)));
-        }
-        Ok(Self(out))
+            let item = match end {
+                Some(i) => {
+                    rest = current.get(i.saturating_add(1)..);
+                    current.get(..i).unwrap_or("")
+                }
+                None => current,
+            };
+            Some(match item.split_once('=') {
+                Some((n, v)) if uri => (n, Some(v)),
+                Some((n, v)) => (trim_ws(n), Some(trim_ws(v))),
+                None if uri => (item, None),
+                None => (trim_ws(item), None),
+            })
+        })
+    }
+
+    /// The raw value of the first parameter called `name`, as [`Params::get`].
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.unwrap_or(""))
+    }
+
+    /// Whether a parameter called `name` is present, as [`Params::contains`].
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The owned list.
+    pub fn to_params(&self) -> Params {
+        Params(
+            self.iter()
+                .map(|(n, v)| (n.to_owned(), v.map(str::to_owned)))
+                .collect(),
+        )
     }
 }
 
+/// The header parameters of `s` one by one, each checked; an error ends the list.
+fn header_items(
+    s: &str,
+) -> impl Iterator<Item = Result<(&str, Option<&str>), ParseError>> + use<'_> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let current = rest.take()?;
+        Some(next_param(current).and_then(|(item, next)| {
+            rest = next;
+            header_item(item)
+        }))
+    })
+}
+
+/// One `generic-param`: `name [ EQUAL gen-value ]`.
+fn header_item(item: &str) -> Result<(&str, Option<&str>), ParseError> {
+    let (name, value) = match item.find('=') {
+        Some(eq) => {
+            let name = trim_ws(item.get(..eq).unwrap_or(""));
+            let value = trim_ws(item.get(eq.saturating_add(1)..).unwrap_or(""));
+            if !is_gen_value(value) {
+                return Err(bad("parameter value"));
+            }
+            (name, Some(value))
+        }
+        None => (trim_ws(item), None),
+    };
+    if !is_token(name) {
+        return Err(bad("parameter name"));
+    }
+    Ok((name, value))
+}
+
+/// One `uri-parameter`.
+fn uri_item(item: &str) -> Result<(&str, Option<&str>), ParseError> {
+    let (name, value) = match item.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (item, None),
+    };
+    if name.is_empty() || !escaped_with(name, is_paramchar) {
+        return Err(bad("URI parameter name"));
+    }
+    if let Some(v) = value
+        && (v.is_empty() || !escaped_with(v, is_paramchar))
+    {
+        return Err(bad("URI parameter value"));
+    }
+    Ok((name, value))
+}
+
 /// Splits off the next `;`-separated parameter (outside quoted strings): `(item, rest after ';')`.
-fn next_param(s: &str) -> Result<Option<(&str, Option<&str>)>, ParseError> {
+fn next_param(s: &str) -> Result<(&str, Option<&str>), ParseError> {
     if trim_ws(s).is_empty() {
         return Err(bad("empty parameter"));
     }
@@ -151,15 +232,12 @@ fn next_param(s: &str) -> Result<Option<(&str, Option<&str>)>, ParseError> {
             }
             b';' => {
                 let item = s.get(..i).unwrap_or("");
-                return Ok(Some((
-                    item,
-                    Some(s.get(i.saturating_add(1)..).unwrap_or("")),
-                )));
+                return Ok((item, Some(s.get(i.saturating_add(1)..).unwrap_or(""))));
             }
             _ => i = i.saturating_add(1),
         }
     }
-    Ok(Some((s, None)))
+    Ok((s, None))
 }
 
 /// `gen-value = token / host / quoted-string` (RFC 3261 §25.1).
@@ -179,49 +257,68 @@ pub(crate) fn is_paramchar(b: u8) -> bool {
 
 impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (n, v) in &self.0 {
-            match v {
-                Some(v) => write!(f, ";{n}={v}")?,
-                None => write!(f, ";{n}")?,
-            }
-        }
-        Ok(())
+        write_params(f, self.iter())
     }
+}
+
+impl fmt::Display for ParamsRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_params(f, self.iter())
+    }
+}
+
+/// `;name=value;flag`, as both lists print.
+fn write_params<'a>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+) -> fmt::Result {
+    for (n, v) in items {
+        match v {
+            Some(v) => write!(f, ";{n}={v}")?,
+            None => write!(f, ";{n}")?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn header(s: &str) -> Result<Params, ParseError> {
+        ParamsRef::header(s).map(|p| p.to_params())
+    }
+
+    fn uri(s: &str) -> Result<Params, ParseError> {
+        ParamsRef::uri(s).map(|p| p.to_params())
+    }
+
     #[test]
     fn header_params_with_lws() {
-        let p = Params::parse_header("   tag    = 1918181833n").unwrap_or_default();
+        let p = header("   tag    = 1918181833n").unwrap_or_default();
         assert_eq!(p.get("TAG"), Some("1918181833n"));
-        let p = Params::parse_header(" newparam = newvalue ; secondparam ; q = 0.33")
-            .unwrap_or_default();
+        let p = header(" newparam = newvalue ; secondparam ; q = 0.33").unwrap_or_default();
         assert_eq!(p.len(), 3);
         assert!(p.contains("secondparam"));
         assert_eq!(p.get("secondparam"), Some(""));
         assert_eq!(p.to_string(), ";newparam=newvalue;secondparam;q=0.33");
-        let p =
-            Params::parse_header(r#"+sip.instance="<urn:uuid:1;a>";reg-id=1"#).unwrap_or_default();
+        let p = header(r#"+sip.instance="<urn:uuid:1;a>";reg-id=1"#).unwrap_or_default();
         assert_eq!(
             p.get_unquoted("+sip.instance").as_deref(),
             Some("<urn:uuid:1;a>")
         );
-        assert!(Params::parse_header(";").is_err());
-        assert!(Params::parse_header("a;;b").is_err());
-        assert!(Params::parse_header("a=").is_err());
-        assert!(Params::parse_header("received=[2001:db8::9:255]").is_ok());
+        assert!(header(";").is_err());
+        assert!(header("a;;b").is_err());
+        assert!(header("a=").is_err());
+        assert!(header("received=[2001:db8::9:255]").is_ok());
     }
 
     #[test]
     fn uri_params_and_edit() {
-        let mut p =
-            Params::parse_uri("lr;%6C%72;n%61me=v%61lue%25%34%31;maddr=[::1]").unwrap_or_default();
+        let mut p = uri("lr;%6C%72;n%61me=v%61lue%25%34%31;maddr=[::1]").unwrap_or_default();
         assert_eq!(p.len(), 4);
-        assert!(Params::parse_uri("a;;b").is_err());
-        assert!(Params::parse_uri("a=%zz").is_err());
+        assert!(uri("a;;b").is_err());
+        assert!(uri("a=%zz").is_err());
         p.set("lr", Some("on"));
         assert_eq!(p.get("LR"), Some("on"));
         assert!(p.remove("lr"));

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::{ParseError, bad};
 use super::lex::{escaped_with, is_unreserved, unescape};
-use super::params::Params;
+use super::params::{Params, ParamsRef};
 
 /// A URI scheme. `sip`, `sips` and `tel` are recognised case-insensitively (RFC 3261 §19.1.4);
 /// any other scheme is kept as written.
@@ -82,6 +82,45 @@ impl Host {
     /// # Errors
     /// [`ParseError::Value`] for anything else.
     pub fn parse(s: &str, bare_v6: bool) -> Result<Self, ParseError> {
+        HostRef::parse(s, bare_v6).map(|h| h.to_host())
+    }
+
+    /// The host borrowed, for comparing with a [`HostRef`].
+    pub fn view(&self) -> HostRef<'_> {
+        match self {
+            Self::Name(n) => HostRef::Name(n),
+            Self::V4(a) => HostRef::V4(*a),
+            Self::V6(a) => HostRef::V6(*a),
+        }
+    }
+
+    /// The address, if this host is an IP literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Self::Name(_) => None,
+            Self::V4(a) => Some(IpAddr::V4(*a)),
+            Self::V6(a) => Some(IpAddr::V6(*a)),
+        }
+    }
+}
+
+/// A [`Host`] borrowed from the text it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRef<'a> {
+    /// A host name as received.
+    Name(&'a str),
+    /// A dotted-quad IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 reference.
+    V6(Ipv6Addr),
+}
+
+impl<'a> HostRef<'a> {
+    /// Parses a host as [`Host::parse`] does.
+    ///
+    /// # Errors
+    /// As [`Host::parse`].
+    pub fn parse(s: &'a str, bare_v6: bool) -> Result<Self, ParseError> {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner
                 .strip_suffix(']')
@@ -103,18 +142,37 @@ impl Host {
             && !s.starts_with(['.', '-'])
             && !s.contains("..");
         if ok {
-            Ok(Self::Name(s.to_owned()))
+            Ok(Self::Name(s))
         } else {
             Err(bad("host"))
         }
     }
 
+    /// The owned host.
+    pub fn to_host(self) -> Host {
+        match self {
+            Self::Name(n) => Host::Name(n.to_owned()),
+            Self::V4(a) => Host::V4(a),
+            Self::V6(a) => Host::V6(a),
+        }
+    }
+
     /// The address, if this host is an IP literal.
-    pub fn ip(&self) -> Option<IpAddr> {
+    pub fn ip(self) -> Option<IpAddr> {
         match self {
             Self::Name(_) => None,
-            Self::V4(a) => Some(IpAddr::V4(*a)),
-            Self::V6(a) => Some(IpAddr::V6(*a)),
+            Self::V4(a) => Some(IpAddr::V4(a)),
+            Self::V6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+}
+
+impl fmt::Display for HostRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(n) => f.write_str(n),
+            Self::V4(a) => write!(f, "{a}"),
+            Self::V6(a) => write!(f, "[{a}]"),
         }
     }
 }
@@ -196,6 +254,60 @@ impl Uri {
     /// # Errors
     /// [`ParseError::Value`] naming the component that does not match the grammar.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
+        UriRef::parse(s).map(|u| u.to_uri())
+    }
+
+    /// Whether this is a `sip:` or `sips:` URI (the only schemes this proxy routes).
+    pub fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+
+    /// For non-SIP schemes, the verbatim part after the colon.
+    pub fn opaque(&self) -> Option<&str> {
+        match (&self.scheme, &self.host) {
+            (Scheme::Sip | Scheme::Sips, _) => None,
+            (_, Host::Name(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The user part with `%` escapes decoded (RFC 3261 §19.1.2).
+    pub fn user_unescaped(&self) -> Option<Cow<'_, str>> {
+        let u = self.user.as_deref()?;
+        Some(if u.contains('%') {
+            Cow::Owned(unescape(u))
+        } else {
+            Cow::Borrowed(u)
+        })
+    }
+}
+
+/// A [`Uri`] borrowed from the text it was parsed from: the same checks, nothing copied (a
+/// parameter list is kept as its text). For non-SIP schemes `host` is the opaque remainder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriRef<'a> {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The user part, escaped form.
+    pub user: Option<&'a str>,
+    /// The password, escaped form.
+    pub password: Option<&'a str>,
+    /// The host (the opaque remainder for non-SIP schemes).
+    pub host: HostRef<'a>,
+    /// The port.
+    pub port: Option<u16>,
+    /// URI parameters.
+    pub params: ParamsRef<'a>,
+    /// The raw header part after `?`, without the `?`.
+    pub headers: Option<&'a str>,
+}
+
+impl<'a> UriRef<'a> {
+    /// Parses a URI as [`Uri::parse`] does.
+    ///
+    /// # Errors
+    /// As [`Uri::parse`].
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
         let (scheme, rest) = s.split_once(':').ok_or_else(|| bad("URI scheme"))?;
         let scheme = Scheme::parse(scheme)?;
         if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
@@ -203,10 +315,14 @@ impl Uri {
                 return Err(bad("opaque URI"));
             }
             return Ok(Self {
-                host: Host::Name(rest.to_owned()),
-                ..Self::sip(Host::Name(String::new()))
-            }
-            .with_scheme(scheme));
+                scheme,
+                user: None,
+                password: None,
+                host: HostRef::Name(rest),
+                port: None,
+                params: ParamsRef::default(),
+                headers: None,
+            });
         }
         // '@' cannot appear unescaped after the userinfo, but ';', '?' and ':' can appear inside
         // the user part (RFC 4475 §3.1.1.4 intmeth, §3.1.1.10 semiuri), so split there first.
@@ -232,7 +348,7 @@ impl Uri {
                 {
                     return Err(bad("URI password"));
                 }
-                (Some(u.to_owned()), p.map(str::to_owned))
+                (Some(u), p)
             }
         };
         let (hostpart, headers) = match hostpart.split_once('?') {
@@ -240,53 +356,52 @@ impl Uri {
                 if q.is_empty() || !escaped_with(q, is_header_char) {
                     return Err(bad("URI headers"));
                 }
-                (h, Some(q.to_owned()))
+                (h, Some(q))
             }
             None => (hostpart, None),
         };
         let (hostport, params) = match hostpart.split_once(';') {
-            Some((h, p)) => (h, Params::parse_uri(p)?),
-            None => (hostpart, Params::new()),
+            Some((h, p)) => (h, ParamsRef::uri(p)?),
+            None => (hostpart, ParamsRef::default()),
         };
         let (host, port) = split_hostport(hostport)?;
         Ok(Self {
             scheme,
             user,
             password,
-            host: Host::parse(host, false)?,
+            host: HostRef::parse(host, false)?,
             port,
             params,
             headers,
         })
     }
 
-    fn with_scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = scheme;
-        self
-    }
-
-    /// Whether this is a `sip:` or `sips:` URI (the only schemes this proxy routes).
+    /// Whether this is a `sip:` or `sips:` URI.
     pub fn is_sip(&self) -> bool {
         matches!(self.scheme, Scheme::Sip | Scheme::Sips)
     }
 
-    /// For non-SIP schemes, the verbatim part after the colon.
-    pub fn opaque(&self) -> Option<&str> {
-        match (&self.scheme, &self.host) {
-            (Scheme::Sip | Scheme::Sips, _) => None,
-            (_, Host::Name(n)) => Some(n),
-            _ => None,
-        }
-    }
-
-    /// The user part with `%` escapes decoded (RFC 3261 §19.1.2).
-    pub fn user_unescaped(&self) -> Option<Cow<'_, str>> {
-        let u = self.user.as_deref()?;
+    /// The user part with `%` escapes decoded, as [`Uri::user_unescaped`].
+    pub fn user_unescaped(&self) -> Option<Cow<'a, str>> {
+        let u = self.user?;
         Some(if u.contains('%') {
             Cow::Owned(unescape(u))
         } else {
             Cow::Borrowed(u)
         })
+    }
+
+    /// The owned URI.
+    pub fn to_uri(&self) -> Uri {
+        Uri {
+            scheme: self.scheme.clone(),
+            user: self.user.map(str::to_owned),
+            password: self.password.map(str::to_owned),
+            host: self.host.to_host(),
+            port: self.port,
+            params: self.params.to_params(),
+            headers: self.headers.map(str::to_owned),
+        }
     }
 }
 
@@ -357,26 +472,65 @@ fn is_uric(b: u8) -> bool {
 
 impl fmt::Display for Uri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:", self.scheme)?;
-        if let Some(opaque) = self.opaque() {
-            return f.write_str(opaque);
-        }
-        if let Some(u) = &self.user {
-            f.write_str(u)?;
-            if let Some(p) = &self.password {
-                write!(f, ":{p}")?;
-            }
-            f.write_str("@")?;
-        }
-        write!(f, "{}", self.host)?;
-        if let Some(p) = self.port {
+        write_uri(
+            f,
+            &self.scheme,
+            self.opaque(),
+            (self.user.as_deref(), self.password.as_deref()),
+            (&self.host, self.port),
+            &self.params,
+            self.headers.as_deref(),
+        )
+    }
+}
+
+/// Writes a URI as [`Uri`]'s and [`UriRef`]'s `Display` do (the same text for the same URI).
+fn write_uri(
+    f: &mut fmt::Formatter<'_>,
+    scheme: &Scheme,
+    opaque: Option<&str>,
+    (user, password): (Option<&str>, Option<&str>),
+    (host, port): (&dyn fmt::Display, Option<u16>),
+    params: &dyn fmt::Display,
+    headers: Option<&str>,
+) -> fmt::Result {
+    write!(f, "{scheme}:")?;
+    if let Some(opaque) = opaque {
+        return f.write_str(opaque);
+    }
+    if let Some(u) = user {
+        f.write_str(u)?;
+        if let Some(p) = password {
             write!(f, ":{p}")?;
         }
-        write!(f, "{}", self.params)?;
-        if let Some(h) = &self.headers {
-            write!(f, "?{h}")?;
-        }
-        Ok(())
+        f.write_str("@")?;
+    }
+    write!(f, "{host}")?;
+    if let Some(p) = port {
+        write!(f, ":{p}")?;
+    }
+    write!(f, "{params}")?;
+    if let Some(h) = headers {
+        write!(f, "?{h}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for UriRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opaque = match (self.is_sip(), self.host) {
+            (false, HostRef::Name(n)) => Some(n),
+            _ => None,
+        };
+        write_uri(
+            f,
+            &self.scheme,
+            opaque,
+            (self.user, self.password),
+            (&self.host, self.port),
+            &self.params,
+            self.headers,
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 use super::error::ParseError;
 use super::header::HeaderName;
 use super::lex::is_token_byte;
-use super::{RequestUri, SipMessage, StartLine, Version};
+use super::{NameAddrRef, RequestUri, SipMessage, StartLine, Version, ViaRef};
 
 impl SipMessage {
     /// Checks, in order: version is SIP/2.0 (else [`ParseError::Version`], 505); Via, From, To,
@@ -51,9 +51,10 @@ impl SipMessage {
                 return Err(ParseError::DuplicateHeader { name });
             }
         }
-        self.vias()?;
-        self.from()?;
-        self.to()?;
+        // The values are checked where they lie: the typed parsers would copy each into strings.
+        self.check_each(&HeaderName::VIA, ViaRef::parse)?;
+        self.from_ref()?;
+        self.to_ref()?;
         let cseq = self.cseq()?;
         let call_id = self.call_id().unwrap_or("");
         if !is_call_id(call_id) {
@@ -63,10 +64,14 @@ impl SipMessage {
             });
         }
         self.max_forwards()?;
-        self.contacts()?;
-        self.routes()?;
-        self.record_routes()?;
-        self.paths()?;
+        self.check_contacts()?;
+        for name in [
+            HeaderName::ROUTE,
+            HeaderName::RECORD_ROUTE,
+            HeaderName::PATH,
+        ] {
+            self.check_each(&name, NameAddrRef::parse)?;
+        }
         if let StartLine::Request { method, uri, .. } = &self.start {
             if cseq.method != *method {
                 return Err(ParseError::CSeqMismatch {

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use super::error::{ParseError, bad};
 use super::lex::{digits_u64, is_token, is_token_byte, is_ws, trim_ws};
 use super::method::Method;
-use super::params::Params;
-use super::uri::{Host, split_hostport};
+use super::params::{Params, ParamsRef};
+use super::uri::{Host, HostRef, split_hostport};
 
 /// The branch prefix that marks RFC 3261 transaction identifiers (§8.1.1.7).
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -46,59 +46,7 @@ impl Via {
     /// # Errors
     /// [`ParseError::Version`] for another SIP version, otherwise [`ParseError::Value`].
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let mut parts = s.splitn(3, '/');
-        let name = trim_ws(parts.next().unwrap_or(""));
-        let version = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
-        let rest = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
-        if !name.eq_ignore_ascii_case("SIP") {
-            return Err(bad("Via protocol name"));
-        }
-        if version != "2.0" {
-            let (major, minor) = version
-                .split_once('.')
-                .ok_or_else(|| bad("Via protocol version"))?;
-            let num = |s: &str| digits_u64(s).and_then(|v| u16::try_from(v).ok());
-            return match (num(major), num(minor)) {
-                (Some(major), Some(minor)) => Err(ParseError::Version { major, minor }),
-                _ => Err(bad("Via protocol version")),
-            };
-        }
-        let tlen = rest.bytes().take_while(|b| is_token_byte(*b)).count();
-        let (transport, rest) = rest.split_at(tlen);
-        if transport.is_empty() || !rest.starts_with(is_ws_char) {
-            return Err(bad("Via transport"));
-        }
-        let (sent_by, params) = match rest.find(';') {
-            Some(semi) => (
-                rest.get(..semi).unwrap_or(""),
-                Params::parse_header(rest.get(semi.saturating_add(1)..).unwrap_or(""))?,
-            ),
-            None => (rest, Params::new()),
-        };
-        let sent_by = compact_sent_by(trim_ws(sent_by)).ok_or_else(|| bad("Via sent-by"))?;
-        let (host, port) = split_hostport(&sent_by)?;
-        let via = Self {
-            transport: transport.to_ascii_uppercase(),
-            host: Host::parse(host, false)?,
-            port,
-            params,
-        };
-        if let Some(r) = via.params.get("received") {
-            Host::parse(r, true)
-                .ok()
-                .and_then(|h| h.ip())
-                .ok_or_else(|| bad("Via received"))?;
-        }
-        if let Some(r) = via.params.get("rport")
-            && !r.is_empty()
-            && digits_u64(r).and_then(|p| u16::try_from(p).ok()).is_none()
-        {
-            return Err(bad("Via rport"));
-        }
-        if via.params.get("branch").is_some_and(|b| !is_token(b)) {
-            return Err(bad("Via branch"));
-        }
-        Ok(via)
+        ViaRef::parse(s).map(|v| v.to_via())
     }
 
     /// The `branch` parameter (the transaction id, RFC 3261 §17.2.3).
@@ -127,6 +75,112 @@ impl Via {
         let v = self.params.get("rport")?;
         Some(v.parse().ok())
     }
+}
+
+/// A [`Via`] borrowed from the text it was parsed from: the same checks, nothing copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViaRef<'a> {
+    /// Transport token as received (compare case-insensitively).
+    pub transport: &'a str,
+    /// The sent-by host.
+    pub host: HostRef<'a>,
+    /// The sent-by port.
+    pub port: Option<u16>,
+    /// Via parameters.
+    pub params: ParamsRef<'a>,
+}
+
+impl<'a> ViaRef<'a> {
+    /// Parses as [`Via::parse`] does.
+    ///
+    /// # Errors
+    /// As [`Via::parse`].
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let mut parts = s.splitn(3, '/');
+        let name = trim_ws(parts.next().unwrap_or(""));
+        let version = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
+        let rest = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
+        if !name.eq_ignore_ascii_case("SIP") {
+            return Err(bad("Via protocol name"));
+        }
+        if version != "2.0" {
+            let (major, minor) = version
+                .split_once('.')
+                .ok_or_else(|| bad("Via protocol version"))?;
+            let num = |s: &str| digits_u64(s).and_then(|v| u16::try_from(v).ok());
+            return match (num(major), num(minor)) {
+                (Some(major), Some(minor)) => Err(ParseError::Version { major, minor }),
+                _ => Err(bad("Via protocol version")),
+            };
+        }
+        let tlen = rest.bytes().take_while(|b| is_token_byte(*b)).count();
+        let (transport, rest) = rest.split_at(tlen);
+        if transport.is_empty() || !rest.starts_with(is_ws_char) {
+            return Err(bad("Via transport"));
+        }
+        let (sent_by, params) = match rest.find(';') {
+            Some(semi) => (
+                rest.get(..semi).unwrap_or(""),
+                ParamsRef::header(rest.get(semi.saturating_add(1)..).unwrap_or(""))?,
+            ),
+            None => (rest, ParamsRef::default()),
+        };
+        let (host, port) = split_sent_by(trim_ws(sent_by)).ok_or_else(|| bad("Via sent-by"))??;
+        let via = Self {
+            transport,
+            host: HostRef::parse(host, false)?,
+            port,
+            params,
+        };
+        if let Some(r) = via.params.get("received") {
+            HostRef::parse(r, true)
+                .ok()
+                .and_then(HostRef::ip)
+                .ok_or_else(|| bad("Via received"))?;
+        }
+        if let Some(r) = via.params.get("rport")
+            && !r.is_empty()
+            && digits_u64(r).and_then(|p| u16::try_from(p).ok()).is_none()
+        {
+            return Err(bad("Via rport"));
+        }
+        if via.params.get("branch").is_some_and(|b| !is_token(b)) {
+            return Err(bad("Via branch"));
+        }
+        Ok(via)
+    }
+
+    /// The `branch` parameter, as [`Via::branch`].
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.get("branch").filter(|b| !b.is_empty())
+    }
+
+    /// The owned Via (transport upper-cased).
+    pub fn to_via(&self) -> Via {
+        Via {
+            transport: self.transport.to_ascii_uppercase(),
+            host: self.host.to_host(),
+            port: self.port,
+            params: self.params.to_params(),
+        }
+    }
+}
+
+/// Splits a trimmed sent-by into host and port, allowing LWS only around the colon
+/// (`COLON = SWS ":" SWS`); `None` if white space appears anywhere else.
+fn split_sent_by(s: &str) -> Option<Result<(&str, Option<u16>), ParseError>> {
+    if !s.bytes().any(is_ws) {
+        return Some(split_hostport(s));
+    }
+    let compact = compact_sent_by(s)?;
+    // White space may stand only next to the colon after the host, so the host is where the text
+    // starts.
+    Some(split_hostport(&compact).and_then(|(host, port)| {
+        s.get(..host.len())
+            .filter(|h| *h == host)
+            .map(|h| (h, port))
+            .ok_or_else(|| bad("Via sent-by"))
+    }))
 }
 
 /// Removes the LWS allowed around the sent-by colon (`COLON = SWS ":" SWS`); `None` if white space

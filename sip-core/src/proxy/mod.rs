@@ -23,7 +23,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::location::{Aor, Binding};
 use crate::msg::{
-    HeaderName, Host, NameAddr, ParseError, RequestUri, SipMessage, StartLine, Uri, Via,
+    HeaderName, Host, HostRef, NameAddr, ParseError, RequestUri, SipMessage, StartLine, Uri, Via,
+    ViaRef,
 };
 
 pub use fork::{ForkAction, ResponseContext};
@@ -39,10 +40,10 @@ pub struct Local {
 }
 
 impl Local {
-    fn host_is_ours(&self, host: &Host) -> bool {
-        self.hosts.iter().any(|h| match (h, host) {
-            (Host::Name(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),
-            _ => h == host,
+    fn host_is_ours(&self, host: HostRef<'_>) -> bool {
+        self.hosts.iter().any(|h| match (h.view(), host) {
+            (HostRef::Name(a), HostRef::Name(b)) => a.eq_ignore_ascii_case(b),
+            (h, host) => h == host,
         })
     }
 
@@ -54,18 +55,18 @@ impl Local {
             5060
         };
         uri.is_sip()
-            && self.host_is_ours(&uri.host)
+            && self.host_is_ours(uri.host.view())
             && self.ports.contains(&uri.port.unwrap_or(default))
     }
 
     /// Whether `via`'s sent-by is this proxy.
-    pub fn is_local_via(&self, via: &Via) -> bool {
+    pub fn is_local_via(&self, via: &ViaRef<'_>) -> bool {
         let default = if via.transport.eq_ignore_ascii_case("TLS") {
             5061
         } else {
             5060
         };
-        self.host_is_ours(&via.host) && self.ports.contains(&via.port.unwrap_or(default))
+        self.host_is_ours(via.host) && self.ports.contains(&via.port.unwrap_or(default))
     }
 }
 
@@ -171,7 +172,7 @@ pub fn check_validated_request(req: &SipMessage, local: &Local) -> Result<Checke
             Err(ProxyReject::TooManyHops)
         };
     }
-    let vias = req.vias()?;
+    let vias = req.via_refs()?;
     for (i, via) in vias.iter().enumerate() {
         let Some(hash) = via.branch().and_then(|b| b.strip_prefix(BRANCH_PREFIX)) else {
             continue;
@@ -205,7 +206,7 @@ const BRANCH_PREFIX: &str = "z9hG4bKcb";
 /// Request-URI, the topmost Via as received (`via`), CSeq number and Proxy-Require. The CSeq method
 /// is left out so a CANCEL hashes like the INVITE it cancels; Proxy-Authorization is left out because
 /// we remove our realm's credentials before forwarding.
-fn request_hash(req: &SipMessage, via: &Via) -> String {
+fn request_hash(req: &SipMessage, via: &ViaRef<'_>) -> String {
     /// Feeds text into the hash; `Display` values are written into it without a `String`.
     struct Put(Sha256);
     impl fmt::Write for Put {
@@ -233,8 +234,12 @@ fn request_hash(req: &SipMessage, via: &Via) -> String {
         Some(u) => h.shown(u),
         None => h.text(""),
     }
-    h.text(&via.transport);
-    h.shown(&via.host);
+    // Upper case, as the typed Via holds it.
+    for b in via.transport.bytes() {
+        h.0.update([b.to_ascii_uppercase()]);
+    }
+    h.0.update([0u8]);
+    h.shown(via.host);
     match via.port {
         Some(p) => h.shown(p),
         None => h.text(""),
@@ -257,7 +262,7 @@ fn request_hash(req: &SipMessage, via: &Via) -> String {
 /// request that loops back is recognised by [`check_request`].
 pub fn branch_for(req: &SipMessage, target_index: usize) -> String {
     let hash = req
-        .top_via()
+        .top_via_ref()
         .map(|v| request_hash(req, &v))
         .unwrap_or_default();
     format!("{BRANCH_PREFIX}{hash}.{target_index:x}")
@@ -442,7 +447,8 @@ pub fn target_aor(
             return Err(ProxyReject::NotFound);
         }
         host
-    } else if local.is_local_uri(uri) || (uri.port.is_none() && local.host_is_ours(&uri.host)) {
+    } else if local.is_local_uri(uri) || (uri.port.is_none() && local.host_is_ours(uri.host.view()))
+    {
         caller_domain
             .ok_or(ProxyReject::NotFound)?
             .to_ascii_lowercase()

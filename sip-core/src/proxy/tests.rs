@@ -23,9 +23,9 @@ fn local_uri_and_via_matching() {
     );
     assert!(!l.is_local_uri(&u("sip:192.0.2.1:5070")));
     assert!(!l.is_local_uri(&u("sip:192.0.2.2")));
-    let v = |s: &str| Via::parse(s).unwrap();
+    let v = |s: &'static str| ViaRef::parse(s).unwrap();
     assert!(l.is_local_via(&v("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1")));
-    assert!(l.is_local_via(&v("SIP/2.0/TLS proxy.example.com;branch=z9hG4bK1")));
+    assert!(l.is_local_via(&v("SIP/2.0/tls proxy.example.com;branch=z9hG4bK1")));
     assert!(!l.is_local_via(&v("SIP/2.0/UDP 192.0.2.1:5080;branch=z9hG4bK1")));
 }
 

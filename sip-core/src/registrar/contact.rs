@@ -1,15 +1,15 @@
 //! Contact-level rules of RFC 3261 §10.3 step 6–7: URI equivalence (§19.1.4), q-values (§20.10) and
 //! expiry selection (§10.2.1.1, §10.3 step 6).
 
-use crate::msg::{Host, Uri};
+use crate::msg::{HostRef, UriRef};
 
 /// URI comparison per RFC 3261 §19.1.4, as the registrar uses it to tell whether a Contact refreshes
 /// an existing binding: same scheme; user and password equal case-sensitively after unescaping; host
 /// case-insensitive; ports equal (an absent port differs from an explicit 5060); the parameters
 /// `user`, `ttl`, `method`, `maddr` and `transport` equal if either side has them; any other
 /// parameter present on both sides equal (case-insensitively); URI headers equal.
-pub(crate) fn uri_equivalent(a: &Uri, b: &Uri) -> bool {
-    if a.scheme != b.scheme || a.port != b.port || !host_eq(&a.host, &b.host) {
+pub(crate) fn uri_equivalent(a: &UriRef<'_>, b: &UriRef<'_>) -> bool {
+    if a.scheme != b.scheme || a.port != b.port || !host_eq(a.host, b.host) {
         return false;
     }
     if a.user_unescaped() != b.user_unescaped() || a.password != b.password {
@@ -31,9 +31,9 @@ pub(crate) fn uri_equivalent(a: &Uri, b: &Uri) -> bool {
     a.headers == b.headers
 }
 
-fn host_eq(a: &Host, b: &Host) -> bool {
+fn host_eq(a: HostRef<'_>, b: HostRef<'_>) -> bool {
     match (a, b) {
-        (Host::Name(x), Host::Name(y)) => x.eq_ignore_ascii_case(y),
+        (HostRef::Name(x), HostRef::Name(y)) => x.eq_ignore_ascii_case(y),
         _ => a == b,
     }
 }
@@ -85,8 +85,8 @@ pub(crate) fn parse_delta_seconds(text: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn u(s: &str) -> Uri {
-        Uri::parse(s).unwrap()
+    fn u(s: &str) -> UriRef<'_> {
+        UriRef::parse(s).unwrap()
     }
 
     #[test]

@@ -23,9 +23,12 @@
 
 mod contact;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use crate::auth::Authenticated;
 use crate::location::{Aor, Binding, sort_by_q};
-use crate::msg::{Contact, HeaderName, Host, NameAddr, ParseError, SipMessage, Uri};
+use crate::msg::{ContactRef, HeaderName, HostRef, NameAddr, ParseError, SipMessage, Uri, UriRef};
 use crate::proxy::local_tag;
 use contact::{parse_delta_seconds, parse_q, uri_equivalent};
 
@@ -180,6 +183,9 @@ impl RegisterError {
     }
 }
 
+/// Room for a contact URI's text, so printing one does not grow the string several times.
+const CONTACT_CAPACITY: usize = 96;
+
 /// The option tags this registrar supports (`Require` may name only these).
 pub const SUPPORTED: &[&str] = &["path"];
 
@@ -193,8 +199,13 @@ pub fn aor_of(
     req: &SipMessage,
     is_our_domain: impl Fn(&str) -> bool,
 ) -> Result<Aor, RegisterError> {
-    let to = req.to()?;
-    aor_of_uri(&to.uri, is_our_domain)
+    let to = req.to_ref()?;
+    aor_of_parts(
+        to.uri.is_sip(),
+        to.uri.user_unescaped(),
+        to.uri.host,
+        is_our_domain,
+    )
 }
 
 /// [`aor_of`] for a URI already at hand (the proxy uses it on the Request-URI).
@@ -202,16 +213,30 @@ pub fn aor_of(
 /// # Errors
 /// As [`aor_of`].
 pub fn aor_of_uri(uri: &Uri, is_our_domain: impl Fn(&str) -> bool) -> Result<Aor, RegisterError> {
-    if !uri.is_sip() {
+    aor_of_parts(
+        uri.is_sip(),
+        uri.user_unescaped(),
+        uri.host.view(),
+        is_our_domain,
+    )
+}
+
+fn aor_of_parts(
+    is_sip: bool,
+    user: Option<Cow<'_, str>>,
+    host: HostRef<'_>,
+    is_our_domain: impl Fn(&str) -> bool,
+) -> Result<Aor, RegisterError> {
+    if !is_sip {
         return Err(RegisterError::BadRequest {
             reason: "AOR Is Not A SIP URI",
         });
     }
-    let user = uri.user_unescaped().ok_or(RegisterError::BadRequest {
+    let user = user.ok_or(RegisterError::BadRequest {
         reason: "AOR Without User",
     })?;
-    let domain = match &uri.host {
-        Host::Name(n) => n.to_ascii_lowercase(),
+    let domain = match host {
+        HostRef::Name(n) => n.to_ascii_lowercase(),
         other => other.to_string(),
     };
     if !is_our_domain(&domain) {
@@ -260,10 +285,11 @@ impl RegisterOutcome {
         self.bindings
             .iter()
             .map(|b| {
-                let mut v = format!("<{}>;expires={}", b.contact, b.remaining(now_unix));
+                let mut v = String::with_capacity(b.contact.len().saturating_add(32));
+                let _ = write!(v, "<{}>;expires={}", b.contact, b.remaining(now_unix));
                 if b.q != 1000 {
                     v.push_str(";q=");
-                    v.push_str(&b.q_text());
+                    b.push_q(&mut v);
                 }
                 v
             })
@@ -310,7 +336,7 @@ pub fn process_register(
             options: unsupported,
         });
     }
-    let contacts = req.contacts()?;
+    let contacts = req.contact_refs()?;
     let call_id = req.call_id().ok_or(RegisterError::BadRequest {
         reason: "Missing Call-ID",
     })?;
@@ -337,11 +363,8 @@ pub fn process_register(
     } else {
         Vec::new()
     };
-    let live: Vec<Binding> = current
-        .iter()
-        .filter(|b| b.is_live(now_unix))
-        .cloned()
-        .collect();
+    // Borrowed until the outcome is known: a refresh replaces them, so copying them first was waste.
+    let live: Vec<&Binding> = current.iter().filter(|b| b.is_live(now_unix)).collect();
 
     // A retransmission of the REGISTER that last refreshed a binding (same Call-ID and CSeq) gets the
     // current bindings again and changes nothing, so a registrar can answer REGISTER without keeping a
@@ -349,7 +372,7 @@ pub fn process_register(
     let retransmission = live.iter().any(|b| b.call_id == call_id && b.cseq == cseq);
     if contacts.is_empty() || retransmission {
         return Ok(RegisterOutcome {
-            bindings: live,
+            bindings: live.into_iter().cloned().collect(),
             changed: false,
             removed: false,
             path_echo,
@@ -362,13 +385,13 @@ pub fn process_register(
             stored: b.cseq,
         })
     };
-    if contacts.iter().any(|c| matches!(c, Contact::Star)) {
+    if contacts.iter().any(|c| matches!(c, ContactRef::Star)) {
         if contacts.len() != 1 || header_expires != Some(0) {
             return Err(RegisterError::BadRequest {
                 reason: "Contact * Needs Expires 0 And No Other Contact",
             });
         }
-        if let Some(err) = live.iter().find_map(out_of_order) {
+        if let Some(err) = live.iter().find_map(|b| out_of_order(b)) {
             return Err(err);
         }
         return Ok(RegisterOutcome {
@@ -382,7 +405,7 @@ pub fn process_register(
     // Validate every contact before changing anything (423 and 400 abort the whole request).
     let mut wanted = Vec::with_capacity(contacts.len());
     for c in &contacts {
-        let Contact::Addr(addr) = c else { continue };
+        let ContactRef::Addr(addr) = c else { continue };
         let expires = addr
             .params
             .get("expires")
@@ -406,7 +429,10 @@ pub fn process_register(
 
     let user_agent = req.headers.get(&HeaderName::USER_AGENT).unwrap_or("");
     // (binding, refreshed by this request)
-    let mut set: Vec<(Binding, bool)> = live.into_iter().map(|b| (b, false)).collect();
+    let mut set: Vec<(Cow<'_, Binding>, bool)> = live
+        .into_iter()
+        .map(|b| (Cow::Borrowed(b), false))
+        .collect();
     for (addr, expires, q) in wanted {
         let found = set
             .iter()
@@ -416,8 +442,10 @@ pub fn process_register(
         {
             return Err(err);
         }
+        let mut contact = String::with_capacity(CONTACT_CAPACITY);
+        let _ = write!(contact, "{}", addr.uri);
         let binding = Binding {
-            contact: addr.uri.to_string(),
+            contact,
             expires_at: now_unix.saturating_add(u64::from(expires)),
             q,
             call_id: call_id.to_owned(),
@@ -434,14 +462,14 @@ pub fn process_register(
             }
             (Some(i), _) => {
                 if let Some(slot) = set.get_mut(i) {
-                    *slot = (binding, true);
+                    *slot = (Cow::Owned(binding), true);
                 }
             }
             (None, 0) => {}
-            (None, _) => set.push((binding, true)),
+            (None, _) => set.push((Cow::Owned(binding), true)),
         }
     }
-    let mut bindings: Vec<Binding> = set.into_iter().map(|(b, _)| b).collect();
+    let mut bindings: Vec<Binding> = set.into_iter().map(|(b, _)| b.into_owned()).collect();
     if bindings.len() > policy.max_contacts {
         return Err(RegisterError::TooManyContacts {
             count: bindings.len(),
@@ -462,8 +490,8 @@ pub fn process_register(
 
 /// Whether a stored contact text names the same URI as `uri` (§19.1.4); an unparsable stored text
 /// only matches itself.
-fn same_contact(stored: &str, uri: &Uri) -> bool {
-    match Uri::parse(stored) {
+fn same_contact(stored: &str, uri: &UriRef<'_>) -> bool {
+    match UriRef::parse(stored) {
         Ok(s) => uri_equivalent(&s, uri),
         Err(_) => stored == uri.to_string(),
     }

@@ -98,7 +98,7 @@ impl<P: Clone> Transactions<P> {
             Ok(key) => key,
             Err(error) => return Err(Rejected::new(error, msg, from)),
         };
-        let ack_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
+        let ack_tag = msg.to_ref().ok().and_then(|t| t.tag().map(str::to_owned));
         let untagged = key.legacy_to_tag().and_then(|_| key.with_to_tag(None));
         for candidate in [Some(key), untagged].into_iter().flatten() {
             let Some(txn) = self.txns.get_mut(&candidate) else {

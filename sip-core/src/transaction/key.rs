@@ -108,7 +108,7 @@ fn malformed(header: &'static str) -> TransactionError {
 /// The key of the client transaction a message belongs to: its top-Via branch and CSeq method. Used both
 /// when sending a request and when matching a response.
 pub(crate) fn client_key(msg: &SipMessage) -> Result<TransactionKey, TransactionError> {
-    let via = msg.top_via().map_err(|_| malformed("Via"))?;
+    let via = msg.top_via_ref().map_err(|_| malformed("Via"))?;
     let cseq = msg.cseq().map_err(|_| malformed("CSeq"))?;
     let branch = via.branch().ok_or_else(|| malformed("Via"))?;
     Ok(TransactionKey {
@@ -127,12 +127,13 @@ pub(crate) fn server_key(
     msg: &SipMessage,
     method: Method,
 ) -> Result<TransactionKey, TransactionError> {
-    let via = msg.top_via().map_err(|_| malformed("Via"))?;
+    let via = msg.top_via_ref().map_err(|_| malformed("Via"))?;
     if let Some(branch) = via.branch().filter(|b| is_rfc3261_branch(b)) {
-        let sent_by = match via.port {
-            Some(port) => format!("{}:{port}", via.host).to_ascii_lowercase(),
-            None => via.host.to_string().to_ascii_lowercase(),
+        let mut sent_by = match via.port {
+            Some(port) => format!("{}:{port}", via.host),
+            None => via.host.to_string(),
         };
+        sent_by.make_ascii_lowercase();
         return Ok(TransactionKey {
             role: Role::Server,
             method,
@@ -143,8 +144,8 @@ pub(crate) fn server_key(
         });
     }
     let cseq = msg.cseq().map_err(|_| malformed("CSeq"))?;
-    let from = msg.from().map_err(|_| malformed("From"))?;
-    let to = msg.to().map_err(|_| malformed("To"))?;
+    let from = msg.from_ref().map_err(|_| malformed("From"))?;
+    let to = msg.to_ref().map_err(|_| malformed("To"))?;
     let call_id = msg.call_id().ok_or_else(|| malformed("Call-ID"))?;
     let request_uri = match &msg.start {
         crate::msg::StartLine::Request { uri, .. } => uri.to_string(),
@@ -159,7 +160,7 @@ pub(crate) fn server_key(
             from_tag: from.tag().map(str::to_owned),
             call_id: call_id.to_owned(),
             seq: cseq.seq,
-            top_via: via.to_string(),
+            top_via: via.to_via().to_string(),
         })),
     })
 }

@@ -267,7 +267,7 @@ impl<P: Clone> Transactions<P> {
                 // timer), and it holds the request's buffer.
                 *trying = None;
                 if code >= 200 && key.branch().is_none() {
-                    *to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
+                    *to_tag = msg.to_ref().ok().and_then(|t| t.tag().map(str::to_owned));
                 }
                 m.on_send(&mut ctx, code, msg.to_bytes())
             }
