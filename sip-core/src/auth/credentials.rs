@@ -7,41 +7,43 @@
 //! unsafe: a known parameter given twice, an unterminated quoted string or a missing mandatory
 //! parameter makes the whole value malformed.
 
+use std::borrow::Cow;
+
 use super::MalformedReason;
 
 /// The digest parameters a client sent, borrowed from the header text where no unescaping was needed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Credentials {
+pub struct Credentials<'a> {
     /// `username`: the extension (the user part of the AOR for a registration).
-    pub username: String,
+    pub username: Cow<'a, str>,
     /// `realm`: the domain whose credentials are offered.
-    pub realm: String,
+    pub realm: Cow<'a, str>,
     /// `nonce`: the server nonce being answered.
-    pub nonce: String,
+    pub nonce: Cow<'a, str>,
     /// `uri`: the digest-uri the client hashed (normally the Request-URI).
-    pub uri: String,
+    pub uri: Cow<'a, str>,
     /// `response`: the hex digest.
-    pub response: String,
+    pub response: Cow<'a, str>,
     /// `algorithm`, if sent (absent means MD5, RFC 2617 §3.2.2).
-    pub algorithm: Option<String>,
+    pub algorithm: Option<Cow<'a, str>>,
     /// `cnonce`, required with `qop`.
-    pub cnonce: Option<String>,
+    pub cnonce: Option<Cow<'a, str>>,
     /// `qop`, the quality of protection chosen (`auth`).
-    pub qop: Option<String>,
+    pub qop: Option<Cow<'a, str>>,
     /// `nc`, the nonce count as sent (8 hex digits), required with `qop`.
-    pub nc: Option<String>,
+    pub nc: Option<Cow<'a, str>>,
     /// `opaque`, echoed from the challenge if the server sent one.
-    pub opaque: Option<String>,
+    pub opaque: Option<Cow<'a, str>>,
 }
 
-impl Credentials {
+impl<'a> Credentials<'a> {
     /// Parses one header value such as
     /// `Digest username="1001", realm="acme.example.com", nonce="…", uri="sip:acme.example.com", response="…"`.
     ///
     /// # Errors
     /// [`MalformedReason`] naming what is wrong: not the `Digest` scheme, bad syntax, a duplicated or a
     /// missing parameter.
-    pub fn parse(value: &str) -> Result<Self, MalformedReason> {
+    pub fn parse(value: &'a str) -> Result<Self, MalformedReason> {
         let value = value.trim_start();
         let scheme_len = value
             .find(|c: char| c.is_ascii_whitespace())
@@ -89,33 +91,49 @@ impl Credentials {
         Ok(creds)
     }
 
-    fn set(&mut self, name: &str, val: String, seen: &mut Seen) -> Result<(), MalformedReason> {
-        let (flag, slot, static_name): (&mut bool, Slot<'_>, &'static str) =
-            match name.to_ascii_lowercase().as_str() {
-                "username" => (
-                    &mut seen.username,
-                    Slot::Plain(&mut self.username),
-                    "username",
-                ),
-                "realm" => (&mut seen.realm, Slot::Plain(&mut self.realm), "realm"),
-                "nonce" => (&mut seen.nonce, Slot::Plain(&mut self.nonce), "nonce"),
-                "uri" => (&mut seen.uri, Slot::Plain(&mut self.uri), "uri"),
-                "response" => (
-                    &mut seen.response,
-                    Slot::Plain(&mut self.response),
-                    "response",
-                ),
-                "algorithm" => (
-                    &mut seen.algorithm,
-                    Slot::Opt(&mut self.algorithm),
-                    "algorithm",
-                ),
-                "cnonce" => (&mut seen.cnonce, Slot::Opt(&mut self.cnonce), "cnonce"),
-                "qop" => (&mut seen.qop, Slot::Opt(&mut self.qop), "qop"),
-                "nc" => (&mut seen.nc, Slot::Opt(&mut self.nc), "nc"),
-                "opaque" => (&mut seen.opaque, Slot::Opt(&mut self.opaque), "opaque"),
-                _ => return Ok(()),
-            };
+    fn set(
+        &mut self,
+        name: &str,
+        val: Cow<'a, str>,
+        seen: &mut Seen,
+    ) -> Result<(), MalformedReason> {
+        // Parameter names compare case-insensitively (RFC 2617 §1.2), without lower-casing a copy.
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        let (flag, slot, static_name): (&mut bool, Slot<'_, 'a>, &'static str) = if is("username") {
+            (
+                &mut seen.username,
+                Slot::Plain(&mut self.username),
+                "username",
+            )
+        } else if is("realm") {
+            (&mut seen.realm, Slot::Plain(&mut self.realm), "realm")
+        } else if is("nonce") {
+            (&mut seen.nonce, Slot::Plain(&mut self.nonce), "nonce")
+        } else if is("uri") {
+            (&mut seen.uri, Slot::Plain(&mut self.uri), "uri")
+        } else if is("response") {
+            (
+                &mut seen.response,
+                Slot::Plain(&mut self.response),
+                "response",
+            )
+        } else if is("algorithm") {
+            (
+                &mut seen.algorithm,
+                Slot::Opt(&mut self.algorithm),
+                "algorithm",
+            )
+        } else if is("cnonce") {
+            (&mut seen.cnonce, Slot::Opt(&mut self.cnonce), "cnonce")
+        } else if is("qop") {
+            (&mut seen.qop, Slot::Opt(&mut self.qop), "qop")
+        } else if is("nc") {
+            (&mut seen.nc, Slot::Opt(&mut self.nc), "nc")
+        } else if is("opaque") {
+            (&mut seen.opaque, Slot::Opt(&mut self.opaque), "opaque")
+        } else {
+            return Ok(());
+        };
         if *flag {
             return Err(MalformedReason::Duplicate(static_name));
         }
@@ -128,9 +146,9 @@ impl Credentials {
     }
 }
 
-enum Slot<'a> {
-    Plain(&'a mut String),
-    Opt(&'a mut Option<String>),
+enum Slot<'s, 'a> {
+    Plain(&'s mut Cow<'a, str>),
+    Opt(&'s mut Option<Cow<'a, str>>),
 }
 
 #[derive(Default)]
@@ -158,7 +176,7 @@ fn take_token(s: &str) -> Option<(&str, &str)> {
 }
 
 /// A quoted string (unescaped) or a bare value running to the next comma or white space.
-fn take_value(s: &str) -> Result<(String, &str), MalformedReason> {
+fn take_value(s: &str) -> Result<(Cow<'_, str>, &str), MalformedReason> {
     let Some(body) = s.strip_prefix('"') else {
         let end = s
             .find(|c: char| c == ',' || c.is_ascii_whitespace())
@@ -167,14 +185,14 @@ fn take_value(s: &str) -> Result<(String, &str), MalformedReason> {
         if val.is_empty() || val.contains('"') {
             return Err(MalformedReason::Syntax);
         }
-        return Ok((val.to_owned(), rest));
+        return Ok((Cow::Borrowed(val), rest));
     };
-    // The common case, no quoted-pair: one exact allocation.
+    // The common case, no quoted-pair: borrowed.
     if let Some(end) = body.find(['"', '\\'])
         && body.as_bytes().get(end) == Some(&b'"')
     {
         let (val, rest) = body.split_at(end);
-        return Ok((val.to_owned(), rest.get(1..).unwrap_or("")));
+        return Ok((Cow::Borrowed(val), rest.get(1..).unwrap_or("")));
     }
     let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices();
@@ -182,7 +200,7 @@ fn take_value(s: &str) -> Result<(String, &str), MalformedReason> {
         match c {
             '"' => {
                 let rest = body.get(i.saturating_add(1)..).unwrap_or("");
-                return Ok((out, rest));
+                return Ok((Cow::Owned(out), rest));
             }
             '\\' => match chars.next() {
                 Some((_, escaped)) => out.push(escaped),

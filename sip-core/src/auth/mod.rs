@@ -372,7 +372,7 @@ impl Challenger {
     /// As [`Challenger::verify`].
     pub fn verify_credentials(
         &mut self,
-        creds: &Credentials,
+        creds: &Credentials<'_>,
         req: &DigestRequest<'_>,
         lookup: impl FnOnce(&str) -> Option<Ha1>,
     ) -> Result<Authenticated, AuthError> {
@@ -386,35 +386,35 @@ impl Challenger {
     /// As [`Challenger::verify`].
     pub fn verify_credentials_any(
         &mut self,
-        creds: &Credentials,
+        creds: &Credentials<'_>,
         req: &DigestRequest<'_>,
         lookup: impl FnOnce(&str) -> Vec<Ha1>,
     ) -> Result<Authenticated, AuthError> {
         if !creds.realm.eq_ignore_ascii_case(req.realm) {
             return Err(AuthError::RealmMismatch {
                 expected: req.realm.to_owned(),
-                got: creds.realm.clone(),
+                got: creds.realm.to_string(),
             });
         }
         let alg = match &creds.algorithm {
             None => Algorithm::Md5,
             Some(t) => Algorithm::from_token(t)
-                .ok_or_else(|| AuthError::UnsupportedAlgorithm(t.clone()))?,
+                .ok_or_else(|| AuthError::UnsupportedAlgorithm(t.to_string()))?,
         };
         let qop = match (&creds.qop, &creds.cnonce, &creds.nc) {
             (Some(q), Some(cnonce), Some(nc)) if q.eq_ignore_ascii_case("auth") => {
-                Some((nc.as_str(), cnonce.as_str(), parse_nc(nc)?))
+                Some((nc.as_ref(), cnonce.as_ref(), parse_nc(nc)?))
             }
             (None, _, _) if !self.require_qop => None,
-            (q, _, _) => return Err(AuthError::UnsupportedQop(q.clone())),
+            (q, _, _) => return Err(AuthError::UnsupportedQop(q.as_deref().map(str::to_owned))),
         };
         if !creds.uri.trim().eq_ignore_ascii_case(req.uri.trim()) {
             return Err(AuthError::UriMismatch {
                 expected: req.uri.to_owned(),
-                got: creds.uri.clone(),
+                got: creds.uri.to_string(),
             });
         }
-        let username = || creds.username.clone();
+        let username = || creds.username.to_string();
         let candidates = lookup(&creds.username);
         if candidates.is_empty() {
             return Err(AuthError::UnknownUser {
@@ -468,8 +468,8 @@ impl Challenger {
             }
         }
         Ok(Authenticated {
-            username: creds.username.clone(),
-            realm: creds.realm.clone(),
+            username: creds.username.to_string(),
+            realm: creds.realm.to_string(),
             algorithm: alg,
         })
     }

@@ -1,10 +1,33 @@
 //! Digest over SIP messages: which header carries what (RFC 3261 §22.2 for user agents and
 //! registrars, §22.3 for proxies), picking the credentials for our realm, and the 401/407 responses.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use crate::msg::{HeaderName, SipMessage, response_to};
 use crate::proxy::local_tag;
 
 use super::{AuthError, Authenticated, Challenger, Credentials, DigestRequest, Ha1};
+
+/// Whether `value` prints as `text`, ignoring ASCII case, without building the text.
+fn shows_as(value: &impl fmt::Display, text: &str) -> bool {
+    /// Compares what is written with what is left of the text; fails at the first difference.
+    struct Compare<'a>(&'a [u8]);
+    impl fmt::Write for Compare<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let piece = s.as_bytes();
+            match (self.0.get(..piece.len()), self.0.get(piece.len()..)) {
+                (Some(head), Some(rest)) if head.eq_ignore_ascii_case(piece) => {
+                    self.0 = rest;
+                    Ok(())
+                }
+                _ => Err(fmt::Error),
+            }
+        }
+    }
+    let mut left = Compare(text.as_bytes());
+    fmt::write(&mut left, format_args!("{value}")).is_ok() && left.0.is_empty()
+}
 
 /// Who challenges: a registrar/UAS (401) or a proxy (407).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +69,11 @@ impl Challenging {
 /// # Errors
 /// [`AuthError::Missing`] when no header is present or none is for `realm`;
 /// [`AuthError::Malformed`] when none parses and at least one header is present.
-pub fn credentials_for(
-    req: &SipMessage,
+pub fn credentials_for<'m>(
+    req: &'m SipMessage,
     kind: Challenging,
     realm: &str,
-) -> Result<Credentials, AuthError> {
+) -> Result<Credentials<'m>, AuthError> {
     let name = kind.credentials_header();
     let mut first_error = None;
     for value in req.headers.get_all(&name) {
@@ -144,11 +167,12 @@ impl Challenger {
         lookup: impl FnOnce(&str) -> Vec<Ha1>,
     ) -> Result<Authenticated, AuthError> {
         let creds = credentials_for(req, kind, realm)?;
-        let ruri = req.request_uri().map(|u| u.to_string()).unwrap_or_default();
-        let uri = if !creds.uri.eq_ignore_ascii_case(&ruri) && accept_uri(&creds.uri) {
-            creds.uri.clone()
+        // The digest uri is normally the Request-URI: compared as printed, without printing it.
+        let names_ruri = req.request_uri().is_some_and(|u| shows_as(u, &creds.uri));
+        let uri: Cow<'_, str> = if names_ruri || accept_uri(&creds.uri) {
+            Cow::Borrowed(creds.uri.as_ref())
         } else {
-            ruri
+            Cow::Owned(req.request_uri().map(|u| u.to_string()).unwrap_or_default())
         };
         let method = req.method().map(|m| m.as_str()).unwrap_or("");
         let digest_req = DigestRequest {
@@ -175,5 +199,25 @@ impl Challenger {
             resp.headers.push(kind.challenge_header(), value);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shows_as;
+    use crate::msg::Uri;
+
+    #[test]
+    fn a_value_shows_as_its_text_in_any_case() {
+        let uri =
+            Uri::parse("sip:Acme.Example.com;transport=udp").unwrap_or_else(|e| panic!("{e}"));
+        assert!(shows_as(&uri, "sip:acme.example.com;TRANSPORT=UDP"));
+        assert!(!shows_as(&uri, "sip:acme.example.com"), "a prefix");
+        assert!(
+            !shows_as(&uri, "sip:acme.example.com;transport=udp;lr"),
+            "longer"
+        );
+        assert!(!shows_as(&uri, "sip:acme.example.org;transport=udp"));
+        assert!(shows_as(&"", ""));
     }
 }

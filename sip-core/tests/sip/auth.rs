@@ -396,9 +396,8 @@ fn a_user_with_two_passwords_is_accepted_with_either_and_refused_with_neither() 
             assert_eq!((ok.username.as_str(), ok.algorithm), ("1001", alg));
         }
         let n = nonce_of(&c.challenge(REALM, NOW, false)[0]);
-        let creds =
-            sip_core::auth::Credentials::parse(&answer(alg, "neither", REALM, &n, "00000001"))
-                .unwrap();
+        let header = answer(alg, "neither", REALM, &n, "00000001");
+        let creds = sip_core::auth::Credentials::parse(&header).unwrap();
         assert!(matches!(
             c.verify_credentials_any(&creds, &req(NOW + 5), both),
             Err(AuthError::WrongResponse { .. })
