@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Deterministic cost of a registration through the registrar's code path (BENCHMARKS.md, issue 4):
-# instructions and heap allocations per registration (its two requests), counted by valgrind's
-# callgrind on `sip-core/examples/register_cost.rs`. CPU time on the development VMs moves by 10-30 %
-# between runs; these counts do not, so they compare two versions of the parser or registrar exactly.
-# The figures are the difference between 2,200 and 200 iterations, so start-up is left out.
+# Deterministic cost of the SIP core's code paths (BENCHMARKS.md, issue 4), counted by valgrind's
+# callgrind: instructions and heap allocations per registration (its two requests,
+# `sip-core/examples/register_cost.rs`) and per INVITE through the proxy's checks
+# (`sip-core/examples/proxy_cost.rs`). CPU time on the development VMs moves by 10-30 % between runs;
+# these counts do not, so they compare two versions of the parser, registrar or proxy exactly. The
+# figures are the difference between 2,200 and 200 iterations, so start-up is left out.
 #
 # Usage: scripts/bench-sip-cost.sh [REV...]   (no REV: the working tree; each REV is built in a worktree)
 # Needs: cargo, valgrind. SHA-256 runs in software under valgrind (no SHA extensions), so the digest
@@ -32,20 +33,25 @@ counts() {
     echo "$ir $allocs"
 }
 
+# measure NAME DIR: both examples built in DIR (a target's release/examples).
 measure() {
-    local name=$1 bin=$2 a b
-    read -r -a a <<< "$(counts "$bin" 200)"
-    read -r -a b <<< "$(counts "$bin" 2200)"
-    echo "$name: $(((b[0] - a[0]) / 2000)) instructions, $(((b[1] - a[1]) / 2000)) allocations per registration"
+    local name=$1 dir=$2 example what a b
+    for example in register_cost proxy_cost; do
+        what=registration
+        [[ $example == proxy_cost ]] && what=INVITE
+        read -r -a a <<< "$(counts "$dir/$example" 200)"
+        read -r -a b <<< "$(counts "$dir/$example" 2200)"
+        echo "$name: $(((b[0] - a[0]) / 2000)) instructions, $(((b[1] - a[1]) / 2000)) allocations per $what"
+    done
 }
 
 build() {
-    (cd "$1" && CARGO_TARGET_DIR=$2 cargo build --release -q -p sip-core --example register_cost)
+    (cd "$1" && CARGO_TARGET_DIR=$2 cargo build --release -q -p sip-core --example register_cost --example proxy_cost)
 }
 
 if (($# == 0)); then
     build "$root" "$root/target"
-    measure "working tree" "$root/target/release/examples/register_cost"
+    measure "working tree" "$root/target/release/examples"
 fi
 for rev in "$@"; do
     tree=$work/tree-${rev//\//_}
@@ -53,8 +59,8 @@ for rev in "$@"; do
     trees+=("$tree")
     # The example may be newer than REV: use the working tree's copy and its request helpers.
     mkdir -p "$tree/sip-core/examples" "$tree/sip-core/benches/support"
-    cp "$root/sip-core/examples/register_cost.rs" "$tree/sip-core/examples/"
-    cp "$root/sip-core/benches/support/register.rs" "$tree/sip-core/benches/support/"
+    cp "$root"/sip-core/examples/{register,proxy}_cost.rs "$tree/sip-core/examples/"
+    cp "$root"/sip-core/benches/support/*.rs "$tree/sip-core/benches/support/"
     build "$tree" "${TARGET_DIR:-$work/target}"
-    measure "$rev" "${TARGET_DIR:-$work/target}/release/examples/register_cost"
+    measure "$rev" "${TARGET_DIR:-$work/target}/release/examples"
 done

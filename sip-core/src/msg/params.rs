@@ -97,7 +97,16 @@ impl<'a> ParamsRef<'a> {
     /// and `=` (RFC 3261 `SEMI`, `EQUAL`); values are tokens, hosts (also bracketed IPv6, RFC 5118
     /// §4.5) or quoted strings. Empty parameters (`;;`) are errors.
     pub(crate) fn header(raw: &'a str) -> Result<Self, ParseError> {
-        header_items(raw).try_for_each(|item| item.map(drop))?;
+        Self::header_each(raw, |_, _| {})
+    }
+
+    /// [`ParamsRef::header`], handing each `(name, value)` to `each` on the way (one pass for a
+    /// caller that checks some values).
+    pub(crate) fn header_each(
+        raw: &'a str,
+        mut each: impl FnMut(&'a str, Option<&'a str>),
+    ) -> Result<Self, ParseError> {
+        header_items(raw).try_for_each(|item| item.map(|(n, v)| each(n, v)))?;
         Ok(Self { raw, uri: false })
     }
 

@@ -118,36 +118,53 @@ impl<'a> ViaRef<'a> {
         if transport.is_empty() || !rest.starts_with(is_ws_char) {
             return Err(bad("Via transport"));
         }
+        // The parameters with a grammar of their own are picked up in the same pass (the first of
+        // each name, as `get` would find).
+        let (mut received, mut rport, mut branch) = (None, None, None);
         let (sent_by, params) = match rest.find(';') {
             Some(semi) => (
                 rest.get(..semi).unwrap_or(""),
-                ParamsRef::header(rest.get(semi.saturating_add(1)..).unwrap_or(""))?,
+                ParamsRef::header_each(
+                    rest.get(semi.saturating_add(1)..).unwrap_or(""),
+                    |name, value| {
+                        let slot = if name.eq_ignore_ascii_case("received") {
+                            &mut received
+                        } else if name.eq_ignore_ascii_case("rport") {
+                            &mut rport
+                        } else if name.eq_ignore_ascii_case("branch") {
+                            &mut branch
+                        } else {
+                            return;
+                        };
+                        slot.get_or_insert(value.unwrap_or(""));
+                    },
+                )?,
             ),
             None => (rest, ParamsRef::default()),
         };
         let (host, port) = split_sent_by(trim_ws(sent_by)).ok_or_else(|| bad("Via sent-by"))??;
-        let via = Self {
-            transport,
-            host: HostRef::parse(host, false)?,
-            port,
-            params,
-        };
-        if let Some(r) = via.params.get("received") {
+        let host = HostRef::parse(host, false)?;
+        if let Some(r) = received {
             HostRef::parse(r, true)
                 .ok()
                 .and_then(HostRef::ip)
                 .ok_or_else(|| bad("Via received"))?;
         }
-        if let Some(r) = via.params.get("rport")
+        if let Some(r) = rport
             && !r.is_empty()
             && digits_u64(r).and_then(|p| u16::try_from(p).ok()).is_none()
         {
             return Err(bad("Via rport"));
         }
-        if via.params.get("branch").is_some_and(|b| !is_token(b)) {
+        if branch.is_some_and(|b| !is_token(b)) {
             return Err(bad("Via branch"));
         }
-        Ok(via)
+        Ok(Self {
+            transport,
+            host,
+            port,
+            params,
+        })
     }
 
     /// The `branch` parameter, as [`Via::branch`].
