@@ -16,7 +16,7 @@
 //!    unknown user, 480 for one not registered); a caller of one domain never reaches another domain's
 //!    users (404); callers from outside our domains (trunks, other servers) may call our users.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -153,6 +153,10 @@ pub struct SipServer {
     forks: HashMap<TransactionKey, Box<Fork>>,
     /// Client transactions of forks: (server transaction, branch index).
     branches: HashMap<TransactionKey, (TransactionKey, usize)>,
+    /// The forks that armed a Timer C, by server transaction; an entry goes at the first once-a-second
+    /// look that finds none armed. Looking through every fork instead touched each of the tens of
+    /// thousands kept for 32 s, every second.
+    timed: HashSet<TransactionKey>,
     /// Next hops whose host name is being resolved report here.
     resolved_tx: mpsc::UnboundedSender<Resolved>,
     resolved_rx: Option<mpsc::UnboundedReceiver<Resolved>>,
@@ -209,6 +213,7 @@ impl SipServer {
             started: std::time::Instant::now(),
             forks: HashMap::with_capacity(FORKS_CAPACITY),
             branches: HashMap::with_capacity(FORKS_CAPACITY),
+            timed: HashSet::new(),
             resolved_tx,
             resolved_rx: Some(resolved_rx),
         }
@@ -320,7 +325,10 @@ impl SipServer {
     /// (or already cancelled by Timer C and still unanswered) counts as a 408 (RFC 3261 §16.8).
     fn fire_timer_c(&mut self, now: std::time::Instant) {
         let mut due = Vec::new();
-        for (server, fork) in &self.forks {
+        for server in &self.timed {
+            let Some(fork) = self.forks.get(server) else {
+                continue;
+            };
             for (index, slot) in fork.timer_c.iter().enumerate() {
                 if let Some(t) = slot
                     && t.at <= now
@@ -361,12 +369,21 @@ impl SipServer {
         }
     }
 
-    /// The earliest Timer C of any fork.
-    fn next_timer_c(&self) -> Option<std::time::Instant> {
-        self.forks
-            .values()
-            .flat_map(|f| f.timer_c.iter().flatten().map(|t| t.at))
-            .min()
+    /// The earliest Timer C of any fork; forks with none armed any more leave [`SipServer::timed`].
+    fn next_timer_c(&mut self) -> Option<std::time::Instant> {
+        let forks = &self.forks;
+        let mut next = None;
+        self.timed.retain(|server| {
+            let earliest = forks
+                .get(server)
+                .and_then(|f| f.timer_c.iter().flatten().map(|t| t.at).min());
+            next = match (next, earliest) {
+                (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                (a, b) => a.or(b),
+            };
+            earliest.is_some()
+        });
+        next
     }
 
     fn sweep(&mut self) {
@@ -876,11 +893,14 @@ impl SipServer {
             }
             None => fork.ctx.handle_timeout(index),
         }
-        fork.timer_c
-            .push((invite && sent.is_some()).then(|| TimerC {
-                at: std::time::Instant::now() + self.settings.timer_c,
-                phase: TimerCPhase::Waiting,
-            }));
+        let armed = invite && sent.is_some();
+        fork.timer_c.push(armed.then(|| TimerC {
+            at: std::time::Instant::now() + self.settings.timer_c,
+            phase: TimerCPhase::Waiting,
+        }));
+        if armed {
+            self.timed.insert(fork.server.clone());
+        }
         fork.branches.push(sent);
     }
 
