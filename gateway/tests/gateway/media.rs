@@ -513,7 +513,9 @@ async fn dtmf_toward_sip_is_a_correct_rfc4733_sequence_spliced_into_the_phone_st
     }
     let call = talker.await.expect("talker");
     // Paced in real time: three 50 ms steps from the first event packet to the first end packet, then
-    // two 20 ms gaps (timers never fire early, so these are lower bounds).
+    // two 20 ms gaps. These are arrival times on this side, and a late read of the first packet shortens
+    // a gap (CI once measured under 145 ms for the 150), so the bounds leave room for that; packets sent
+    // without pacing would arrive within a millisecond of each other.
     let event_times: Vec<Instant> = received
         .iter()
         .zip(&arrivals)
@@ -521,8 +523,8 @@ async fn dtmf_toward_sip_is_a_correct_rfc4733_sequence_spliced_into_the_phone_st
         .map(|(_, t)| *t)
         .collect();
     assert_eq!(event_times.len(), 6);
-    assert!(event_times[3] - event_times[0] >= Duration::from_millis(145));
-    assert!(event_times[5] - event_times[3] >= Duration::from_millis(35));
+    assert!(event_times[3] - event_times[0] >= Duration::from_millis(100));
+    assert!(event_times[5] - event_times[3] >= Duration::from_millis(20));
     // Own checks: one SSRC, gapless sequence numbers, and the event run.
     let headers: Vec<RtpHeader> = received
         .iter()
