@@ -5,15 +5,16 @@
 //! Run: `cargo bench -p sip-core --bench registrar`.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use sip_core::auth::{Algorithm, Challenger, Challenging, DigestRequest, Ha1};
-use sip_core::location::Binding;
+use sip_core::auth::{Algorithm, Challenger, DigestRequest, Ha1};
 use sip_core::msg::SipMessage;
-use sip_core::registrar::{RegistrarPolicy, RequestSource, aor_of, authorize, process_register};
+use sip_core::registrar::process_register;
 use std::hint::black_box;
 
 #[path = "support/register.rs"]
 mod register;
-use register::{NOW, REALM, URI, authorization, nonce, register, unauthenticated_register};
+use register::{
+    NOW, REALM, Registrar, URI, authorization, nonce, register, unauthenticated_register,
+};
 
 fn bench(c: &mut Criterion) {
     let ha1 = Ha1::compute("1001", REALM, "s3cret");
@@ -48,34 +49,26 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("registrar");
     g.throughput(Throughput::Elements(1));
-    let source = RequestSource {
-        transport: "UDP".into(),
-        received: "203.0.113.7:5062".into(),
-        owner: String::new(),
-    };
-    let policy = RegistrarPolicy::default();
+    let registrar = Registrar::new();
     let plain = SipMessage::parse(register("Digest x=y", 2)).unwrap();
-    let earlier = SipMessage::parse(register("Digest x=y", 1)).unwrap();
-    let current: Vec<Binding> = process_register(&earlier, &[], NOW - 1000, &source, &policy)
-        .unwrap()
-        .bindings;
     g.bench_function("process_register_refresh_2_contacts", |b| {
-        b.iter(|| black_box(process_register(&plain, &current, NOW, &source, &policy).unwrap()));
+        b.iter(|| {
+            black_box(
+                process_register(
+                    &plain,
+                    &registrar.current,
+                    NOW,
+                    &registrar.source,
+                    &registrar.policy,
+                )
+                .unwrap(),
+            )
+        });
     });
     g.bench_function("challenged_register_end_to_end", |b| {
         let mut ch = Challenger::new([7; 32], 300);
         let datagram = unauthenticated_register();
-        b.iter(|| {
-            let req = SipMessage::parse(datagram.clone()).unwrap();
-            req.validate().unwrap();
-            let aor = aor_of(&req, |d| d == REALM).unwrap();
-            let refused = ch.verify_request(&req, Challenging::Registrar, &aor.domain, NOW, |_| {
-                Some(ha1.clone())
-            });
-            assert!(refused.is_err());
-            let resp = ch.challenge_response(&req, Challenging::Registrar, &aor.domain, NOW, false);
-            black_box(resp.to_bytes())
-        });
+        b.iter(|| black_box(registrar.challenge(&mut ch, datagram.clone())));
     });
     g.bench_function("authenticated_register_end_to_end", |b| {
         b.iter_batched(
@@ -84,19 +77,7 @@ fn bench(c: &mut Criterion) {
                 let datagram = register(&authorization(Algorithm::Sha256, &nonce(&ch)), 2);
                 (ch, datagram)
             },
-            |(mut ch, datagram)| {
-                let req = SipMessage::parse(datagram).unwrap();
-                req.validate().unwrap();
-                let aor = aor_of(&req, |d| d == REALM).unwrap();
-                let who = ch
-                    .verify_request(&req, Challenging::Registrar, &aor.domain, NOW, |_| {
-                        Some(ha1.clone())
-                    })
-                    .unwrap();
-                authorize(&aor, &who).unwrap();
-                let out = process_register(&req, &current, NOW, &source, &policy).unwrap();
-                black_box(out.response(&req, NOW).to_bytes())
-            },
+            |(mut ch, datagram)| black_box(registrar.register(&mut ch, datagram)),
             BatchSize::SmallInput,
         );
     });

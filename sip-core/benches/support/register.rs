@@ -2,7 +2,10 @@
 //! REGISTER with two contacts, without credentials (the first request) and with a digest answer.
 
 use bytes::Bytes;
-use sip_core::auth::{Algorithm, Challenger, Ha1, request_digest};
+use sip_core::auth::{Algorithm, Challenger, Challenging, Ha1, request_digest};
+use sip_core::location::Binding;
+use sip_core::msg::SipMessage;
+use sip_core::registrar::{RegistrarPolicy, RequestSource, aor_of, authorize, process_register};
 
 pub(crate) const NOW: u64 = 1_700_000_000;
 pub(crate) const REALM: &str = "acme.example.com";
@@ -66,4 +69,64 @@ pub(crate) fn unauthenticated_register() -> Bytes {
         .filter(|line| !line.starts_with("Authorization:"))
         .collect();
     Bytes::from(without)
+}
+
+/// What the registrar side holds: user 1001's HA1, its two bindings (made by an earlier REGISTER),
+/// where requests come from, and the default policy.
+pub(crate) struct Registrar {
+    pub(crate) ha1: Ha1,
+    pub(crate) current: Vec<Binding>,
+    pub(crate) source: RequestSource,
+    pub(crate) policy: RegistrarPolicy,
+}
+
+impl Registrar {
+    pub(crate) fn new() -> Self {
+        let source = RequestSource {
+            transport: "UDP".into(),
+            received: "203.0.113.7:5062".into(),
+            owner: String::new(),
+        };
+        let policy = RegistrarPolicy::default();
+        let earlier = SipMessage::parse(register("Digest x=y", 1)).unwrap();
+        let current = process_register(&earlier, &[], NOW - 1000, &source, &policy)
+            .unwrap()
+            .bindings;
+        Self {
+            ha1: Ha1::compute("1001", REALM, "s3cret"),
+            current,
+            source,
+            policy,
+        }
+    }
+
+    /// The first request as the SIP core handles it: parse, validate, AOR, no credentials, the 401
+    /// with both challenges and a To tag, serialised.
+    pub(crate) fn challenge(&self, ch: &mut Challenger, datagram: Bytes) -> Bytes {
+        let req = SipMessage::parse(datagram).unwrap();
+        req.validate().unwrap();
+        let aor = aor_of(&req, |d| d == REALM).unwrap();
+        let refused = ch.verify_request(&req, Challenging::Registrar, &aor.domain, NOW, |_| {
+            Some(self.ha1.clone())
+        });
+        assert!(refused.is_err());
+        ch.challenge_response(&req, Challenging::Registrar, &aor.domain, NOW, false)
+            .to_bytes()
+    }
+
+    /// The authenticated request: parse, validate, AOR, digest, authorisation, the bindings
+    /// refreshed, the 200 serialised.
+    pub(crate) fn register(&self, ch: &mut Challenger, datagram: Bytes) -> Bytes {
+        let req = SipMessage::parse(datagram).unwrap();
+        req.validate().unwrap();
+        let aor = aor_of(&req, |d| d == REALM).unwrap();
+        let who = ch
+            .verify_request(&req, Challenging::Registrar, &aor.domain, NOW, |_| {
+                Some(self.ha1.clone())
+            })
+            .unwrap();
+        authorize(&aor, &who).unwrap();
+        let out = process_register(&req, &self.current, NOW, &self.source, &self.policy).unwrap();
+        out.response(&req, NOW).to_bytes()
+    }
 }
