@@ -377,10 +377,7 @@ impl SipServer {
             let earliest = forks
                 .get(server)
                 .and_then(|f| f.timer_c.iter().flatten().map(|t| t.at).min());
-            next = match (next, earliest) {
-                (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
-                (a, b) => a.or(b),
-            };
+            next = next.into_iter().chain(earliest).min();
             earliest.is_some()
         });
         next

@@ -62,11 +62,14 @@ impl SipMessage {
         // Written in place: printing the start line to a String first cost allocations per message.
         let _ = write!(out, "{}\r\n", self.start);
         let cl = self.body.len();
+        let put_cl = |out: &mut BytesMut| {
+            let _ = write!(out, "Content-Length: {cl}\r\n");
+        };
         let mut wrote_cl = false;
         for h in &self.headers {
             if h.name == HeaderName::CONTENT_LENGTH {
                 if !wrote_cl {
-                    let _ = write!(out, "Content-Length: {cl}\r\n");
+                    put_cl(&mut out);
                     wrote_cl = true;
                 }
                 continue;
@@ -74,7 +77,7 @@ impl SipMessage {
             put_header(&mut out, h.name.as_str(), &h.value);
         }
         if !wrote_cl {
-            let _ = write!(out, "Content-Length: {cl}\r\n");
+            put_cl(&mut out);
         }
         out.put_slice(b"\r\n");
         out.put_slice(&self.body);

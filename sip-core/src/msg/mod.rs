@@ -382,9 +382,13 @@ impl SipMessage {
     /// # Errors
     /// A malformed value, or `*` mixed with other contacts (RFC 3261 §10.3 step 6).
     pub fn contacts(&self) -> Result<Vec<Contact>, ParseError> {
-        let v = self.list(&HeaderName::CONTACT, Contact::parse)?;
-        star_alone(v.len(), v.contains(&Contact::Star))?;
-        Ok(v)
+        self.contact_refs()?
+            .iter()
+            .map(|c| {
+                c.to_contact()
+                    .map_err(|e| e.in_header(&HeaderName::CONTACT))
+            })
+            .collect()
     }
 
     /// All Contact values, borrowed from the message; as [`SipMessage::contacts`].

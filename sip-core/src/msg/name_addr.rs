@@ -207,11 +207,7 @@ impl Contact {
     /// # Errors
     /// As [`NameAddr::parse`].
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        if trim_ws(s) == "*" {
-            Ok(Self::Star)
-        } else {
-            NameAddr::parse(s).map(Self::Addr)
-        }
+        ContactRef::parse(s)?.to_contact()
     }
 }
 
@@ -234,6 +230,17 @@ impl<'a> ContactRef<'a> {
             Ok(Self::Star)
         } else {
             NameAddrRef::parse(s).map(Self::Addr)
+        }
+    }
+
+    /// The owned contact.
+    ///
+    /// # Errors
+    /// As [`NameAddrRef::to_name_addr`].
+    pub fn to_contact(&self) -> Result<Contact, ParseError> {
+        match self {
+            Self::Star => Ok(Contact::Star),
+            Self::Addr(a) => a.to_name_addr().map(Contact::Addr),
         }
     }
 }

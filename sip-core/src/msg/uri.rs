@@ -43,6 +43,11 @@ impl Scheme {
         })
     }
 
+    /// Whether this is `sip:` or `sips:`.
+    pub fn is_sip(&self) -> bool {
+        matches!(self, Self::Sip | Self::Sips)
+    }
+
     /// The scheme name (lower case for the known ones).
     pub fn as_str(&self) -> &str {
         match self {
@@ -96,11 +101,7 @@ impl Host {
 
     /// The address, if this host is an IP literal.
     pub fn ip(&self) -> Option<IpAddr> {
-        match self {
-            Self::Name(_) => None,
-            Self::V4(a) => Some(IpAddr::V4(*a)),
-            Self::V6(a) => Some(IpAddr::V6(*a)),
-        }
+        self.view().ip()
     }
 }
 
@@ -145,6 +146,15 @@ impl<'a> HostRef<'a> {
             Ok(Self::Name(s))
         } else {
             Err(bad("host"))
+        }
+    }
+
+    /// Whether both name the same host: names compare case-insensitively (RFC 3261 §19.1.4),
+    /// addresses by value.
+    pub fn same_as(self, other: HostRef<'_>) -> bool {
+        match (self, other) {
+            (Self::Name(a), HostRef::Name(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => a == b,
         }
     }
 
@@ -194,11 +204,7 @@ fn parse_v6(s: &str) -> Result<Ipv6Addr, ParseError> {
 
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Name(n) => f.write_str(n),
-            Self::V4(a) => write!(f, "{a}"),
-            Self::V6(a) => write!(f, "[{a}]"),
-        }
+        fmt::Display::fmt(&self.view(), f)
     }
 }
 
@@ -259,26 +265,17 @@ impl Uri {
 
     /// Whether this is a `sip:` or `sips:` URI (the only schemes this proxy routes).
     pub fn is_sip(&self) -> bool {
-        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+        self.scheme.is_sip()
     }
 
     /// For non-SIP schemes, the verbatim part after the colon.
     pub fn opaque(&self) -> Option<&str> {
-        match (&self.scheme, &self.host) {
-            (Scheme::Sip | Scheme::Sips, _) => None,
-            (_, Host::Name(n)) => Some(n),
-            _ => None,
-        }
+        opaque_part(&self.scheme, self.host.view())
     }
 
     /// The user part with `%` escapes decoded (RFC 3261 §19.1.2).
     pub fn user_unescaped(&self) -> Option<Cow<'_, str>> {
-        let u = self.user.as_deref()?;
-        Some(if u.contains('%') {
-            Cow::Owned(unescape(u))
-        } else {
-            Cow::Borrowed(u)
-        })
+        self.user.as_deref().map(unescaped)
     }
 }
 
@@ -310,7 +307,7 @@ impl<'a> UriRef<'a> {
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
         let (scheme, rest) = s.split_once(':').ok_or_else(|| bad("URI scheme"))?;
         let scheme = Scheme::parse(scheme)?;
-        if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
+        if !scheme.is_sip() {
             if rest.is_empty() || !escaped_with(rest, is_uric) {
                 return Err(bad("opaque URI"));
             }
@@ -378,17 +375,17 @@ impl<'a> UriRef<'a> {
 
     /// Whether this is a `sip:` or `sips:` URI.
     pub fn is_sip(&self) -> bool {
-        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+        self.scheme.is_sip()
+    }
+
+    /// For non-SIP schemes, the verbatim part after the colon, as [`Uri::opaque`].
+    pub fn opaque(&self) -> Option<&'a str> {
+        opaque_part(&self.scheme, self.host)
     }
 
     /// The user part with `%` escapes decoded, as [`Uri::user_unescaped`].
     pub fn user_unescaped(&self) -> Option<Cow<'a, str>> {
-        let u = self.user?;
-        Some(if u.contains('%') {
-            Cow::Owned(unescape(u))
-        } else {
-            Cow::Borrowed(u)
-        })
+        self.user.map(unescaped)
     }
 
     /// The owned URI.
@@ -402,6 +399,23 @@ impl<'a> UriRef<'a> {
             params: self.params.to_params(),
             headers: self.headers.map(str::to_owned),
         }
+    }
+}
+
+/// For non-SIP schemes the opaque remainder, kept as the host.
+fn opaque_part<'a>(scheme: &Scheme, host: HostRef<'a>) -> Option<&'a str> {
+    match (scheme.is_sip(), host) {
+        (false, HostRef::Name(n)) => Some(n),
+        _ => None,
+    }
+}
+
+/// `s` with `%` escapes decoded, borrowed when it has none.
+fn unescaped(s: &str) -> Cow<'_, str> {
+    if s.contains('%') {
+        Cow::Owned(unescape(s))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -518,14 +532,10 @@ fn write_uri(
 
 impl fmt::Display for UriRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let opaque = match (self.is_sip(), self.host) {
-            (false, HostRef::Name(n)) => Some(n),
-            _ => None,
-        };
         write_uri(
             f,
             &self.scheme,
-            opaque,
+            self.opaque(),
             (self.user, self.password),
             (&self.host, self.port),
             &self.params,

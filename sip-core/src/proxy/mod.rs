@@ -41,10 +41,7 @@ pub struct Local {
 
 impl Local {
     fn host_is_ours(&self, host: HostRef<'_>) -> bool {
-        self.hosts.iter().any(|h| match (h.view(), host) {
-            (HostRef::Name(a), HostRef::Name(b)) => a.eq_ignore_ascii_case(b),
-            (h, host) => h == host,
-        })
+        self.hosts.iter().any(|h| h.view().same_as(host))
     }
 
     /// Whether `uri` points at this proxy (host and port ours).

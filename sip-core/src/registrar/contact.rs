@@ -1,7 +1,7 @@
 //! Contact-level rules of RFC 3261 §10.3 step 6–7: URI equivalence (§19.1.4), q-values (§20.10) and
 //! expiry selection (§10.2.1.1, §10.3 step 6).
 
-use crate::msg::{HostRef, UriRef};
+use crate::msg::UriRef;
 
 /// URI comparison per RFC 3261 §19.1.4, as the registrar uses it to tell whether a Contact refreshes
 /// an existing binding: same scheme; user and password equal case-sensitively after unescaping; host
@@ -9,7 +9,7 @@ use crate::msg::{HostRef, UriRef};
 /// `user`, `ttl`, `method`, `maddr` and `transport` equal if either side has them; any other
 /// parameter present on both sides equal (case-insensitively); URI headers equal.
 pub(crate) fn uri_equivalent(a: &UriRef<'_>, b: &UriRef<'_>) -> bool {
-    if a.scheme != b.scheme || a.port != b.port || !host_eq(a.host, b.host) {
+    if a.scheme != b.scheme || a.port != b.port || !a.host.same_as(b.host) {
         return false;
     }
     if a.user_unescaped() != b.user_unescaped() || a.password != b.password {
@@ -29,13 +29,6 @@ pub(crate) fn uri_equivalent(a: &UriRef<'_>, b: &UriRef<'_>) -> bool {
         }
     }
     a.headers == b.headers
-}
-
-fn host_eq(a: HostRef<'_>, b: HostRef<'_>) -> bool {
-    match (a, b) {
-        (HostRef::Name(x), HostRef::Name(y)) => x.eq_ignore_ascii_case(y),
-        _ => a == b,
-    }
 }
 
 fn opt_eq_ci(x: Option<&str>, y: Option<&str>) -> bool {
