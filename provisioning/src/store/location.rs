@@ -55,6 +55,75 @@ pub struct AorBindings {
     pub prune: bool,
 }
 
+/// One binding to write, borrowed from wherever the caller keeps it (the SIP core's location table
+/// hands its shared binding sets to the writer, which writes them without copying a string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationRef<'a> {
+    /// The contact URI.
+    pub contact: &'a str,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// q-value in thousandths.
+    pub q: i64,
+    /// Call-ID of the REGISTER that made it.
+    pub call_id: &'a str,
+    /// Its CSeq number.
+    pub cseq: i64,
+    /// Path header values (RFC 3327), in order.
+    pub path: &'a [String],
+    /// Transport the REGISTER came over.
+    pub transport: &'a str,
+    /// Source address it came from.
+    pub received: &'a str,
+    /// The registering User-Agent.
+    pub user_agent: &'a str,
+    /// The gateway session owning a legacy line's binding; empty for SIP devices.
+    pub owner: &'a str,
+}
+
+/// [`AorBindings`], borrowed: what [`Store::write_registration_sets`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AorWrite<'a> {
+    /// The AOR's domain.
+    pub domain: &'a str,
+    /// The AOR's user part.
+    pub extension: &'a str,
+    /// Its bindings; empty removes them all.
+    pub rows: Vec<RegistrationRef<'a>>,
+    /// As [`AorBindings::prune`].
+    pub prune: bool,
+}
+
+impl RegistrationRow {
+    /// The row borrowed (its AOR columns are the set's).
+    pub fn as_ref(&self) -> RegistrationRef<'_> {
+        RegistrationRef {
+            contact: &self.contact,
+            expires_at: self.expires_at,
+            q: self.q,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+            path: &self.path,
+            transport: &self.transport,
+            received: &self.received,
+            user_agent: &self.user_agent,
+            owner: &self.owner,
+        }
+    }
+}
+
+impl AorBindings {
+    /// The set borrowed. Its rows' own `domain` and `extension` are not read: the set's are written.
+    pub fn as_write(&self) -> AorWrite<'_> {
+        AorWrite {
+            domain: &self.domain,
+            extension: &self.extension,
+            rows: self.rows.iter().map(RegistrationRow::as_ref).collect(),
+            prune: self.prune,
+        }
+    }
+}
+
 /// A user's digest credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
@@ -144,6 +213,15 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on a failed statement; nothing is written then.
     pub async fn write_registrations(&self, sets: &[AorBindings]) -> Result<(), StoreError> {
+        let sets: Vec<AorWrite<'_>> = sets.iter().map(AorBindings::as_write).collect();
+        self.write_registration_sets(&sets).await
+    }
+
+    /// [`Store::write_registrations`] of borrowed sets.
+    ///
+    /// # Errors
+    /// As [`Store::write_registrations`].
+    pub async fn write_registration_sets(&self, sets: &[AorWrite<'_>]) -> Result<(), StoreError> {
         if sets.is_empty() {
             return Ok(());
         }
@@ -151,23 +229,26 @@ impl Store {
         let now = super::unix_now();
         let stamp = write_stamp();
         let mut tx = self.location_pool().begin().await?;
-        let rows: Vec<&RegistrationRow> = sets.iter().flat_map(|s| &s.rows).collect();
+        let rows: Vec<(&AorWrite<'_>, &RegistrationRef<'_>)> = sets
+            .iter()
+            .flat_map(|s| s.rows.iter().map(move |r| (s, r)))
+            .collect();
         for chunk in fixed_chunks(&rows) {
             let mut query = sqlx::query(AssertSqlSafe(upsert_sql(backend, chunk.len())));
-            for r in chunk {
+            for (set, r) in chunk {
                 query = query
-                    .bind(r.domain.as_str())
-                    .bind(r.extension.as_str())
-                    .bind(r.contact.as_str())
+                    .bind(set.domain)
+                    .bind(set.extension)
+                    .bind(r.contact)
                     .bind(r.expires_at)
                     .bind(r.q)
-                    .bind(r.call_id.as_str())
+                    .bind(r.call_id)
                     .bind(r.cseq)
                     .bind(r.path.join(","))
-                    .bind(r.transport.as_str())
-                    .bind(r.received.as_str())
-                    .bind(r.user_agent.as_str())
-                    .bind(r.owner.as_str())
+                    .bind(r.transport)
+                    .bind(r.received)
+                    .bind(r.user_agent)
+                    .bind(r.owner)
                     .bind(now)
                     .bind(stamp);
             }
@@ -176,10 +257,7 @@ impl Store {
         // One DELETE per domain and chunk of extensions, not one per AOR.
         let mut by_domain: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for set in sets.iter().filter(|s| s.prune) {
-            by_domain
-                .entry(&set.domain)
-                .or_default()
-                .push(&set.extension);
+            by_domain.entry(set.domain).or_default().push(set.extension);
         }
         for (domain, extensions) in by_domain {
             for chunk in fixed_chunks(&extensions) {

@@ -12,7 +12,7 @@ mod secrets;
 mod seen;
 
 pub use features::LineFeatures;
-pub use location::{AorBindings, Credential, RegistrationRow};
+pub use location::{AorBindings, AorWrite, Credential, RegistrationRef, RegistrationRow};
 pub use seen::{SeenDevice, SeenRow, SeenVia};
 
 use std::path::Path;

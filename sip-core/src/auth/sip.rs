@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::msg::text::exact;
 use crate::msg::{HeaderName, SipMessage, response_to};
 use crate::proxy::local_tag;
 
@@ -196,7 +197,7 @@ impl Challenger {
     ) -> SipMessage {
         let mut resp = response_to(req, kind.status(), "").with_to_tag(&local_tag(req));
         for value in self.challenge(realm, now_unix, stale) {
-            resp.headers.push(kind.challenge_header(), value);
+            resp.headers.push(kind.challenge_header(), exact(value));
         }
         resp
     }

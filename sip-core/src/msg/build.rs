@@ -3,10 +3,11 @@
 
 use std::fmt::Write as _;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::header::{HeaderName, Headers};
 use super::method::Method;
+use super::text::{Decimal, StackText, shown};
 use super::uri::Uri;
 use super::{RequestUri, SipMessage, StartLine, Version};
 
@@ -37,7 +38,7 @@ impl SipMessage {
                 code,
                 reason: reason.to_owned(),
             },
-            headers: Headers::new(),
+            headers: Headers::with_capacity(12),
             body: Bytes::new(),
         }
     }
@@ -46,30 +47,42 @@ impl SipMessage {
     /// Content-Length equal to the body length (replacing any Content-Length header, RFC 3261
     /// §20.14; it stays where the first one was, or goes last), the empty line and the body.
     pub fn to_bytes(&self) -> Bytes {
-        let head_len: usize = self
+        // The buffer is allocated at its exact final size: a `Bytes` made from a buffer with room to
+        // spare allocates a second time for its shared header, once per message sent.
+        let mut start = StackText::new();
+        let _ = write!(start, "{}", self.start);
+        let cl = Decimal::new(u64::try_from(self.body.len()).unwrap_or(u64::MAX));
+        let cl_line = [
+            b"Content-Length: ".as_slice(),
+            cl.as_str().as_bytes(),
+            b"\r\n",
+        ];
+        let line_len =
+            |name: &str, value: &[u8]| name.len().saturating_add(value.len()).saturating_add(4);
+        let headers: usize = self
             .headers
             .iter()
-            .map(|h| {
-                h.name
-                    .as_str()
-                    .len()
-                    .saturating_add(h.value.len())
-                    .saturating_add(4)
-            })
-            .sum();
-        let mut out =
-            BytesMut::with_capacity(head_len.saturating_add(self.body.len()).saturating_add(96));
-        // Written in place: printing the start line to a String first cost allocations per message.
-        let _ = write!(out, "{}\r\n", self.start);
-        let cl = self.body.len();
-        let put_cl = |out: &mut BytesMut| {
-            let _ = write!(out, "Content-Length: {cl}\r\n");
-        };
+            .filter(|h| h.name != HeaderName::CONTENT_LENGTH)
+            .map(|h| line_len(h.name.as_str(), &h.value))
+            .fold(0, usize::saturating_add);
+        let total = [
+            start.as_str().len(),
+            2,
+            headers,
+            cl_line.iter().map(|p| p.len()).sum(),
+            2,
+            self.body.len(),
+        ]
+        .into_iter()
+        .fold(0, usize::saturating_add);
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(start.as_str().as_bytes());
+        out.extend_from_slice(b"\r\n");
         let mut wrote_cl = false;
         for h in &self.headers {
             if h.name == HeaderName::CONTENT_LENGTH {
                 if !wrote_cl {
-                    put_cl(&mut out);
+                    cl_line.iter().for_each(|p| out.extend_from_slice(p));
                     wrote_cl = true;
                 }
                 continue;
@@ -77,11 +90,11 @@ impl SipMessage {
             put_header(&mut out, h.name.as_str(), &h.value);
         }
         if !wrote_cl {
-            put_cl(&mut out);
+            cl_line.iter().for_each(|p| out.extend_from_slice(p));
         }
-        out.put_slice(b"\r\n");
-        out.put_slice(&self.body);
-        out.freeze()
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        Bytes::from(out)
     }
 
     /// Adds `;tag=` to the To header if it has no tag yet (a UAS answering outside a dialog,
@@ -95,17 +108,17 @@ impl SipMessage {
         if super::raw_header_param(to, "tag").is_some_and(|t| !t.is_empty()) {
             return self;
         }
-        let value = format!("{to};tag={tag}");
+        let value = shown(&format_args!("{to};tag={tag}"));
         self.headers.set(HeaderName::TO, value);
         self
     }
 }
 
-fn put_header(out: &mut BytesMut, name: &str, value: &[u8]) {
-    out.put_slice(name.as_bytes());
-    out.put_slice(b": ");
-    out.put_slice(value);
-    out.put_slice(b"\r\n");
+fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Builds a response to `req` per RFC 3261 §8.2.6: the Via headers (all, in order), From, To,

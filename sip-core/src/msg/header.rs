@@ -180,6 +180,19 @@ impl Headers {
         Self(Vec::new())
     }
 
+    /// An empty header list with room for `n` headers.
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    /// A copy with room for `extra` more headers (a proxy's Via and Record-Route on a forwarded
+    /// copy), so adding them does not reallocate.
+    pub fn clone_with_room(&self, extra: usize) -> Self {
+        let mut out = Vec::with_capacity(self.0.len().saturating_add(extra));
+        out.extend_from_slice(&self.0);
+        Self(out)
+    }
+
     /// The value of the first header named `name`.
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
         self.0

@@ -49,6 +49,7 @@ mod method;
 mod name_addr;
 mod params;
 mod parse;
+pub mod text;
 mod uri;
 mod validate;
 mod via;
@@ -56,6 +57,8 @@ mod via;
 use std::fmt;
 
 use bytes::Bytes;
+
+use text::Decimal;
 
 pub use build::reason_phrase;
 pub use build::response_to;
@@ -66,6 +69,7 @@ pub use method::Method;
 pub(crate) use name_addr::raw_header_param;
 pub use name_addr::{Contact, ContactRef, NameAddr, NameAddrRef};
 pub use params::{Params, ParamsRef};
+pub use text::shown;
 pub use uri::{Host, HostRef, Scheme, Uri, UriRef};
 pub use via::{CSeq, MAGIC_COOKIE, Via, ViaRef};
 
@@ -89,7 +93,10 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/{}.{}", self.major, self.minor)
+        f.write_str("SIP/")?;
+        f.write_str(Decimal::new(u64::from(self.major)).as_str())?;
+        f.write_str(".")?;
+        f.write_str(Decimal::new(u64::from(self.minor)).as_str())
     }
 }
 
@@ -156,12 +163,24 @@ impl fmt::Display for StartLine {
                 method,
                 uri,
                 version,
-            } => write!(f, "{method} {uri} {version}"),
+            } => {
+                f.write_str(method.as_str())?;
+                f.write_str(" ")?;
+                fmt::Display::fmt(uri, f)?;
+                f.write_str(" ")?;
+                fmt::Display::fmt(version, f)
+            }
             Self::Response {
                 version,
                 code,
                 reason,
-            } => write!(f, "{version} {code} {reason}"),
+            } => {
+                fmt::Display::fmt(version, f)?;
+                f.write_str(" ")?;
+                f.write_str(Decimal::new(u64::from(*code)).as_str())?;
+                f.write_str(" ")?;
+                f.write_str(reason)
+            }
         }
     }
 }

@@ -282,9 +282,11 @@ fn write_params<'a>(
     items: impl Iterator<Item = (&'a str, Option<&'a str>)>,
 ) -> fmt::Result {
     for (n, v) in items {
-        match v {
-            Some(v) => write!(f, ";{n}={v}")?,
-            None => write!(f, ";{n}")?,
+        f.write_str(";")?;
+        f.write_str(n)?;
+        if let Some(v) = v {
+            f.write_str("=")?;
+            f.write_str(v)?;
         }
     }
     Ok(())

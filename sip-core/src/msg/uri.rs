@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::error::{ParseError, bad};
 use super::lex::{escaped_with, is_unreserved, unescape};
 use super::params::{Params, ParamsRef};
+use super::text::{Decimal, DottedQuad};
 
 /// A URI scheme. `sip`, `sips` and `tel` are recognised case-insensitively (RFC 3261 §19.1.4);
 /// any other scheme is kept as written.
@@ -103,6 +104,11 @@ impl Host {
     pub fn ip(&self) -> Option<IpAddr> {
         self.view().ip()
     }
+
+    /// The text as `Display` writes it, lower-cased (a domain to look up), in one allocation.
+    pub fn to_lowercase(&self) -> String {
+        self.view().to_lowercase()
+    }
 }
 
 /// A [`Host`] borrowed from the text it was parsed from.
@@ -117,6 +123,15 @@ pub enum HostRef<'a> {
 }
 
 impl<'a> HostRef<'a> {
+    /// The text as `Display` writes it, lower-cased (a domain to look up), in one allocation.
+    pub fn to_lowercase(&self) -> String {
+        match self {
+            Self::Name(n) => n.to_ascii_lowercase(),
+            Self::V4(a) => DottedQuad::new(*a).as_str().to_owned(),
+            Self::V6(_) => self.to_string().to_ascii_lowercase(),
+        }
+    }
+
     /// Parses a host as [`Host::parse`] does.
     ///
     /// # Errors
@@ -181,7 +196,7 @@ impl fmt::Display for HostRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Name(n) => f.write_str(n),
-            Self::V4(a) => write!(f, "{a}"),
+            Self::V4(a) => f.write_str(DottedQuad::new(*a).as_str()),
             Self::V6(a) => write!(f, "[{a}]"),
         }
     }
@@ -508,24 +523,28 @@ fn write_uri(
     params: &dyn fmt::Display,
     headers: Option<&str>,
 ) -> fmt::Result {
-    write!(f, "{scheme}:")?;
+    f.write_str(scheme.as_str())?;
+    f.write_str(":")?;
     if let Some(opaque) = opaque {
         return f.write_str(opaque);
     }
     if let Some(u) = user {
         f.write_str(u)?;
         if let Some(p) = password {
-            write!(f, ":{p}")?;
+            f.write_str(":")?;
+            f.write_str(p)?;
         }
         f.write_str("@")?;
     }
-    write!(f, "{host}")?;
+    fmt::Display::fmt(host, f)?;
     if let Some(p) = port {
-        write!(f, ":{p}")?;
+        f.write_str(":")?;
+        f.write_str(Decimal::new(u64::from(p)).as_str())?;
     }
-    write!(f, "{params}")?;
+    fmt::Display::fmt(params, f)?;
     if let Some(h) = headers {
-        write!(f, "?{h}")?;
+        f.write_str("?")?;
+        f.write_str(h)?;
     }
     Ok(())
 }

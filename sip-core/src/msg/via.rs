@@ -7,6 +7,7 @@ use super::error::{ParseError, bad};
 use super::lex::{digits_u64, is_token, is_token_byte, is_ws, trim_ws};
 use super::method::Method;
 use super::params::{Params, ParamsRef};
+use super::text::Decimal;
 use super::uri::{Host, HostRef, split_hostport};
 
 /// The branch prefix that marks RFC 3261 transaction identifiers (§8.1.1.7).
@@ -225,11 +226,15 @@ fn is_ws_char(c: char) -> bool {
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        f.write_str("SIP/2.0/")?;
+        f.write_str(&self.transport)?;
+        f.write_str(" ")?;
+        fmt::Display::fmt(&self.host, f)?;
         if let Some(p) = self.port {
-            write!(f, ":{p}")?;
+            f.write_str(":")?;
+            f.write_str(Decimal::new(u64::from(p)).as_str())?;
         }
-        write!(f, "{}", self.params)
+        fmt::Display::fmt(&self.params, f)
     }
 }
 
@@ -270,7 +275,9 @@ impl CSeq {
 
 impl fmt::Display for CSeq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.seq, self.method)
+        f.write_str(Decimal::new(u64::from(self.seq)).as_str())?;
+        f.write_str(" ")?;
+        f.write_str(self.method.as_str())
     }
 }
 

@@ -19,12 +19,14 @@ mod ratelimit;
 
 use std::fmt;
 
+use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
 use crate::location::{Aor, Binding};
+use crate::msg::text::Decimal;
 use crate::msg::{
-    HeaderName, Host, HostRef, NameAddr, ParseError, RequestUri, SipMessage, StartLine, Uri, Via,
-    ViaRef,
+    HeaderName, Host, HostRef, NameAddr, ParseError, RequestUri, SipMessage, StartLine, Uri,
+    UriRef, Via, ViaRef, shown,
 };
 
 pub use fork::{ForkAction, ResponseContext};
@@ -40,20 +42,49 @@ pub struct Local {
 }
 
 impl Local {
+    /// Whether `host` is one of ours (host names compared without case).
     fn host_is_ours(&self, host: HostRef<'_>) -> bool {
         self.hosts.iter().any(|h| h.view().same_as(host))
     }
 
     /// Whether `uri` points at this proxy (host and port ours).
     pub fn is_local_uri(&self, uri: &Uri) -> bool {
-        let default = if matches!(uri.scheme, crate::msg::Scheme::Sips) {
+        self.is_local_parts(&uri.scheme, uri.host.view(), uri.port)
+    }
+
+    /// Whether `uri` names this proxy: our host and port, or our host without a port (phones dial
+    /// `sip:1002@<proxy IP>`).
+    pub fn names_us(&self, uri: &Uri) -> bool {
+        self.names_us_parts(&uri.scheme, uri.host.view(), uri.port)
+    }
+
+    /// [`Local::names_us`] of a URI borrowed from a message.
+    pub fn names_us_ref(&self, uri: &UriRef<'_>) -> bool {
+        self.names_us_parts(&uri.scheme, uri.host, uri.port)
+    }
+
+    fn names_us_parts(
+        &self,
+        scheme: &crate::msg::Scheme,
+        host: HostRef<'_>,
+        port: Option<u16>,
+    ) -> bool {
+        self.is_local_parts(scheme, host, port)
+            || (scheme.is_sip() && port.is_none() && self.host_is_ours(host))
+    }
+
+    fn is_local_parts(
+        &self,
+        scheme: &crate::msg::Scheme,
+        host: HostRef<'_>,
+        port: Option<u16>,
+    ) -> bool {
+        let default = if matches!(scheme, crate::msg::Scheme::Sips) {
             5061
         } else {
             5060
         };
-        uri.is_sip()
-            && self.host_is_ours(uri.host.view())
-            && self.ports.contains(&uri.port.unwrap_or(default))
+        scheme.is_sip() && self.host_is_ours(host) && self.ports.contains(&port.unwrap_or(default))
     }
 
     /// Whether `via`'s sent-by is this proxy.
@@ -238,12 +269,12 @@ fn request_hash(req: &SipMessage, via: &ViaRef<'_>) -> String {
     h.0.update([0u8]);
     h.shown(via.host);
     match via.port {
-        Some(p) => h.shown(p),
+        Some(p) => h.text(Decimal::new(u64::from(p)).as_str()),
         None => h.text(""),
     }
     h.text(via.branch().unwrap_or(""));
     match req.cseq() {
-        Ok(c) => h.shown(c.seq),
+        Ok(c) => h.text(Decimal::new(u64::from(c.seq)).as_str()),
         Err(_) => h.text(""),
     }
     for tag in req.option_tags(&HeaderName::PROXY_REQUIRE) {
@@ -330,7 +361,7 @@ fn set_request_uri(req: &mut SipMessage, new: Uri) {
 fn set_routes(req: &mut SipMessage, routes: &[NameAddr]) {
     req.headers.remove_all(&HeaderName::ROUTE);
     for r in routes {
-        req.headers.push(HeaderName::ROUTE, r.to_string());
+        req.headers.push(HeaderName::ROUTE, shown(r));
     }
 }
 
@@ -365,19 +396,25 @@ pub fn prepare_forward(
     via: &Via,
     record_route: Option<&NameAddr>,
 ) -> Result<Forwarded, ProxyReject> {
-    let mut msg = req.clone();
+    let mut msg = SipMessage {
+        start: req.start.clone(),
+        headers: req.headers.clone_with_room(4),
+        body: req.body.clone(),
+    };
     if let Some(t) = target {
         set_request_uri(&mut msg, t.clone());
     }
     let mf = req.max_forwards()?.map_or(70, |m| m.saturating_sub(1));
-    msg.headers.set(HeaderName::MAX_FORWARDS, mf.to_string());
+    msg.headers.set(
+        HeaderName::MAX_FORWARDS,
+        Bytes::copy_from_slice(Decimal::new(u64::from(mf)).as_str().as_bytes()),
+    );
     if let Some(rr) = record_route {
         let mut rr = rr.clone();
         if !rr.uri.params.contains("lr") {
             rr.uri.params.set("lr", None);
         }
-        msg.headers
-            .push_front(HeaderName::RECORD_ROUTE, rr.to_string());
+        msg.headers.push_front(HeaderName::RECORD_ROUTE, shown(&rr));
     }
     let mut routes: Vec<NameAddr> = path.to_vec();
     routes.extend(req.routes()?);
@@ -395,7 +432,7 @@ pub fn prepare_forward(
         (_, Some(RequestUri::Parsed(u))) => u.clone(),
         _ => return Err(ProxyReject::UnsupportedScheme),
     };
-    msg.headers.push_front(HeaderName::VIA, via.to_string());
+    msg.headers.push_front(HeaderName::VIA, shown(via));
     Ok(Forwarded { msg, next_hop })
 }
 
@@ -435,17 +472,13 @@ pub fn target_aor(
     if !uri.is_sip() {
         return Err(ProxyReject::UnsupportedScheme);
     }
-    let host = match &uri.host {
-        Host::Name(n) => n.to_ascii_lowercase(),
-        other => other.to_string(),
-    };
+    let host = uri.host.to_lowercase();
     let domain = if is_our_domain(&host) {
         if caller_domain.is_some_and(|c| !c.eq_ignore_ascii_case(&host)) {
             return Err(ProxyReject::NotFound);
         }
         host
-    } else if local.is_local_uri(uri) || (uri.port.is_none() && local.host_is_ours(uri.host.view()))
-    {
+    } else if local.names_us(uri) {
         caller_domain
             .ok_or(ProxyReject::NotFound)?
             .to_ascii_lowercase()

@@ -28,6 +28,7 @@ use std::fmt::Write as _;
 
 use crate::auth::Authenticated;
 use crate::location::{Aor, Binding, sort_by_q};
+use crate::msg::text::exact;
 use crate::msg::{ContactRef, HeaderName, HostRef, NameAddr, ParseError, SipMessage, Uri, UriRef};
 use crate::proxy::local_tag;
 use contact::{parse_delta_seconds, parse_q, uri_equivalent};
@@ -199,13 +200,18 @@ pub fn aor_of(
     req: &SipMessage,
     is_our_domain: impl Fn(&str) -> bool,
 ) -> Result<Aor, RegisterError> {
-    let to = req.to_ref()?;
-    aor_of_parts(
-        to.uri.is_sip(),
-        to.uri.user_unescaped(),
-        to.uri.host,
-        is_our_domain,
-    )
+    aor_of_uri_ref(&req.to_ref()?.uri, is_our_domain)
+}
+
+/// [`aor_of`] for a URI borrowed from a message.
+///
+/// # Errors
+/// As [`aor_of`].
+pub fn aor_of_uri_ref(
+    uri: &UriRef<'_>,
+    is_our_domain: impl Fn(&str) -> bool,
+) -> Result<Aor, RegisterError> {
+    aor_of_parts(uri.is_sip(), uri.user_unescaped(), uri.host, is_our_domain)
 }
 
 /// [`aor_of`] for a URI already at hand (the proxy uses it on the Request-URI).
@@ -235,14 +241,15 @@ fn aor_of_parts(
     let user = user.ok_or(RegisterError::BadRequest {
         reason: "AOR Without User",
     })?;
-    let domain = match host {
-        HostRef::Name(n) => n.to_ascii_lowercase(),
-        other => other.to_string(),
-    };
+    let domain = host.to_lowercase();
     if !is_our_domain(&domain) {
         return Err(RegisterError::NotOurDomain { domain });
     }
-    Ok(Aor::new(user.into_owned(), &domain))
+    // Lower-cased already, as `Aor::new` would make it.
+    Ok(Aor {
+        user: user.into_owned(),
+        domain,
+    })
 }
 
 /// §10.3 step 4: only the AOR's own user, authenticated in the AOR's domain, may change its bindings.
@@ -300,7 +307,7 @@ impl RegisterOutcome {
     pub fn response(&self, req: &SipMessage, now_unix: u64) -> SipMessage {
         let mut resp = crate::msg::response_to(req, 200, "OK").with_to_tag(&local_tag(req));
         for c in self.response_contacts(now_unix) {
-            resp.headers.push(HeaderName::CONTACT, c);
+            resp.headers.push(HeaderName::CONTACT, exact(c));
         }
         for p in &self.path_echo {
             resp.headers.push(HeaderName::PATH, p.clone());

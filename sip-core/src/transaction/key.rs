@@ -1,6 +1,10 @@
 //! Transaction identity: which transaction a message belongs to (RFC 3261 §17.1.3 and §17.2.3).
 
-use crate::msg::{Method, SipMessage};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::msg::text::{Decimal, DottedQuad};
+use crate::msg::{HostRef, Method, SipMessage};
 
 use super::TransactionError;
 
@@ -30,15 +34,16 @@ pub struct TransactionKey {
     id: Id,
 }
 
+/// The text of a key is shared: a key is cloned into the timer queue, the proxy's forks and the
+/// events it raises (some thirty clones per proxied call), and a clone is a reference count.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Id {
-    /// RFC 3261 style; `sent_by` only for server transactions.
-    Branch {
-        branch: String,
-        sent_by: Option<String>,
-    },
+    /// RFC 3261 style: the branch, then for a server transaction a space and the sent-by
+    /// (lower-cased); `branch_len` is where the branch ends. A branch is a token, so it holds no
+    /// space.
+    Branch { text: Arc<str>, branch_len: usize },
     /// RFC 2543 style (§17.2.3, second half).
-    Legacy(Box<Legacy>),
+    Legacy(Arc<Legacy>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -65,7 +70,7 @@ impl TransactionKey {
     /// The top-Via branch, for RFC 3261-style transactions; `None` for RFC 2543 fallback matching.
     pub fn branch(&self) -> Option<&str> {
         match &self.id {
-            Id::Branch { branch, .. } => Some(branch),
+            Id::Branch { text, branch_len } => text.get(..*branch_len),
             Id::Legacy(_) => None,
         }
     }
@@ -77,7 +82,7 @@ impl TransactionKey {
             Id::Legacy(legacy) => Some(Self {
                 role: self.role,
                 method: self.method.clone(),
-                id: Id::Legacy(Box::new(Legacy {
+                id: Id::Legacy(Arc::new(Legacy {
                     to_tag: to_tag.map(str::to_owned),
                     ..(**legacy).clone()
                 })),
@@ -115,8 +120,8 @@ pub(crate) fn client_key(msg: &SipMessage) -> Result<TransactionKey, Transaction
         role: Role::Client,
         method: cseq.method,
         id: Id::Branch {
-            branch: branch.to_owned(),
-            sent_by: None,
+            text: Arc::from(branch),
+            branch_len: branch.len(),
         },
     })
 }
@@ -129,17 +134,12 @@ pub(crate) fn server_key(
 ) -> Result<TransactionKey, TransactionError> {
     let via = msg.top_via_ref().map_err(|_| malformed("Via"))?;
     if let Some(branch) = via.branch().filter(|b| is_rfc3261_branch(b)) {
-        let mut sent_by = match via.port {
-            Some(port) => format!("{}:{port}", via.host),
-            None => via.host.to_string(),
-        };
-        sent_by.make_ascii_lowercase();
         return Ok(TransactionKey {
             role: Role::Server,
             method,
             id: Id::Branch {
-                branch: branch.to_owned(),
-                sent_by: Some(sent_by),
+                text: branch_and_sent_by(branch, via.host, via.port),
+                branch_len: branch.len(),
             },
         });
     }
@@ -154,7 +154,7 @@ pub(crate) fn server_key(
     Ok(TransactionKey {
         role: Role::Server,
         method,
-        id: Id::Legacy(Box::new(Legacy {
+        id: Id::Legacy(Arc::new(Legacy {
             request_uri,
             to_tag: to.tag().map(str::to_owned),
             from_tag: from.tag().map(str::to_owned),
@@ -163,6 +163,42 @@ pub(crate) fn server_key(
             top_via: via.to_via().to_string(),
         })),
     })
+}
+
+/// `branch`, a space and the sent-by `host[:port]` lower-cased, in one allocation when it fits the
+/// stack buffer (any real branch and sent-by do).
+fn branch_and_sent_by(branch: &str, host: HostRef<'_>, port: Option<u16>) -> Arc<str> {
+    let quad;
+    let host = match host {
+        HostRef::Name(n) => Cow::Borrowed(n),
+        HostRef::V4(a) => {
+            quad = DottedQuad::new(a);
+            Cow::Borrowed(quad.as_str())
+        }
+        HostRef::V6(_) => Cow::Owned(host.to_string()),
+    };
+    let digits = port.map(|p| Decimal::new(u64::from(p)));
+    let port = digits.as_ref().map_or("", Decimal::as_str);
+    let colon = if port.is_empty() { "" } else { ":" };
+    let parts = [branch, " ", &host, colon, port];
+    let mut buf = [0u8; 160];
+    let mut len = 0usize;
+    for part in parts {
+        let end = len.saturating_add(part.len());
+        match buf.get_mut(len..end) {
+            Some(slot) => slot.copy_from_slice(part.as_bytes()),
+            None => {
+                let sent_by = parts.get(1..).map(<[&str]>::concat).unwrap_or_default();
+                return Arc::from(format!("{branch}{}", sent_by.to_ascii_lowercase()));
+            }
+        }
+        len = end;
+    }
+    // The branch stays as it is (it compares case-sensitively); the host does not.
+    if let Some(sent_by) = buf.get_mut(branch.len()..len) {
+        sent_by.make_ascii_lowercase();
+    }
+    Arc::from(std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -176,5 +212,33 @@ mod tests {
         assert!(!is_rfc3261_branch("776asdhds"));
         assert!(!is_rfc3261_branch("Z9HG4BK776asdhds"));
         assert!(!is_rfc3261_branch(""));
+    }
+
+    #[test]
+    fn a_server_key_folds_the_sent_by_but_not_the_branch() {
+        let key = |branch: &str, host: &str| {
+            let raw = format!(
+                "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {host};branch={branch}\r\n\
+                 From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c\r\n\
+                 CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            );
+            let msg = SipMessage::parse(raw.into_bytes().into()).unwrap_or_else(|e| panic!("{e}"));
+            server_key(&msg, Method::OPTIONS).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let a = key("z9hG4bKAbC", "PC33.Example.COM:5060");
+        assert_eq!(a, key("z9hG4bKAbC", "pc33.example.com:5060"));
+        assert_ne!(a, key("z9hG4bKabc", "pc33.example.com:5060"));
+        assert_ne!(a, key("z9hG4bKAbC", "pc33.example.com"));
+        assert_ne!(a, key("z9hG4bKAbC", "pc34.example.com:5060"));
+        assert_eq!(a.branch(), Some("z9hG4bKAbC"));
+        assert_eq!(
+            key("z9hG4bK1", "192.0.2.7:5070"),
+            key("z9hG4bK1", "192.0.2.7:5070")
+        );
+        // A sent-by too long for the stack buffer takes the other path to the same key.
+        let long = format!("{}.example.com", "h".repeat(200));
+        let k = key("z9hG4bKx", &long.to_ascii_uppercase());
+        assert_eq!(k, key("z9hG4bKx", &long));
+        assert_eq!(k.branch(), Some("z9hG4bKx"));
     }
 }
