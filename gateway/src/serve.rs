@@ -309,8 +309,8 @@ pub async fn run_with(
         shutdown.clone(),
     ));
     let (mut persister, writer) = Persister::start(store.clone());
-    for (aor, left) in &stale_lines {
-        persister.save(aor, left, true);
+    for (aor, left) in stale_lines {
+        persister.save(aor, left.into(), true);
     }
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let (transports, primary_udp) =

@@ -6,10 +6,11 @@
 //! after every loop turn). At shutdown the queue is drained before the store closes, so a clean
 //! restart loses no binding; a crash loses at most the last [`FLUSH`] of changes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning::Store;
-use provisioning::store::{AorBindings, RegistrationRow};
+use provisioning::store::{AorWrite, RegistrationRef};
 use sip_core::location::{Aor, Binding, Location};
 use tokio::sync::mpsc;
 
@@ -18,9 +19,9 @@ pub const FLUSH: Duration = Duration::from_millis(250);
 /// Most AORs written in one transaction.
 pub const BATCH: usize = 5000;
 
-/// One AOR's new binding set, and whether a contact it had is gone from it (see
-/// [`AorBindings::prune`]).
-type Change = (Aor, Vec<Binding>, bool);
+/// One AOR's new binding set (shared with the location table: nothing is copied on the SIP core's
+/// thread), and whether a contact it had is gone from it (see [`provisioning::store::AorBindings::prune`]).
+type Change = (Aor, Arc<[Binding]>, bool);
 
 /// Sends changed binding sets to the writer task.
 #[derive(Debug)]
@@ -50,11 +51,11 @@ impl Persister {
 
     /// Queues the full binding set of `aor` (empty: all removed); it leaves with the next hand-over
     /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]). `prune`: a
-    /// contact of the set last saved is gone (see [`AorBindings::prune`]); false for a refresh or
-    /// added contacts, whose rows are then only upserted.
-    pub fn save(&mut self, aor: &Aor, bindings: &[Binding], prune: bool) {
+    /// contact of the set last saved is gone (see [`provisioning::store::AorBindings::prune`]);
+    /// false for a refresh or added contacts, whose rows are then only upserted.
+    pub fn save(&mut self, aor: Aor, bindings: Arc<[Binding]>, prune: bool) {
         self.since.get_or_insert_with(Instant::now);
-        self.queued.push((aor.clone(), bindings.to_vec(), prune));
+        self.queued.push((aor, bindings, prune));
     }
 
     /// When the queue must be handed over: [`FLUSH`] after its oldest change; `None` when empty.
@@ -90,18 +91,19 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Change>>) {
         while let Ok(more) = rx.try_recv() {
             changes.extend(more);
         }
-        let sets = coalesce(changes);
-        if let Err(e) = store.write_registrations(&sets).await {
+        let changes = coalesce(changes);
+        let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
+        if let Err(e) = store.write_registration_sets(&sets).await {
             tracing::error!(error = %e, aors = sets.len(), "cannot persist registrations");
         }
     }
 }
 
 /// The changes as one binding set per AOR, the latest change of each, in AOR order (the store's key
-/// order, so a write walks the table from one end to the other); the bindings are moved, not copied.
-/// An AOR is pruned if any of its changes removed a contact: a refresh after a removal in the same
-/// batch still deletes the removed row.
-fn coalesce(mut changes: Vec<Change>) -> Vec<AorBindings> {
+/// order, so a write walks the table from one end to the other). An AOR is pruned if any of its
+/// changes removed a contact: a refresh after a removal in the same batch still deletes the removed
+/// row.
+fn coalesce(mut changes: Vec<Change>) -> Vec<Change> {
     // Newest first, then a stable sort: of an AOR's changes the newest comes first and stays.
     changes.reverse();
     changes.sort_by(|(a, ..), (b, ..)| aor_order(a, b));
@@ -113,9 +115,6 @@ fn coalesce(mut changes: Vec<Change>) -> Vec<AorBindings> {
         same
     });
     changes
-        .into_iter()
-        .map(|(aor, bindings, prune)| to_rows(aor, bindings, prune))
-        .collect()
 }
 
 /// The order of the store's primary key (domain, extension), the domain compared as [`Aor`] does.
@@ -126,28 +125,27 @@ fn aor_order(a: &Aor, b: &Aor) -> std::cmp::Ordering {
     lower(a).cmp(lower(b)).then_with(|| a.user.cmp(&b.user))
 }
 
-fn to_rows(aor: Aor, bindings: Vec<Binding>, prune: bool) -> AorBindings {
-    AorBindings {
-        prune,
+/// A change as the store writes it, borrowed.
+fn to_write((aor, bindings, prune): &Change) -> AorWrite<'_> {
+    AorWrite {
+        domain: &aor.domain,
+        extension: &aor.user,
+        prune: *prune,
         rows: bindings
-            .into_iter()
-            .map(|b| RegistrationRow {
-                domain: aor.domain.clone(),
-                extension: aor.user.clone(),
-                contact: b.contact,
+            .iter()
+            .map(|b| RegistrationRef {
+                contact: &b.contact,
                 expires_at: i64::try_from(b.expires_at).unwrap_or(i64::MAX),
                 q: i64::from(b.q),
-                call_id: b.call_id,
+                call_id: &b.call_id,
                 cseq: i64::from(b.cseq),
-                path: b.path,
-                transport: b.transport,
-                received: b.received,
-                user_agent: b.user_agent,
-                owner: b.owner,
+                path: &b.path,
+                transport: &b.transport,
+                received: &b.received,
+                user_agent: &b.user_agent,
+                owner: &b.owner,
             })
             .collect(),
-        domain: aor.domain,
-        extension: aor.user,
     }
 }
 
@@ -210,18 +208,28 @@ mod tests {
         let a = Aor::new("1001", "acme.example.com");
         let g = Aor::new("1001", "globex.example.com");
         let changes = vec![
-            (g, vec![binding("sip:g@192.0.2.3", "g1")], false),
-            (b.clone(), vec![binding("sip:b@192.0.2.2", "b1")], false),
-            (a.clone(), vec![binding("sip:a@192.0.2.1", "a1")], false),
-            (b.clone(), vec![binding("sip:b@192.0.2.2", "b2")], false),
-            (a, Vec::new(), true),
-            (b, vec![binding("sip:b@192.0.2.9", "b3")], true),
+            (g, Arc::from(vec![binding("sip:g@192.0.2.3", "g1")]), false),
+            (
+                b.clone(),
+                Arc::from(vec![binding("sip:b@192.0.2.2", "b1")]),
+                false,
+            ),
+            (
+                a.clone(),
+                Arc::from(vec![binding("sip:a@192.0.2.1", "a1")]),
+                false,
+            ),
+            (
+                b.clone(),
+                Arc::from(vec![binding("sip:b@192.0.2.2", "b2")]),
+                false,
+            ),
+            (a, Arc::from([]), true),
+            (b, Arc::from(vec![binding("sip:b@192.0.2.9", "b3")]), true),
         ];
-        let sets = coalesce(changes);
-        let keys: Vec<_> = sets
-            .iter()
-            .map(|s| (s.domain.as_str(), s.extension.as_str()))
-            .collect();
+        let changes = coalesce(changes);
+        let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
+        let keys: Vec<_> = sets.iter().map(|s| (s.domain, s.extension)).collect();
         assert_eq!(
             keys,
             [
@@ -233,19 +241,9 @@ mod tests {
         assert!(sets[0].rows.is_empty(), "the removal came last");
         assert_eq!(sets[1].rows.len(), 1);
         let row = &sets[1].rows[0];
-        assert_eq!(
-            (row.contact.as_str(), row.call_id.as_str()),
-            ("sip:b@192.0.2.9", "b3")
-        );
-        assert_eq!(
-            (row.domain.as_str(), row.extension.as_str()),
-            ("acme.example.com", "1002")
-        );
+        assert_eq!((row.contact, row.call_id), ("sip:b@192.0.2.9", "b3"));
         assert_eq!(row.path, ["<sip:edge.example.com;lr>"]);
-        assert_eq!(
-            (row.transport.as_str(), row.user_agent.as_str()),
-            ("UDP", "sipp")
-        );
+        assert_eq!((row.transport, row.user_agent), ("UDP", "sipp"));
         assert_eq!(sets[2].rows[0].call_id, "g1");
         assert_eq!(
             sets.iter().map(|s| s.prune).collect::<Vec<_>>(),
@@ -258,10 +256,15 @@ mod tests {
         let a = Aor::new("1001", "acme.example.com");
         let changes = vec![
             // The first contact is replaced by another, then the new one is refreshed.
-            (a.clone(), vec![binding("sip:a@192.0.2.2", "a1")], true),
-            (a, vec![binding("sip:a@192.0.2.2", "a2")], false),
+            (
+                a.clone(),
+                Arc::from(vec![binding("sip:a@192.0.2.2", "a1")]),
+                true,
+            ),
+            (a, Arc::from(vec![binding("sip:a@192.0.2.2", "a2")]), false),
         ];
-        let sets = coalesce(changes);
+        let changes = coalesce(changes);
+        let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
         assert_eq!(sets.len(), 1);
         assert!(sets[0].prune, "the replaced contact's row must still go");
         assert_eq!(sets[0].rows[0].call_id, "a2");

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use sip_core::auth::{Authenticated, Challenger, Challenging};
 use sip_core::location::{Aor, Binding, Location};
 use sip_core::msg::{
-    HeaderName, Host, Method, NameAddr, RequestUri, SipMessage, Uri, Via, response_to,
+    HeaderName, Host, Method, NameAddr, RequestUri, SipMessage, Uri, Via, response_to, shown, text,
 };
 use sip_core::proxy::{
     self, Checked, ForkAction, Local, RateConfig, RateLimiter, RateVerdict, ResponseContext,
@@ -389,8 +389,8 @@ impl SipServer {
         let mut aors: Vec<Aor> = expired.into_iter().map(|(aor, _)| aor).collect();
         aors.dedup();
         for aor in aors {
-            let left: Vec<Binding> = self.location.bindings(&aor).to_vec();
-            self.persister.save(&aor, &left, true);
+            let left = self.location.shared(&aor);
+            self.persister.save(aor, left, true);
         }
     }
 
@@ -449,7 +449,7 @@ impl SipServer {
             stamp_received(&mut msg, &peer);
             if msg.method() == Some(&Method::REGISTER) {
                 let mut resp = self.register(&msg, &peer);
-                resp.headers.push(HeaderName::new("Server"), SERVER);
+                resp.headers.push(HeaderName::SERVER, SERVER);
                 self.txns.send_stateless(&resp, peer);
                 return;
             }
@@ -563,8 +563,8 @@ impl SipServer {
         key: &TransactionKey,
         mut resp: SipMessage,
     ) {
-        if !resp.headers.contains(&HeaderName::new("Server")) {
-            resp.headers.push(HeaderName::new("Server"), SERVER);
+        if !resp.headers.contains(&HeaderName::SERVER) {
+            resp.headers.push(HeaderName::SERVER, SERVER);
         }
         if let Err(e) = self.txns.send_response(now, key, resp) {
             tracing::debug!(error = %e, "response not sent");
@@ -582,22 +582,20 @@ impl SipServer {
     fn register_aor(&self, req: &SipMessage) -> Result<Aor, registrar::RegisterError> {
         let directory = self.directory.read().ok();
         let is_ours = |d: &str| directory.as_ref().is_some_and(|dir| dir.is_our_domain(d));
-        let to = req.to().map_err(registrar::RegisterError::Malformed)?;
-        if self.is_our_address(&to.uri) {
-            let user = to
-                .uri
+        let to = req.to_ref().map_err(registrar::RegisterError::Malformed)?;
+        let uri = &to.uri;
+        if self.settings.local.names_us_ref(uri) {
+            let user = uri
                 .user_unescaped()
                 .map(|u| u.into_owned())
                 .unwrap_or_default();
             return Ok(Aor::new(user, &self.settings.default_domain));
         }
-        registrar::aor_of_uri(&to.uri, is_ours)
+        registrar::aor_of_uri_ref(uri, is_ours)
     }
 
     fn is_our_address(&self, uri: &Uri) -> bool {
-        uri.is_sip()
-            && (self.settings.local.is_local_uri(uri)
-                || (uri.port.is_none() && self.settings.local.hosts.contains(&uri.host)))
+        self.settings.local.names_us(uri)
     }
 
     /// Answers a REGISTER. The registrar keeps no transaction (as Kamailio's does): a retransmitted
@@ -627,20 +625,22 @@ impl SipServer {
         }
         let source = RequestSource {
             transport: transport_token(from.transport).to_owned(),
-            received: from.addr.to_string(),
+            received: {
+                let mut received = String::with_capacity(21);
+                text::push_socket_addr(&mut received, from.addr);
+                received
+            },
             owner: String::new(),
         };
         let current = self.location.bindings(&aor);
         match registrar::process_register(req, current, now_unix, &source, &self.settings.policy) {
             Ok(outcome) => {
-                if outcome.changed {
-                    self.persister
-                        .save(&aor, &outcome.bindings, outcome.removed);
-                    tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
-                }
                 let resp = outcome.response(req, now_unix);
                 if outcome.changed {
-                    self.location.replace(aor, outcome.bindings);
+                    tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
+                    let removed = outcome.removed;
+                    let set = self.location.replace_shared(aor.clone(), outcome.bindings);
+                    self.persister.save(aor, set, removed);
                 }
                 resp
             }
@@ -775,14 +775,14 @@ impl SipServer {
         if self.is_our_address(uri) {
             return true;
         }
-        let host = uri.host.to_string().to_ascii_lowercase();
+        let host = uri.host.to_lowercase();
         self.directory.read().is_ok_and(|d| d.is_our_domain(&host))
     }
 
     /// The caller's domain if the From URI is in one of our domains (then the caller must authenticate).
     fn caller_domain(&self, req: &SipMessage) -> Option<String> {
         let from = req.from().ok()?;
-        let host = from.uri.host.to_string().to_ascii_lowercase();
+        let host = from.uri.host.to_lowercase();
         let directory = self.directory.read().ok()?;
         directory.is_our_domain(&host).then_some(host)
     }
@@ -966,10 +966,8 @@ impl SipServer {
         if transport != Transport::Udp {
             // Our Via names the transport actually used.
             msg.headers.remove_first(&HeaderName::VIA);
-            msg.headers.push_front(
-                HeaderName::VIA,
-                self.our_via(transport, &branch).to_string(),
-            );
+            msg.headers
+                .push_front(HeaderName::VIA, shown(&self.our_via(transport, &branch)));
         }
         let sent = match uri_socket(&fwd.next_hop) {
             Some(addr) => self.send_branch(now, msg, transport, addr),
@@ -1285,47 +1283,12 @@ fn stamp_simple_via(line: &str, source: SocketAddr) -> Option<Option<String>> {
     out.push_str(sent_by);
     out.push_str(&kept);
     out.push_str(";received=");
-    push_ip(&mut out, source.ip());
+    text::push_ip(&mut out, source.ip());
     if asked_rport {
         out.push_str(";rport=");
-        push_decimal(&mut out, u32::from(source.port()));
+        out.push_str(text::Decimal::new(u64::from(source.port())).as_str());
     }
     Some(Some(out))
-}
-
-/// Appends an address in its usual text form; IPv4 without `fmt`, which costs more than the rest of
-/// stamping a Via.
-fn push_ip(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_decimal(out, u32::from(octet));
-            }
-        }
-        IpAddr::V6(v6) => out.push_str(&v6.to_string()),
-    }
-}
-
-fn push_decimal(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut len = 0usize;
-    let mut n = n;
-    loop {
-        if let Some(d) = digits.get_mut(len) {
-            *d = b'0' + u8::try_from(n % 10).unwrap_or(0);
-        }
-        len = len.saturating_add(1);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in digits.get(..len).unwrap_or_default().iter().rev() {
-        out.push(char::from(*d));
-    }
 }
 
 fn binding_transport(binding: &Binding) -> Transport {
@@ -1427,18 +1390,5 @@ mod tests {
         ] {
             assert_eq!(stamp_simple_via(line, source), None, "{line}");
         }
-    }
-
-    #[test]
-    fn decimal_and_address_text() {
-        let mut s = String::new();
-        push_decimal(&mut s, 0);
-        s.push(' ');
-        push_decimal(&mut s, 65_535);
-        s.push(' ');
-        push_ip(&mut s, "10.200.3.255".parse().unwrap());
-        s.push(' ');
-        push_ip(&mut s, "2001:db8::1".parse().unwrap());
-        assert_eq!(s, "0 65535 10.200.3.255 2001:db8::1");
     }
 }

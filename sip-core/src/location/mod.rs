@@ -11,7 +11,7 @@
 //! `acme.example.com` and one of `globex.example.com` with the same extension are unrelated entries and
 //! nothing keyed by one ever returns the other.
 //!
-//! **Size.** Bindings keep their strings shrunk to fit and each AOR's set is one boxed slice. The size
+//! **Size.** Bindings keep their strings shrunk to fit and each AOR's set is one shared slice. The size
 //! test (100,000 AORs, 150,000 bindings with softphone-like values and empty Path/owner) counts about
 //! 530 bytes per AOR, some 50 MiB in all before allocator overhead, well under the 200 MiB budget.
 
@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// An address of record: a user (extension) in one of our domains (one domain per tenant).
 ///
@@ -195,9 +196,13 @@ pub fn sort_by_q(bindings: &mut [Binding]) {
 }
 
 /// The in-memory location table: each AOR's binding set, kept sorted by q (descending).
+///
+/// A set is shared ([`Location::shared`]): the write-behind persister holds the same set until it is
+/// written, instead of a copy of every string in it made on the SIP core's thread and freed on the
+/// writer's.
 #[derive(Debug, Default, Clone)]
 pub struct Location {
-    aors: HashMap<Aor, Box<[Binding]>>,
+    aors: HashMap<Aor, Arc<[Binding]>>,
     bindings: usize,
 }
 
@@ -217,18 +222,40 @@ impl Location {
 
     /// Replaces the binding set of `aor` (as the registrar computed it) and
     /// returns the previous one. An empty set removes the AOR.
-    pub fn replace(&mut self, aor: Aor, mut bindings: Vec<Binding>) -> Vec<Binding> {
+    pub fn replace(&mut self, aor: Aor, bindings: Vec<Binding>) -> Vec<Binding> {
+        let (_, old) = self.swap(aor, bindings);
+        old.map(|old| old.to_vec()).unwrap_or_default()
+    }
+
+    /// [`Location::replace`] that returns the new set, shared (empty if the AOR was removed), and
+    /// drops the old one.
+    pub fn replace_shared(&mut self, aor: Aor, bindings: Vec<Binding>) -> Arc<[Binding]> {
+        self.swap(aor, bindings).0
+    }
+
+    fn swap(
+        &mut self,
+        aor: Aor,
+        mut bindings: Vec<Binding>,
+    ) -> (Arc<[Binding]>, Option<Arc<[Binding]>>) {
         sort_by_q(&mut bindings);
         bindings.iter_mut().for_each(Binding::shrink);
         self.bindings = self.bindings.saturating_add(bindings.len());
-        let old = if bindings.is_empty() {
+        let set: Arc<[Binding]> = Arc::from(bindings);
+        let old = if set.is_empty() {
             self.aors.remove(&aor)
         } else {
-            self.aors.insert(aor, bindings.into_boxed_slice())
+            self.aors.insert(aor, Arc::clone(&set))
         };
-        let old = old.map(Vec::from).unwrap_or_default();
-        self.bindings = self.bindings.saturating_sub(old.len());
-        old
+        self.bindings = self
+            .bindings
+            .saturating_sub(old.as_ref().map_or(0, |o| o.len()));
+        (set, old)
+    }
+
+    /// The stored set of `aor`, shared (empty if it has none).
+    pub fn shared(&self, aor: &Aor) -> Arc<[Binding]> {
+        self.aors.get(aor).map_or_else(|| Arc::from([]), Arc::clone)
     }
 
     /// Adds one binding to `aor`'s set, replacing one with the same contact text (used when loading
@@ -267,12 +294,10 @@ impl Location {
             if set.iter().all(|b| b.is_live(now)) {
                 return true;
             }
-            let (live, dead): (Vec<Binding>, Vec<Binding>) = std::mem::take(set)
-                .into_vec()
-                .into_iter()
-                .partition(|b| b.is_live(now));
+            let (live, dead): (Vec<Binding>, Vec<Binding>) =
+                set.iter().cloned().partition(|b| b.is_live(now));
             expired.extend(dead.into_iter().map(|b| (aor.clone(), b)));
-            *set = live.into_boxed_slice();
+            *set = Arc::from(live);
             !set.is_empty()
         });
         self.bindings = self.bindings.saturating_sub(expired.len());
@@ -297,7 +322,10 @@ impl Location {
     /// A rough count of the bytes the table holds: hash-table slots at capacity plus every heap
     /// allocation's capacity (allocator overhead not included).
     pub fn approx_bytes(&self) -> usize {
-        let slot = size_of::<(Aor, Box<[Binding]>)>().saturating_add(1);
+        // An `Arc` adds its two counts to each set.
+        let slot = size_of::<(Aor, Arc<[Binding]>)>()
+            .saturating_add(1)
+            .saturating_add(2 * size_of::<usize>());
         let table = self.aors.capacity().saturating_mul(slot);
         self.aors.iter().fold(table, |acc, (aor, set)| {
             let own = aor.user.capacity().saturating_add(aor.domain.capacity());
