@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use provisioning::Store;
 use provisioning::store::{AorWrite, RegistrationRef};
-use sip_core::location::{Aor, Binding, Location};
+use sip_core::location::{Aor, Binding, Location, shared_text};
 use tokio::sync::mpsc;
 
 /// Longest a change waits before it is written.
@@ -167,16 +167,16 @@ pub async fn load(store: &Store, now: u64) -> Result<Location, provisioning::Sto
         location.add(
             aor,
             Binding {
-                contact: r.contact,
+                contact: shared_text(None, &r.contact),
                 expires_at: u64::try_from(r.expires_at).unwrap_or(0),
                 q: u16::try_from(r.q.clamp(0, 1000)).unwrap_or(1000),
-                call_id: r.call_id,
+                call_id: shared_text(None, &r.call_id),
                 cseq: u32::try_from(r.cseq).unwrap_or(0),
                 path: r.path,
-                transport: r.transport,
-                received: r.received,
-                user_agent: r.user_agent,
-                owner: r.owner,
+                transport: shared_text(None, &r.transport),
+                received: shared_text(None, &r.received),
+                user_agent: shared_text(None, &r.user_agent),
+                owner: shared_text(None, &r.owner),
             },
         );
     }
@@ -189,16 +189,16 @@ mod tests {
 
     fn binding(contact: &str, call_id: &str) -> Binding {
         Binding {
-            contact: contact.to_owned(),
+            contact: contact.into(),
             expires_at: 2_000,
             q: 1000,
-            call_id: call_id.to_owned(),
+            call_id: call_id.into(),
             cseq: 1,
             path: vec!["<sip:edge.example.com;lr>".to_owned()],
-            transport: "UDP".to_owned(),
-            received: "192.0.2.7:5060".to_owned(),
-            user_agent: "sipp".to_owned(),
-            owner: String::new(),
+            transport: "UDP".into(),
+            received: "192.0.2.7:5060".into(),
+            user_agent: "sipp".into(),
+            owner: "".into(),
         }
     }
 

@@ -11,15 +11,16 @@
 //! `acme.example.com` and one of `globex.example.com` with the same extension are unrelated entries and
 //! nothing keyed by one ever returns the other.
 //!
-//! **Size.** Bindings keep their strings shrunk to fit and each AOR's set is one shared slice. The size
-//! test (100,000 AORs, 150,000 bindings with softphone-like values and empty Path/owner) counts about
-//! 530 bytes per AOR, some 50 MiB in all before allocator overhead, well under the 200 MiB budget.
+//! **Size.** A binding's strings are exact-size shared slices and each AOR's set is one shared slice.
+//! The size test (100,000 AORs, 150,000 bindings with softphone-like values and empty Path/owner)
+//! counts about 620 bytes per AOR, some 58 MiB in all before allocator overhead (the reference
+//! counts included), well under the 200 MiB budget.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An address of record: a user (extension) in one of our domains (one domain per tenant).
 ///
@@ -66,30 +67,48 @@ impl fmt::Display for Aor {
 }
 
 /// One registered contact of an AOR: a row of the `registrations` table (without its AOR columns).
+///
+/// The text fields are shared (`Arc<str>`): a refresh that keeps a contact's text, Call-ID,
+/// transport, source address or User-Agent keeps the same allocation (a reference count) instead of
+/// freeing a string written minutes ago and allocating its copy, the registrar's most frequent work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     /// The Contact URI as text (no header parameters: those are the fields below). Column `contact`.
-    pub contact: String,
+    pub contact: Arc<str>,
     /// When the binding lapses, Unix seconds. Column `expires_at`.
     pub expires_at: u64,
     /// Preference in thousandths (`q=0.5` is 500; 1000 when the contact named none). Column `q`.
     pub q: u16,
     /// Call-ID of the REGISTER that last refreshed it (§10.3 step 7). Column `call_id`.
-    pub call_id: String,
+    pub call_id: Arc<str>,
     /// CSeq number of that REGISTER. Column `cseq`.
     pub cseq: u32,
     /// Path header values (RFC 3327) in order, each a `<uri>` name-addr; become the Route set of
     /// requests to this contact. Column `path`, joined by [`Binding::path_column`].
     pub path: Vec<String>,
     /// Transport the REGISTER arrived on (`UDP`, `TCP`, `TLS`). Column `transport`.
-    pub transport: String,
+    pub transport: Arc<str>,
     /// Source address of the REGISTER (`203.0.113.7:5062`), where NATed contacts are reached. Column
     /// `received`.
-    pub received: String,
+    pub received: Arc<str>,
     /// The registering device's User-Agent. Column `user_agent`.
-    pub user_agent: String,
+    pub user_agent: Arc<str>,
     /// The gateway session owning a legacy line's binding; empty for SIP devices. Column `owner`.
-    pub owner: String,
+    pub owner: Arc<str>,
+}
+
+/// The strong and weak counts an `Arc` keeps in front of its value.
+const ARC_COUNTS: usize = 2 * size_of::<usize>();
+
+/// `text` as a shared string: `kept`'s own allocation when it already holds that text, one empty
+/// string for every empty field (a SIP device's `owner`).
+pub fn shared_text(kept: Option<&Arc<str>>, text: &str) -> Arc<str> {
+    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+    match kept {
+        Some(k) if **k == *text => Arc::clone(k),
+        _ if text.is_empty() => Arc::clone(EMPTY.get_or_init(|| Arc::from(""))),
+        _ => Arc::from(text),
+    }
 }
 
 impl Binding {
@@ -151,21 +170,13 @@ impl Binding {
     }
 
     fn shrink(&mut self) {
-        for s in [
-            &mut self.contact,
-            &mut self.call_id,
-            &mut self.transport,
-            &mut self.received,
-            &mut self.user_agent,
-            &mut self.owner,
-        ] {
-            s.shrink_to_fit();
-        }
         self.path.iter_mut().for_each(String::shrink_to_fit);
         self.path.shrink_to_fit();
     }
 
     fn heap_bytes(&self) -> usize {
+        // An `Arc<str>` holds its two counts before the text; one shared by several bindings is
+        // counted for each.
         let strings = [
             &self.contact,
             &self.call_id,
@@ -177,7 +188,7 @@ impl Binding {
         let path: usize = self.path.iter().map(String::capacity).sum();
         strings
             .iter()
-            .map(|s| s.capacity())
+            .map(|s| s.len().saturating_add(ARC_COUNTS))
             .sum::<usize>()
             .saturating_add(path)
             .saturating_add(self.path.capacity().saturating_mul(size_of::<String>()))
@@ -325,7 +336,7 @@ impl Location {
         // An `Arc` adds its two counts to each set.
         let slot = size_of::<(Aor, Arc<[Binding]>)>()
             .saturating_add(1)
-            .saturating_add(2 * size_of::<usize>());
+            .saturating_add(ARC_COUNTS);
         let table = self.aors.capacity().saturating_mul(slot);
         self.aors.iter().fold(table, |acc, (aor, set)| {
             let own = aor.user.capacity().saturating_add(aor.domain.capacity());

@@ -2,16 +2,16 @@ use super::*;
 
 fn binding(contact: &str, q: u16, expires_at: u64) -> Binding {
     Binding {
-        contact: contact.to_owned(),
+        contact: contact.into(),
         expires_at,
         q,
-        call_id: "a84b4c76e66710@pc33.atlanta.com".to_owned(),
+        call_id: "a84b4c76e66710@pc33.atlanta.com".into(),
         cseq: 1,
         path: Vec::new(),
-        transport: "UDP".to_owned(),
-        received: "192.0.2.10:5060".to_owned(),
-        user_agent: "Zoiper rv2.10.20.3".to_owned(),
-        owner: String::new(),
+        transport: "UDP".into(),
+        received: "192.0.2.10:5060".into(),
+        user_agent: "Zoiper rv2.10.20.3".into(),
+        owner: "".into(),
     }
 }
 
@@ -67,11 +67,7 @@ fn lookup_live_sorted_by_q() {
             binding("sip:mid@h", 500, 500),
         ],
     );
-    let got: Vec<_> = t
-        .lookup(&aor, 60)
-        .iter()
-        .map(|b| b.contact.as_str())
-        .collect();
+    let got: Vec<_> = t.lookup(&aor, 60).iter().map(|b| &*b.contact).collect();
     assert_eq!(got, ["sip:high@h", "sip:mid@h", "sip:low@h"]);
     assert_eq!(t.bindings(&aor).len(), 4);
     assert_eq!(t.binding_count(), 4);
@@ -91,11 +87,11 @@ fn sweep_returns_expired_and_drops_empty_aors() {
     gone.sort_by(|x, y| x.1.contact.cmp(&y.1.contact));
     assert_eq!(gone.len(), 2);
     assert_eq!(
-        (gone[0].0.clone(), gone[0].1.contact.as_str()),
+        (gone[0].0.clone(), gone[0].1.contact.as_ref()),
         (a.clone(), "sip:x@h")
     );
     assert_eq!(
-        (gone[1].0.clone(), gone[1].1.contact.as_str()),
+        (gone[1].0.clone(), gone[1].1.contact.as_ref()),
         (b, "sip:z@h")
     );
     assert_eq!((t.aor_count(), t.binding_count()), (1, 1));
@@ -111,11 +107,7 @@ fn add_replaces_same_contact() {
     t.add(a.clone(), binding("sip:x@h", 1000, 100));
     t.add(a.clone(), binding("sip:x@h", 500, 300));
     t.add(a.clone(), binding("sip:y@h", 700, 300));
-    let got: Vec<_> = t
-        .bindings(&a)
-        .iter()
-        .map(|b| (b.contact.as_str(), b.q))
-        .collect();
+    let got: Vec<_> = t.bindings(&a).iter().map(|b| (&*b.contact, b.q)).collect();
     assert_eq!(got, [("sip:y@h", 700), ("sip:x@h", 500)]);
     assert_eq!(t.binding_count(), 2);
 }

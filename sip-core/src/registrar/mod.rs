@@ -27,8 +27,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::auth::Authenticated;
-use crate::location::{Aor, Binding, sort_by_q};
-use crate::msg::text::exact;
+use crate::location::{Aor, Binding, shared_text, sort_by_q};
+use crate::msg::text::{StackText, exact};
 use crate::msg::{ContactRef, HeaderName, HostRef, NameAddr, ParseError, SipMessage, Uri, UriRef};
 use crate::proxy::local_tag;
 use contact::{parse_delta_seconds, parse_q, uri_equivalent};
@@ -183,9 +183,6 @@ impl RegisterError {
         resp
     }
 }
-
-/// Room for a contact URI's text, so printing one does not grow the string several times.
-const CONTACT_CAPACITY: usize = 96;
 
 /// The option tags this registrar supports (`Require` may name only these).
 pub const SUPPORTED: &[&str] = &["path"];
@@ -376,7 +373,9 @@ pub fn process_register(
     // A retransmission of the REGISTER that last refreshed a binding (same Call-ID and CSeq) gets the
     // current bindings again and changes nothing, so a registrar can answer REGISTER without keeping a
     // transaction (as Kamailio's does): a lost 200 retransmitted by the phone is answered, not refused.
-    let retransmission = live.iter().any(|b| b.call_id == call_id && b.cseq == cseq);
+    let retransmission = live
+        .iter()
+        .any(|b| *b.call_id == *call_id && b.cseq == cseq);
     if contacts.is_empty() || retransmission {
         return Ok(RegisterOutcome {
             bindings: live.into_iter().cloned().collect(),
@@ -386,7 +385,7 @@ pub fn process_register(
         });
     }
     let out_of_order = |b: &Binding| {
-        (b.call_id == call_id && cseq <= b.cseq).then(|| RegisterError::OutOfOrder {
+        (*b.call_id == *call_id && cseq <= b.cseq).then(|| RegisterError::OutOfOrder {
             call_id: call_id.to_owned(),
             cseq,
             stored: b.cseq,
@@ -449,19 +448,21 @@ pub fn process_register(
         {
             return Err(err);
         }
-        let mut contact = String::with_capacity(CONTACT_CAPACITY);
+        let mut contact = StackText::new();
         let _ = write!(contact, "{}", addr.uri);
+        // A refresh keeps the text that did not change: the same allocations, not copies.
+        let kept = found.and_then(|i| set.get(i)).map(|(b, _)| &**b);
         let binding = Binding {
-            contact,
+            contact: shared_text(kept.map(|b| &b.contact), contact.as_str()),
             expires_at: now_unix.saturating_add(u64::from(expires)),
             q,
-            call_id: call_id.to_owned(),
+            call_id: shared_text(kept.map(|b| &b.call_id), call_id),
             cseq,
             path: path.clone(),
-            transport: source.transport.clone(),
-            received: source.received.clone(),
-            user_agent: user_agent.to_owned(),
-            owner: source.owner.clone(),
+            transport: shared_text(kept.map(|b| &b.transport), &source.transport),
+            received: shared_text(kept.map(|b| &b.received), &source.received),
+            user_agent: shared_text(kept.map(|b| &b.user_agent), user_agent),
+            owner: shared_text(kept.map(|b| &b.owner), &source.owner),
         };
         match (found, expires) {
             (Some(i), 0) => {

@@ -201,8 +201,8 @@ fn binding(contact: &str, path: &[&str]) -> Binding {
         path: path.iter().map(|p| (*p).to_owned()).collect(),
         transport: "UDP".into(),
         received: "198.51.100.20:5062".into(),
-        user_agent: String::new(),
-        owner: String::new(),
+        user_agent: "".into(),
+        owner: "".into(),
     }
 }
 

@@ -67,6 +67,34 @@ fn run(req: &SipMessage, current: &[Binding]) -> Result<Vec<Binding>, RegisterEr
 }
 
 #[test]
+fn a_refresh_keeps_the_text_it_does_not_change() {
+    use std::sync::Arc;
+    let first = run(&two_contacts(1, "cid-1"), &[]).unwrap();
+    let same = run(&two_contacts(2, "cid-1"), &first).unwrap();
+    let other = run(&two_contacts(1, "cid-2"), &first).unwrap();
+    assert_eq!(same.len(), 2);
+    for (old, new) in first.iter().zip(&same) {
+        assert_eq!(old.contact, new.contact);
+        assert_eq!(new.cseq, 2);
+        for (a, b) in [
+            (&old.contact, &new.contact),
+            (&old.call_id, &new.call_id),
+            (&old.transport, &new.transport),
+            (&old.received, &new.received),
+            (&old.user_agent, &new.user_agent),
+        ] {
+            assert!(Arc::ptr_eq(a, b), "{a} was copied, not kept");
+        }
+    }
+    // Another Call-ID is new text; the rest is still kept.
+    for (old, new) in first.iter().zip(&other) {
+        assert_eq!(&*new.call_id, "cid-2");
+        assert!(!Arc::ptr_eq(&old.call_id, &new.call_id));
+        assert!(Arc::ptr_eq(&old.contact, &new.contact));
+    }
+}
+
+#[test]
 fn two_contacts_with_q_and_per_contact_expires() {
     let req = two_contacts(1, "cid-1");
     assert_eq!(
@@ -77,7 +105,7 @@ fn two_contacts_with_q_and_per_contact_expires() {
     let got: Vec<_> = out
         .bindings
         .iter()
-        .map(|b| (b.contact.as_str(), b.q, b.expires_at - NOW))
+        .map(|b| (b.contact.as_ref(), b.q, b.expires_at - NOW))
         .collect();
     assert_eq!(
         got,
@@ -88,11 +116,11 @@ fn two_contacts_with_q_and_per_contact_expires() {
     );
     let b = &out.bindings[0];
     assert_eq!(
-        (b.call_id.as_str(), b.cseq, b.user_agent.as_str()),
+        (b.call_id.as_ref(), b.cseq, b.user_agent.as_ref()),
         ("cid-1", 1, "Z 5.6.1 v2.10.20.3")
     );
     assert_eq!(
-        (b.transport.as_str(), b.received.as_str()),
+        (b.transport.as_ref(), b.received.as_ref()),
         ("UDP", "203.0.113.7:5062")
     );
 
@@ -256,7 +284,10 @@ fn expires_zero_removes_one_contact() {
     let req = register(2, "cid-1", "m: <sip:1001@10.8.0.2:5062;ob>;expires=0\n");
     let left = run(&req, &first).unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].contact, "sip:1001@192.168.1.20:5062;transport=UDP");
+    assert_eq!(
+        &*left[0].contact,
+        "sip:1001@192.168.1.20:5062;transport=UDP"
+    );
 }
 
 #[test]
@@ -461,7 +492,7 @@ Content-Length: 0
     let g: Vec<_> = table
         .lookup(&globex, NOW)
         .iter()
-        .map(|b| b.contact.clone())
+        .map(|b| b.contact.to_string())
         .collect();
     assert_eq!(g, ["sip:1001@198.51.100.9"]);
 }
