@@ -30,11 +30,7 @@ BENCH=bench-sip-ab
 . scripts/bench-sip-lib.sh
 trap 'exit 130' INT TERM
 
-domain=bench.example.com
-sip_config "$work/bench.toml" "$work" 5390 $domain
-sip_import_users 100000 $domain > "$work/users.csv"
-sipp_users 1 100000 $domain > "$work/reg.csv"
-printf 'SEQUENTIAL\nservice;%s;[authentication username=service password=secret]\n' $domain > "$work/uas.csv"
+sip_bench_files 100000
 
 srv=
 srv_ticks() { ticks "$srv"; }

@@ -38,3 +38,13 @@ sipp_users() {
     awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { print "SEQUENTIAL"
         for (i = a; i <= b; i++) printf "u%06d;%s;[authentication username=u%06d password=secret]\n", i, d, i }'
 }
+
+# sip_bench_files N: in $work, a crossbar config on udp 127.0.0.1:5390 for bench.example.com ($domain),
+# users.csv (N users to import), reg.csv (their sipp credentials) and uas.csv (the `service` user).
+sip_bench_files() {
+    domain=bench.example.com
+    sip_config "$work/bench.toml" "$work" 5390 $domain
+    sip_import_users "$1" $domain > "$work/users.csv"
+    sipp_users 1 "$1" $domain > "$work/reg.csv"
+    printf 'SEQUENTIAL\nservice;%s;[authentication username=service password=secret]\n' $domain > "$work/uas.csv"
+}
