@@ -45,7 +45,7 @@ mod tests {
     fn rfc_4231_case_2() {
         let mac = hmac_sha256(b"Jefe", &[b"what do ya ", b"want for nothing?"]);
         assert_eq!(
-            hex::encode(mac),
+            crate::msg::text::hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -58,7 +58,7 @@ mod tests {
             &[b"Test Using Larger Than Block-Size Key - Hash Key First"],
         );
         assert_eq!(
-            hex::encode(mac),
+            crate::msg::text::hex(&mac),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
     }

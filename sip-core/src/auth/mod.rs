@@ -80,7 +80,7 @@ impl Algorithm {
                 }
                 d.update(p.as_bytes());
             }
-            hex::encode(d.finalize())
+            crate::msg::text::hex(&d.finalize())
         }
         match self {
             Self::Md5 => run::<Md5>(parts),

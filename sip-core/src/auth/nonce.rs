@@ -39,7 +39,7 @@ pub(crate) fn encode(secret: &[u8; 32], id: NonceId, realm: &str) -> String {
     raw.extend_from_slice(&id.issued.to_be_bytes());
     raw.extend_from_slice(&id.seq.to_be_bytes());
     raw.extend(mac(secret, id, realm).iter().take(MAC_LEN));
-    hex::encode(raw)
+    crate::msg::text::hex(&raw)
 }
 
 /// Checks a nonce's MAC for `realm`; `None` if it is not one of ours (or was made for another realm).

@@ -53,8 +53,20 @@ impl PartialEq for Aor {
 impl Hash for Aor {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.user.hash(state);
-        for b in self.domain.bytes() {
-            state.write_u8(b.to_ascii_lowercase());
+        // The domain lower-cased, in one write when it fits the buffer (one byte at a time was a
+        // SipHash round trip per byte). Domains equal without case have equal lengths, so equal
+        // AORs always take the same branch.
+        let domain = self.domain.as_bytes();
+        let mut buf = [0u8; 128];
+        match buf.get_mut(..domain.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(domain);
+                lower.make_ascii_lowercase();
+                state.write(lower);
+            }
+            None => domain
+                .iter()
+                .for_each(|b| state.write_u8(b.to_ascii_lowercase())),
         }
         state.write_u8(0xff);
     }

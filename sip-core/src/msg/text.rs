@@ -114,6 +114,21 @@ pub fn exact(s: String) -> Bytes {
     Bytes::from(s.into_bytes().into_boxed_slice())
 }
 
+/// Lower-case hex of `bytes`, in a string of exactly that length (the `hex` crate's `encode` pushes
+/// one `char` at a time into a growing `String`).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len().saturating_mul(2));
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                *DIGITS.get(usize::from(nibble)).unwrap_or(&b'0'),
+            ));
+        }
+    }
+    out
+}
+
 /// A text buffer on the stack that `write!` fills; what does not fit goes to a `String`.
 pub(crate) struct StackText {
     buf: [u8; 256],
@@ -205,6 +220,18 @@ mod tests {
             let _ = fmt::Write::write_fmt(&mut stack, format_args!("{text}-{n}"));
             assert_eq!(stack.as_str(), format!("{text}-{n}"));
         }
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_two_digits_a_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = hex(&all);
+        assert_eq!(text.len(), 512);
+        assert_eq!(text.get(..8), Some("00010203"));
+        assert_eq!(text.get(504..), Some("fcfdfeff"));
+        assert_eq!(hex(&[0x5a, 0x0f, 0xa0]), "5a0fa0");
+        assert_eq!(hex(&[]), "");
+        assert_eq!(text.capacity(), 512);
     }
 
     #[test]

@@ -281,7 +281,7 @@ fn request_hash(req: &SipMessage, via: &ViaRef<'_>) -> String {
         h.text(tag);
     }
     let digest: [u8; 32] = h.0.finalize().into();
-    hex::encode(digest.get(..8).unwrap_or(&[]))
+    crate::msg::text::hex(digest.get(..8).unwrap_or(&[]))
 }
 
 /// The branch for our Via on the copy of `req` sent to target number `target_index` (§16.6 step 8):
@@ -306,7 +306,10 @@ pub fn local_tag(req: &SipMessage) -> String {
         h.update([0u8]);
     }
     let digest: [u8; 32] = h.finalize().into();
-    format!("cb{}", hex::encode(digest.get(..6).unwrap_or(&[])))
+    let mut tag = String::with_capacity(14);
+    tag.push_str("cb");
+    tag.push_str(&crate::msg::text::hex(digest.get(..6).unwrap_or(&[])));
+    tag
 }
 
 /// What [`loose_route`] found.

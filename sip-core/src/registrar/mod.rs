@@ -440,16 +440,17 @@ pub fn process_register(
         .map(|b| (Cow::Borrowed(b), false))
         .collect();
     for (addr, expires, q) in wanted {
-        let found = set
-            .iter()
-            .position(|(b, _)| same_contact(&b.contact, &addr.uri));
+        let mut contact = StackText::new();
+        let _ = write!(contact, "{}", addr.uri);
+        // The same text is the same URI: a phone refreshing its own contact needs no parse of it.
+        let found = set.iter().position(|(b, _)| {
+            *b.contact == *contact.as_str() || same_contact(&b.contact, &addr.uri)
+        });
         if let Some((b, false)) = found.and_then(|i| set.get(i))
             && let Some(err) = out_of_order(b)
         {
             return Err(err);
         }
-        let mut contact = StackText::new();
-        let _ = write!(contact, "{}", addr.uri);
         // A refresh keeps the text that did not change: the same allocations, not copies.
         let kept = found.and_then(|i| set.get(i)).map(|(b, _)| &**b);
         let binding = Binding {
