@@ -3,6 +3,7 @@
 //! with Crossbar, and Kamailio (or a second Crossbar) plays an upstream registrar.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::time::Duration;
 
 use gateway::call::types::{
@@ -487,6 +488,8 @@ impl Kamailio {
             .current_dir(dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            // Its own process group, so that stopping it stops its worker processes too.
+            .process_group(0)
             .spawn()
             .expect("kamailio starts");
         Some(Self {
@@ -498,8 +501,26 @@ impl Kamailio {
 }
 
 impl Drop for Kamailio {
+    /// SIGTERM to the whole group: Kamailio's main process then ends its workers. A SIGKILL to the
+    /// main process alone left the workers running after the test, one set per run. If the group
+    /// is still there after 3 s, it gets SIGKILL.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str| {
+            let _ = std::process::Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal("-KILL");
         let _ = self.child.wait();
     }
 }
