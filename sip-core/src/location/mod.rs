@@ -287,7 +287,7 @@ impl Location {
         let mut set = self.bindings(&aor).to_vec();
         set.retain(|b| b.contact != binding.contact);
         set.push(binding);
-        self.replace(aor, set);
+        self.swap(aor, set);
     }
 
     /// The whole stored set of `aor`, lapsed bindings included (what the registrar starts from).

@@ -145,6 +145,22 @@ impl StackText {
         }
     }
 
+    /// Lower-cases (ASCII) what was written from byte `start` on.
+    pub(crate) fn lowercase_from(&mut self, start: usize) {
+        match &mut self.spill {
+            Some(s) => {
+                if let Some(tail) = s.get_mut(start..) {
+                    tail.make_ascii_lowercase();
+                }
+            }
+            None => {
+                if let Some(tail) = self.buf.get_mut(start..self.len) {
+                    tail.make_ascii_lowercase();
+                }
+            }
+        }
+    }
+
     /// What was written.
     pub(crate) fn as_str(&self) -> &str {
         match &self.spill {

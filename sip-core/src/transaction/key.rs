@@ -1,9 +1,9 @@
 //! Transaction identity: which transaction a message belongs to (RFC 3261 §17.1.3 and §17.2.3).
 
-use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::msg::text::{Decimal, DottedQuad};
+use crate::msg::text::{Decimal, StackText};
 use crate::msg::{HostRef, Method, SipMessage};
 
 use super::TransactionError;
@@ -165,40 +165,16 @@ pub(crate) fn server_key(
     })
 }
 
-/// `branch`, a space and the sent-by `host[:port]` lower-cased, in one allocation when it fits the
-/// stack buffer (any real branch and sent-by do).
+/// `branch`, a space and the sent-by `host[:port]` lower-cased, in one allocation.
 fn branch_and_sent_by(branch: &str, host: HostRef<'_>, port: Option<u16>) -> Arc<str> {
-    let quad;
-    let host = match host {
-        HostRef::Name(n) => Cow::Borrowed(n),
-        HostRef::V4(a) => {
-            quad = DottedQuad::new(a);
-            Cow::Borrowed(quad.as_str())
-        }
-        HostRef::V6(_) => Cow::Owned(host.to_string()),
-    };
-    let digits = port.map(|p| Decimal::new(u64::from(p)));
-    let port = digits.as_ref().map_or("", Decimal::as_str);
-    let colon = if port.is_empty() { "" } else { ":" };
-    let parts = [branch, " ", &host, colon, port];
-    let mut buf = [0u8; 160];
-    let mut len = 0usize;
-    for part in parts {
-        let end = len.saturating_add(part.len());
-        match buf.get_mut(len..end) {
-            Some(slot) => slot.copy_from_slice(part.as_bytes()),
-            None => {
-                let sent_by = parts.get(1..).map(<[&str]>::concat).unwrap_or_default();
-                return Arc::from(format!("{branch}{}", sent_by.to_ascii_lowercase()));
-            }
-        }
-        len = end;
+    let mut text = StackText::new();
+    let _ = write!(text, "{branch} {host}");
+    if let Some(p) = port {
+        let _ = write!(text, ":{}", Decimal::new(u64::from(p)).as_str());
     }
     // The branch stays as it is (it compares case-sensitively); the host does not.
-    if let Some(sent_by) = buf.get_mut(branch.len()..len) {
-        sent_by.make_ascii_lowercase();
-    }
-    Arc::from(std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
+    text.lowercase_from(branch.len());
+    Arc::from(text.as_str())
 }
 
 #[cfg(test)]
