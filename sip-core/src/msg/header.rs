@@ -3,7 +3,6 @@
 //! Header values stay what the wire carried: a [`Bytes`] slice of the received buffer (a copy only
 //! when folded lines had to be joined), so routing a message touches only the headers it reads.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
@@ -14,17 +13,34 @@ use super::lex::split_top;
 /// A header field name. Comparison and hashing ignore ASCII case (RFC 3261 §7.3.1). Known names,
 /// and the compact forms of RFC 3261 §7.3.3 and later RFCs, are mapped to their canonical long
 /// spelling when parsed ([`HeaderName::new`]); unknown names are kept as received.
+///
+/// A known name is held as its index in the table of known names, so comparing two names (which
+/// every header lookup does, for each header it passes) is comparing two small numbers.
 #[derive(Debug, Clone)]
-pub struct HeaderName(Cow<'static, str>);
+pub struct HeaderName(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// One of the names of `KNOWN`.
+    Known(Known),
+    /// Any other name, as received; never one of the known names in any spelling
+    /// ([`HeaderName::new`] maps those to `Known`).
+    Other(Box<str>),
+}
 
 macro_rules! header_names {
     ($($name:ident => $text:literal $(, $compact:literal)?;)*) => {
+        /// The index of a known name in `KNOWN`.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        enum Known { $($name),* }
         impl HeaderName {
             $(#[doc = concat!("`", $text, "`", $(" (compact form `", $compact, "`)",)?)]
-            pub const $name: Self = Self(Cow::Borrowed($text));)*
+            pub const $name: Self = Self(Repr::Known(Known::$name));)*
         }
-        /// (canonical name, compact form or NUL).
-        const KNOWN: &[(HeaderName, char)] = &[$((HeaderName::$name, header_names!(@c $($compact)?))),*];
+        /// (known name, canonical spelling, compact form or NUL), in the order of `Known`.
+        const KNOWN: &[(Known, &str, char)] = &[$((Known::$name, $text, header_names!(@c $($compact)?))),*];
     };
     (@c $c:literal) => { $c };
     (@c) => { '\0' };
@@ -94,36 +110,50 @@ impl HeaderName {
     pub fn new(name: &str) -> Self {
         if let [c] = name.as_bytes() {
             let c = char::from(c.to_ascii_lowercase());
-            if let Some((h, _)) = KNOWN.iter().find(|(_, k)| *k == c) {
-                return h.clone();
+            if let Some((k, ..)) = KNOWN.iter().find(|(_, _, compact)| *compact == c) {
+                return Self(Repr::Known(*k));
             }
         }
         match KNOWN
             .iter()
-            .find(|(h, _)| h.0.len() == name.len() && h.0.eq_ignore_ascii_case(name))
+            .find(|(_, text, _)| text.len() == name.len() && text.eq_ignore_ascii_case(name))
         {
-            Some((h, _)) => h.clone(),
-            None => Self(Cow::Owned(name.to_owned())),
+            Some((k, ..)) => Self(Repr::Known(*k)),
+            None => Self(Repr::Other(name.into())),
         }
     }
 
     /// The canonical long name (or the name as received, if unknown).
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Known(k) => known(*k).map_or("", |(_, text, _)| text),
+            Repr::Other(name) => name,
+        }
     }
 
     /// The compact form (RFC 3261 §7.3.3) of this header, if it has one.
     pub fn compact(&self) -> Option<char> {
-        KNOWN
-            .iter()
-            .find(|(h, c)| *c != '\0' && h == self)
-            .map(|(_, c)| *c)
+        match &self.0 {
+            Repr::Known(k) => known(*k)
+                .map(|(_, _, compact)| *compact)
+                .filter(|c| *c != '\0'),
+            Repr::Other(_) => None,
+        }
     }
+}
+
+/// The table entry of a known name.
+fn known(k: Known) -> Option<&'static (Known, &'static str, char)> {
+    KNOWN.get(usize::from(k as u8))
 }
 
 impl PartialEq for HeaderName {
     fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(&other.0)
+        match (&self.0, &other.0) {
+            (Repr::Known(a), Repr::Known(b)) => a == b,
+            (Repr::Other(a), Repr::Other(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        }
     }
 }
 
@@ -131,15 +161,21 @@ impl Eq for HeaderName {}
 
 impl Hash for HeaderName {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for b in self.0.bytes() {
-            state.write_u8(b.to_ascii_lowercase());
+        match &self.0 {
+            Repr::Known(k) => state.write_u8(*k as u8),
+            Repr::Other(name) => {
+                state.write_u8(u8::MAX);
+                for b in name.bytes() {
+                    state.write_u8(b.to_ascii_lowercase());
+                }
+            }
         }
     }
 }
 
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
