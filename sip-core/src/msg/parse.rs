@@ -67,7 +67,7 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
             body_start = Some(next);
             break;
         }
-        utf8(line, line_no)?;
+        let text = utf8(line, line_no)?;
         if line.first().is_some_and(|b| is_ws(*b)) {
             let (_, _, _, pieces) = pending.as_mut().ok_or(ParseError::HeaderLine {
                 line: line_no,
@@ -86,7 +86,8 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
                 line: line_no,
                 what: "no colon",
             })?;
-        let name = trim_ws(utf8(line.get(..colon).unwrap_or_default(), line_no)?);
+        // The colon is ASCII, so the text before it is a whole UTF-8 string of its own.
+        let name = trim_ws(text.get(..colon).unwrap_or_default());
         if !is_token(name) {
             return Err(ParseError::HeaderLine {
                 line: line_no,

@@ -26,6 +26,10 @@ pub enum Scheme {
 
 impl Scheme {
     fn parse(s: &str) -> Result<Self, ParseError> {
+        // Nearly every URI is sip: answered before the general check.
+        if s.eq_ignore_ascii_case("sip") {
+            return Ok(Self::Sip);
+        }
         let b = s.as_bytes();
         let ok = b.first().is_some_and(u8::is_ascii_alphabetic)
             && b.iter()
@@ -146,9 +150,8 @@ impl<'a> HostRef<'a> {
         if bare_v6 && s.contains(':') {
             return parse_v6(s).map(Self::V6);
         }
-        if !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-            && let Ok(v4) = s.parse::<Ipv4Addr>()
+        if s.bytes().last().is_some_and(|b| b.is_ascii_digit())
+            && let Some(v4) = dotted_quad(s)
         {
             return Ok(Self::V4(v4));
         }
@@ -320,7 +323,7 @@ impl<'a> UriRef<'a> {
     /// # Errors
     /// As [`Uri::parse`].
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
-        let (scheme, rest) = s.split_once(':').ok_or_else(|| bad("URI scheme"))?;
+        let (scheme, rest) = split_at_byte(s, b':').ok_or_else(|| bad("URI scheme"))?;
         let scheme = Scheme::parse(scheme)?;
         if !scheme.is_sip() {
             if rest.is_empty() || !escaped_with(rest, is_uric) {
@@ -338,17 +341,14 @@ impl<'a> UriRef<'a> {
         }
         // '@' cannot appear unescaped after the userinfo, but ';', '?' and ':' can appear inside
         // the user part (RFC 4475 §3.1.1.4 intmeth, §3.1.1.10 semiuri), so split there first.
-        let (userinfo, hostpart) = match rest.find('@') {
-            Some(at) => (
-                Some(rest.get(..at).unwrap_or("")),
-                rest.get(at.saturating_add(1)..).unwrap_or(""),
-            ),
+        let (userinfo, hostpart) = match split_at_byte(rest, b'@') {
+            Some((ui, host)) => (Some(ui), host),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.split_once(':') {
+                let (u, p) = match split_at_byte(ui, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (ui, None),
                 };
@@ -363,7 +363,7 @@ impl<'a> UriRef<'a> {
                 (Some(u), p)
             }
         };
-        let (hostpart, headers) = match hostpart.split_once('?') {
+        let (hostpart, headers) = match split_at_byte(hostpart, b'?') {
             Some((h, q)) => {
                 if q.is_empty() || !escaped_with(q, is_header_char) {
                     return Err(bad("URI headers"));
@@ -372,7 +372,7 @@ impl<'a> UriRef<'a> {
             }
             None => (hostpart, None),
         };
-        let (hostport, params) = match hostpart.split_once(';') {
+        let (hostport, params) = match split_at_byte(hostpart, b';') {
             Some((h, p)) => (h, ParamsRef::uri(p)?),
             None => (hostpart, ParamsRef::default()),
         };
@@ -444,19 +444,65 @@ pub(crate) fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError>
             r => (h, Some(r.strip_prefix(':').ok_or_else(|| bad("port"))?)),
         }
     } else {
-        match s.split_once(':') {
+        match split_at_byte(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
     };
     let port = match port {
         None => None,
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().map_err(|_| bad("port"))?)
-        }
-        Some(_) => return Err(bad("port")),
+        Some(p) => Some(port_number(p).ok_or_else(|| bad("port"))?),
     };
     Ok((host, port))
+}
+
+/// `s` split around the first `b` (an ASCII byte, so both sides are whole strings). A plain loop:
+/// URI parts are a few bytes long, shorter than `str::split_once`'s searcher pays off for.
+fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i.checked_add(1)?..)?))
+}
+
+/// A port: 1 to 5 digits (leading zeros allowed) of a value up to 65535.
+fn port_number(p: &str) -> Option<u16> {
+    if p.is_empty() {
+        return None;
+    }
+    p.bytes().try_fold(0u16, |n, b| {
+        let digit = b
+            .is_ascii_digit()
+            .then(|| u16::from(b.wrapping_sub(b'0')))?;
+        n.checked_mul(10)?.checked_add(digit)
+    })
+}
+
+/// A dotted quad as `Ipv4Addr`'s parser reads one: four decimal octets of at most 255, no
+/// leading zeros (`010` is not octal ten, it is no address).
+fn dotted_quad(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut slot = octets.iter_mut();
+    let mut current = slot.next()?;
+    // Digits of the octet being read; a value is kept as it grows.
+    let mut digits = 0u8;
+    for &b in s.as_bytes() {
+        if b == b'.' {
+            if digits == 0 {
+                return None;
+            }
+            current = slot.next()?;
+            digits = 0;
+        } else if b.is_ascii_digit() {
+            // No leading zero, at most three digits, at most 255.
+            if digits > 0 && *current == 0 {
+                return None;
+            }
+            *current = current.checked_mul(10)?.checked_add(b.wrapping_sub(b'0'))?;
+            digits = digits.checked_add(1).filter(|d| *d <= 3)?;
+        } else {
+            return None;
+        }
+    }
+    (digits > 0 && slot.next().is_none()).then(|| Ipv4Addr::from(octets))
 }
 
 /// `user = 1*( unreserved / escaped / user-unreserved )`, `user-unreserved = & = + $ , ; ? /`.
@@ -573,6 +619,43 @@ impl std::str::FromStr for Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotted_quads_are_read_as_the_standard_parser_reads_them() {
+        for s in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4a",
+            "1234.1.1.1",
+            "",
+            "1.2.3.+4",
+            "10.0.0.00",
+            "192.168.1.100",
+        ] {
+            assert_eq!(dotted_quad(s), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ports_are_read_as_the_standard_parser_reads_digits() {
+        for p in [
+            "5060", "0", "05060", "65535", "65536", "99999", "", "50a", "+50", "-1",
+        ] {
+            let std = (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| p.parse::<u16>().ok())
+                .flatten();
+            assert_eq!(port_number(p), std, "{p:?}");
+        }
+    }
 
     fn uri(s: &str) -> Uri {
         Uri::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
