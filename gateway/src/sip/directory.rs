@@ -73,8 +73,8 @@ impl Directory {
             .into_iter()
             .map(|c| {
                 let ha1 = c.ha1.map(|h| Ha1 {
-                    md5: h.md5,
-                    sha256: h.sha256,
+                    md5: h.md5.into(),
+                    sha256: h.sha256.into(),
                 });
                 (Aor::new(c.extension, &c.domain), ha1)
             })
@@ -90,7 +90,12 @@ impl Directory {
 
     /// Whether `domain` is one of ours.
     pub fn is_our_domain(&self, domain: &str) -> bool {
-        self.domains.contains(&domain.to_ascii_lowercase())
+        // Domains are stored lower-cased; the lower-cased copy only when there is upper case.
+        if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.domains.contains(&domain.to_ascii_lowercase())
+        } else {
+            self.domains.contains(domain)
+        }
     }
 
     /// Whether the user exists (with or without a SIP password).

@@ -107,8 +107,8 @@ impl Challenge {
         nc: u32,
     ) -> String {
         let ha1 = match self.algorithm {
-            Algorithm::Sha256 => ha1.sha256.as_str(),
-            _ => ha1.md5.as_str(),
+            Algorithm::Sha256 => &*ha1.sha256,
+            _ => &*ha1.md5,
         };
         let cnonce = format!("{:016x}", rand::random::<u64>());
         let nc = format!("{nc:08x}");

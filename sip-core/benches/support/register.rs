@@ -76,16 +76,16 @@ pub(crate) fn unauthenticated_register() -> Bytes {
 pub(crate) struct Registrar {
     pub(crate) ha1: Ha1,
     pub(crate) current: Vec<Binding>,
-    pub(crate) source: RequestSource,
+    pub(crate) source: RequestSource<'static>,
     pub(crate) policy: RegistrarPolicy,
 }
 
 impl Registrar {
     pub(crate) fn new() -> Self {
         let source = RequestSource {
-            transport: "UDP".into(),
-            received: "203.0.113.7:5062".into(),
-            owner: String::new(),
+            transport: "UDP",
+            received: "203.0.113.7:5062",
+            owner: "",
         };
         let policy = RegistrarPolicy::default();
         let earlier = SipMessage::parse(register("Digest x=y", 1)).unwrap();

@@ -28,6 +28,7 @@ mod nonce;
 mod replay;
 mod sip;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use md5::Md5;
@@ -89,13 +90,14 @@ impl Algorithm {
     }
 }
 
-/// A user's stored HA1 values, lower-case hex (MD5: 32 digits, SHA-256: 64).
+/// A user's stored HA1 values, lower-case hex (MD5: 32 digits, SHA-256: 64). Shared text: the
+/// directory hands out a copy for every authenticated request, two reference counts, not two strings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ha1 {
     /// H(username:realm:password) with MD5.
-    pub md5: String,
+    pub md5: Arc<str>,
     /// H(username:realm:password) with SHA-256.
-    pub sha256: String,
+    pub sha256: Arc<str>,
 }
 
 impl std::fmt::Debug for Ha1 {
@@ -109,8 +111,10 @@ impl Ha1 {
     /// Computes both values from a clear password (tests and tools; the store keeps only the hashes).
     pub fn compute(username: &str, realm: &str, password: &str) -> Self {
         Self {
-            md5: Algorithm::Md5.hash_hex(&[username, realm, password]),
-            sha256: Algorithm::Sha256.hash_hex(&[username, realm, password]),
+            md5: Algorithm::Md5.hash_hex(&[username, realm, password]).into(),
+            sha256: Algorithm::Sha256
+                .hash_hex(&[username, realm, password])
+                .into(),
         }
     }
 
@@ -343,10 +347,20 @@ impl Challenger {
         self.order
             .iter()
             .map(|alg| {
-                format!(
-                    "Digest realm={realm}, nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}",
-                    alg.token()
-                )
+                // Pieces into a string of exactly their length (a challenge is sent as it is).
+                let pieces = [
+                    "Digest realm=",
+                    &realm,
+                    ", nonce=\"",
+                    &nonce,
+                    "\", algorithm=",
+                    alg.token(),
+                    ", qop=\"auth\"",
+                    stale,
+                ];
+                let mut value = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+                pieces.iter().for_each(|p| value.push_str(p));
+                value
             })
             .collect()
     }

@@ -7,6 +7,7 @@
 //! (which would make one's nonce count look like a replay of the other's).
 
 use super::hmac::{constant_time_eq, hmac_sha256};
+use crate::msg::text::push_hex;
 
 /// Bytes of MAC kept in the nonce (128 bits).
 const MAC_LEN: usize = 16;
@@ -23,30 +24,50 @@ pub(crate) struct NonceId {
 }
 
 fn mac(secret: &[u8; 32], id: NonceId, realm: &str) -> [u8; 32] {
+    // The realm lower-cased on the stack (realms are host names, well under the buffer).
+    let mut buf = [0u8; 128];
+    let lowered;
+    let realm = match buf.get_mut(..realm.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(realm.as_bytes());
+            lower.make_ascii_lowercase();
+            &*lower
+        }
+        None => {
+            lowered = realm.to_ascii_lowercase();
+            lowered.as_bytes()
+        }
+    };
     hmac_sha256(
         secret,
-        &[
-            &id.issued.to_be_bytes(),
-            &id.seq.to_be_bytes(),
-            realm.to_ascii_lowercase().as_bytes(),
-        ],
+        &[&id.issued.to_be_bytes(), &id.seq.to_be_bytes(), realm],
     )
 }
 
 /// Builds the nonce text for `id` in `realm`.
 pub(crate) fn encode(secret: &[u8; 32], id: NonceId, realm: &str) -> String {
-    let mut raw = Vec::with_capacity(RAW_LEN);
-    raw.extend_from_slice(&id.issued.to_be_bytes());
-    raw.extend_from_slice(&id.seq.to_be_bytes());
-    raw.extend(mac(secret, id, realm).iter().take(MAC_LEN));
-    crate::msg::text::hex(&raw)
+    let mut text = String::with_capacity(RAW_LEN.saturating_mul(2));
+    push_hex(&mut text, &id.issued.to_be_bytes());
+    push_hex(&mut text, &id.seq.to_be_bytes());
+    push_hex(
+        &mut text,
+        mac(secret, id, realm).get(..MAC_LEN).unwrap_or_default(),
+    );
+    text
 }
 
 /// Checks a nonce's MAC for `realm`; `None` if it is not one of ours (or was made for another realm).
 pub(crate) fn decode(secret: &[u8; 32], nonce: &str, realm: &str) -> Option<NonceId> {
-    let raw = hex::decode(nonce).ok()?;
-    if raw.len() != RAW_LEN {
+    let mut raw = [0u8; RAW_LEN];
+    let digits = nonce.as_bytes();
+    if digits.len() != RAW_LEN.checked_mul(2)? {
         return None;
+    }
+    for (byte, pair) in raw.iter_mut().zip(digits.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *byte = hex_value(*hi)?
+            .checked_mul(16)?
+            .checked_add(hex_value(*lo)?)?;
     }
     let (ts, rest) = raw.split_first_chunk::<8>()?;
     let (seq, tag) = rest.split_first_chunk::<4>()?;
@@ -57,6 +78,13 @@ pub(crate) fn decode(secret: &[u8; 32], nonce: &str, realm: &str) -> Option<Nonc
     let expected = mac(secret, id, realm);
     let expected = expected.get(..MAC_LEN)?;
     constant_time_eq(expected, tag).then_some(id)
+}
+
+/// The value of one hex digit, either case.
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|v| u8::try_from(v).ok())
 }
 
 #[cfg(test)]

@@ -117,8 +117,15 @@ pub fn exact(s: String) -> Bytes {
 /// Lower-case hex of `bytes`, in a string of exactly that length (the `hex` crate's `encode` pushes
 /// one `char` at a time into a growing `String`).
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len().saturating_mul(2));
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends `bytes` as lower-case hex digits.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len().saturating_mul(2));
     for b in bytes {
         for nibble in [b >> 4, b & 0x0f] {
             out.push(char::from(
@@ -126,7 +133,6 @@ pub fn hex(bytes: &[u8]) -> String {
             ));
         }
     }
-    out
 }
 
 /// A text buffer on the stack that `write!` fills; what does not fit goes to a `String`.

@@ -308,7 +308,7 @@ pub fn local_tag(req: &SipMessage) -> String {
     let digest: [u8; 32] = h.finalize().into();
     let mut tag = String::with_capacity(14);
     tag.push_str("cb");
-    tag.push_str(&crate::msg::text::hex(digest.get(..6).unwrap_or(&[])));
+    crate::msg::text::push_hex(&mut tag, digest.get(..6).unwrap_or(&[]));
     tag
 }
 
