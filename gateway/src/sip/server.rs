@@ -21,11 +21,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sip_core::auth::{Authenticated, Challenger, Challenging};
 use sip_core::location::{Aor, Binding, Location};
 use sip_core::msg::{
-    HeaderName, Host, Method, NameAddr, RequestUri, SipMessage, Uri, Via, response_to, shown, text,
+    HeaderName, Host, Method, NameAddr, RequestUri, SipMessage, Uri, UriRef, Via, response_to,
+    shown, text,
 };
 use sip_core::proxy::{
     self, Checked, ForkAction, Local, RateConfig, RateLimiter, RateVerdict, ResponseContext,
@@ -160,6 +161,8 @@ pub struct SipServer {
     /// Next hops whose host name is being resolved report here.
     resolved_tx: mpsc::UnboundedSender<Resolved>,
     resolved_rx: Option<mpsc::UnboundedReceiver<Resolved>>,
+    /// Where received REGISTER datagrams are copied (see `on_datagram`).
+    register_buf: BytesMut,
 }
 
 fn unix_now() -> u64 {
@@ -216,6 +219,7 @@ impl SipServer {
             timed: HashSet::new(),
             resolved_tx,
             resolved_rx: Some(resolved_rx),
+            register_buf: BytesMut::new(),
         }
     }
 
@@ -313,9 +317,20 @@ impl SipServer {
             addr,
             local,
         };
+        // A REGISTER is answered statelessly and nothing keeps its bytes once it is answered: it is
+        // copied into one reused buffer, so receiving it allocates nothing. Any other message may be
+        // kept by a transaction for 32 s and gets its own allocation; sharing a buffer with it would
+        // keep the whole buffer alive.
+        let datagram = if data.starts_with(b"REGISTER ") {
+            self.register_buf.reserve(data.len());
+            self.register_buf.extend_from_slice(data);
+            self.register_buf.split().freeze()
+        } else {
+            Bytes::copy_from_slice(data)
+        };
         self.on_inbound(Inbound {
             peer,
-            payload: Payload::Datagram(Bytes::copy_from_slice(data)),
+            payload: Payload::Datagram(datagram),
         });
         // Keep the transaction layer's queues short inside a batch.
         self.drain();
@@ -437,18 +452,23 @@ impl SipServer {
         }
         let mut msg = msg;
         if msg.is_request() {
-            if let Err(e) = msg.validate() {
-                let code = e.status_code();
-                tracing::debug!(peer = %peer.addr, error = %e, code, "malformed request answered");
-                if msg.method() != Some(&Method::ACK) && msg.top_via_ref().is_ok() {
-                    let resp = response_to(&msg, code, sip_core::msg::reason_phrase(code));
-                    self.txns.send_stateless(&resp, peer);
+            // A REGISTER's AOR comes from the To value the checks have just parsed.
+            let aor = match msg.validated() {
+                Ok(checked) => (msg.method() == Some(&Method::REGISTER))
+                    .then(|| self.register_aor(&checked.to.uri)),
+                Err(e) => {
+                    let code = e.status_code();
+                    tracing::debug!(peer = %peer.addr, error = %e, code, "malformed request answered");
+                    if msg.method() != Some(&Method::ACK) && msg.top_via_ref().is_ok() {
+                        let resp = response_to(&msg, code, sip_core::msg::reason_phrase(code));
+                        self.txns.send_stateless(&resp, peer);
+                    }
+                    return;
                 }
-                return;
-            }
+            };
             stamp_received(&mut msg, &peer);
-            if msg.method() == Some(&Method::REGISTER) {
-                let mut resp = self.register(&msg, &peer);
+            if let Some(aor) = aor {
+                let mut resp = self.register(&msg, aor, &peer);
                 resp.headers.push(HeaderName::SERVER, SERVER);
                 self.txns.send_stateless(&resp, peer);
                 return;
@@ -579,11 +599,9 @@ impl SipServer {
     // ---- registrar -------------------------------------------------------------------------------
 
     /// The AOR a REGISTER is for: its To URI, with our own address meaning the default domain.
-    fn register_aor(&self, req: &SipMessage) -> Result<Aor, registrar::RegisterError> {
+    fn register_aor(&self, uri: &UriRef<'_>) -> Result<Aor, registrar::RegisterError> {
         let directory = self.directory.read().ok();
         let is_ours = |d: &str| directory.as_ref().is_some_and(|dir| dir.is_our_domain(d));
-        let to = req.to_ref().map_err(registrar::RegisterError::Malformed)?;
-        let uri = &to.uri;
         if self.settings.local.names_us_ref(uri) {
             let user = uri
                 .user_unescaped()
@@ -602,9 +620,14 @@ impl SipServer {
     /// REGISTER is answered again (a new challenge, or the same bindings: `process_register` recognises
     /// the Call-ID and CSeq that made them), so a registration storm does not fill the transaction table
     /// for 64·T1.
-    fn register(&mut self, req: &SipMessage, from: &Peer) -> SipMessage {
+    fn register(
+        &mut self,
+        req: &SipMessage,
+        aor: Result<Aor, registrar::RegisterError>,
+        from: &Peer,
+    ) -> SipMessage {
         let now_unix = unix_now();
-        let aor = match self.register_aor(req) {
+        let aor = match aor {
             Ok(aor) => aor,
             Err(e) => return e.response(req),
         };
@@ -623,14 +646,12 @@ impl SipServer {
         if let Err(e) = registrar::authorize(&aor, &who) {
             return e.response(req);
         }
+        let mut received = String::with_capacity(47);
+        text::push_socket_addr(&mut received, from.addr);
         let source = RequestSource {
-            transport: transport_token(from.transport).to_owned(),
-            received: {
-                let mut received = String::with_capacity(21);
-                text::push_socket_addr(&mut received, from.addr);
-                received
-            },
-            owner: String::new(),
+            transport: transport_token(from.transport),
+            received: &received,
+            owner: "",
         };
         let current = self.location.bindings(&aor);
         match registrar::process_register(req, current, now_unix, &source, &self.settings.policy) {

@@ -71,6 +71,7 @@ pub use name_addr::{Contact, ContactRef, NameAddr, NameAddrRef};
 pub use params::{Params, ParamsRef};
 pub use text::shown;
 pub use uri::{Host, HostRef, Scheme, Uri, UriRef};
+pub use validate::Validated;
 pub use via::{CSeq, MAGIC_COOKIE, Via, ViaRef};
 
 use error::bad;

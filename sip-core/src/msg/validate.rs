@@ -6,6 +6,16 @@ use super::header::HeaderName;
 use super::lex::is_token_byte;
 use super::{NameAddrRef, RequestUri, SipMessage, StartLine, Version, ViaRef};
 
+/// What [`SipMessage::validated`] read on the way, for the caller to use instead of parsing it again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Validated<'a> {
+    /// The From value.
+    pub from: NameAddrRef<'a>,
+    /// The To value.
+    pub to: NameAddrRef<'a>,
+}
+
 impl SipMessage {
     /// Checks, in order: version is SIP/2.0 (else [`ParseError::Version`], 505); Via, From, To,
     /// Call-ID and CSeq are present, and From/To/Call-ID/CSeq/Max-Forwards appear once
@@ -22,6 +32,14 @@ impl SipMessage {
     /// # Errors
     /// The first failing check.
     pub fn validate(&self) -> Result<(), ParseError> {
+        self.validated().map(drop)
+    }
+
+    /// [`SipMessage::validate`], handing back the From and To values it parsed.
+    ///
+    /// # Errors
+    /// As [`SipMessage::validate`].
+    pub fn validated(&self) -> Result<Validated<'_>, ParseError> {
         let version = self.version();
         if version != Version::SIP_2_0 {
             return Err(ParseError::Version {
@@ -53,8 +71,8 @@ impl SipMessage {
         }
         // The values are checked where they lie: the typed parsers would copy each into strings.
         self.check_each(&HeaderName::VIA, ViaRef::parse)?;
-        self.from_ref()?;
-        self.to_ref()?;
+        let from = self.from_ref()?;
+        let to = self.to_ref()?;
         let cseq = self.cseq()?;
         let call_id = self.call_id().unwrap_or("");
         if !is_call_id(call_id) {
@@ -100,7 +118,7 @@ impl SipMessage {
         {
             return Err(ParseError::BadContentLength);
         }
-        Ok(())
+        Ok(Validated { from, to })
     }
 }
 

@@ -58,15 +58,16 @@ impl Default for RegistrarPolicy {
     }
 }
 
-/// Where a REGISTER came from, recorded in each binding it creates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestSource {
+/// Where a REGISTER came from, recorded in each binding it creates (borrowed: a binding that already
+/// holds the same text keeps its copy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestSource<'a> {
     /// `UDP`, `TCP` or `TLS`.
-    pub transport: String,
+    pub transport: &'a str,
     /// Source `ip:port` (`[v6]:port` for IPv6).
-    pub received: String,
+    pub received: &'a str,
     /// The gateway session owning the binding; empty for SIP devices.
-    pub owner: String,
+    pub owner: &'a str,
 }
 
 /// Why a REGISTER is refused; each variant knows its status code and extra headers.
@@ -325,7 +326,7 @@ pub fn process_register(
     req: &SipMessage,
     current: &[Binding],
     now_unix: u64,
-    source: &RequestSource,
+    source: &RequestSource<'_>,
     policy: &RegistrarPolicy,
 ) -> Result<RegisterOutcome, RegisterError> {
     let unsupported: Vec<String> = req
@@ -460,10 +461,10 @@ pub fn process_register(
             call_id: shared_text(kept.map(|b| &b.call_id), call_id),
             cseq,
             path: path.clone(),
-            transport: shared_text(kept.map(|b| &b.transport), &source.transport),
-            received: shared_text(kept.map(|b| &b.received), &source.received),
+            transport: shared_text(kept.map(|b| &b.transport), source.transport),
+            received: shared_text(kept.map(|b| &b.received), source.received),
             user_agent: shared_text(kept.map(|b| &b.user_agent), user_agent),
-            owner: shared_text(kept.map(|b| &b.owner), &source.owner),
+            owner: shared_text(kept.map(|b| &b.owner), source.owner),
         };
         match (found, expires) {
             (Some(i), 0) => {

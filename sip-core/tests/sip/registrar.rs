@@ -15,11 +15,11 @@ fn msg(text: &str) -> SipMessage {
     SipMessage::parse(Bytes::from(text.replace('\n', "\r\n"))).unwrap()
 }
 
-fn source() -> RequestSource {
+fn source() -> RequestSource<'static> {
     RequestSource {
-        transport: "UDP".into(),
-        received: "203.0.113.7:5062".into(),
-        owner: String::new(),
+        transport: "UDP",
+        received: "203.0.113.7:5062",
+        owner: "",
     }
 }
 
