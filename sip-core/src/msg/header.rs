@@ -114,10 +114,13 @@ impl HeaderName {
                 return Self(Repr::Known(*k));
             }
         }
-        match KNOWN
-            .iter()
-            .find(|(_, text, _)| text.len() == name.len() && text.eq_ignore_ascii_case(name))
-        {
+        // Length and first letter first: most entries are passed over on those two.
+        let first = name.as_bytes().first().map(u8::to_ascii_lowercase);
+        match KNOWN.iter().find(|(_, text, _)| {
+            text.len() == name.len()
+                && text.as_bytes().first().map(u8::to_ascii_lowercase) == first
+                && text.eq_ignore_ascii_case(name)
+        }) {
             Some((k, ..)) => Self(Repr::Known(*k)),
             None => Self(Repr::Other(name.into())),
         }

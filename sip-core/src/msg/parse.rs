@@ -137,6 +137,12 @@ fn finish_header(data: &Bytes, (name, vs, ve, pieces): Pending) -> Header {
         (ns, e.saturating_sub(trail).max(ns))
     };
     let first = trim(vs, ve);
+    if pieces.is_empty() {
+        return Header {
+            name,
+            value: data.slice(first.0..first.1),
+        };
+    }
     let rest: Vec<(usize, usize)> = pieces
         .into_iter()
         .map(|(s, e)| trim(s, e))
