@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use provisioning::Store;
 use sip_core::auth::Ha1;
-use sip_core::location::Aor;
+use sip_core::location::{Aor, AorKey, AorRef};
 use tokio_util::sync::CancellationToken;
 
 /// How often the directory is reloaded from the store.
@@ -111,12 +111,21 @@ impl Directory {
     /// Every HA1 accepted for the user: its own password's, then those of its lines on SIP-firmware
     /// devices. Empty for a user that does not exist.
     pub fn ha1s(&self, aor: &Aor) -> Vec<Ha1> {
-        let Some(own) = self.users.get(aor) else {
+        self.ha1s_of(AorRef {
+            user: &aor.user,
+            domain: &aor.domain,
+        })
+    }
+
+    /// [`Directory::ha1s`] of a user named by reference (no AOR built per request).
+    pub fn ha1s_of(&self, aor: AorRef<'_>) -> Vec<Ha1> {
+        let key: &dyn AorKey = &aor;
+        let Some(own) = self.users.get(key) else {
             return Vec::new();
         };
         own.iter()
             .cloned()
-            .chain(self.device_lines.get(aor).into_iter().flatten().cloned())
+            .chain(self.device_lines.get(key).into_iter().flatten().cloned())
             .collect()
     }
 

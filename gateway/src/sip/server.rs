@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use sip_core::auth::{Authenticated, Challenger, Challenging};
-use sip_core::location::{Aor, Binding, Location};
+use sip_core::location::{Aor, AorRef, Binding, Location};
 use sip_core::msg::{
     HeaderName, Host, Method, NameAddr, RequestUri, SipMessage, Uri, UriRef, Via, response_to,
     shown, text,
@@ -683,7 +683,12 @@ impl SipServer {
         let lookup = |user: &str| {
             directory
                 .as_ref()
-                .map(|d| d.ha1s(&Aor::new(user, realm)))
+                .map(|d| {
+                    d.ha1s_of(AorRef {
+                        user,
+                        domain: realm,
+                    })
+                })
                 .unwrap_or_default()
         };
         // Credentials whose digest uri names us are accepted too (sipp puts our address there).

@@ -30,6 +30,18 @@ pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 /// Compares two byte strings in time that depends only on their lengths (which are public here:
 /// a hex digest's length follows from the algorithm).
+/// [`constant_time_eq`] of `expected` (lower case) and `got` lower-cased (ASCII) on the fly.
+pub(crate) fn constant_time_eq_lowercased(expected: &[u8], got: &[u8]) -> bool {
+    if expected.len() != got.len() {
+        return false;
+    }
+    expected
+        .iter()
+        .zip(got)
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y.to_ascii_lowercase()))
+        == 0
+}
+
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -68,5 +80,13 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn a_response_in_upper_case_hex_matches() {
+        assert!(constant_time_eq_lowercased(b"0a9f", b"0A9F"));
+        assert!(constant_time_eq_lowercased(b"0a9f", b"0a9f"));
+        assert!(!constant_time_eq_lowercased(b"0a9f", b"0a9e"));
+        assert!(!constant_time_eq_lowercased(b"0a9f", b"0a9"));
     }
 }

@@ -35,7 +35,6 @@ use md5::Md5;
 use sha2::Sha256;
 
 pub use credentials::Credentials;
-use hmac::constant_time_eq;
 use nonce::NonceId;
 use replay::{Count, ReplayTable};
 pub use sip::{Challenging, credentials_for, remove_credentials};
@@ -73,7 +72,12 @@ impl Algorithm {
 
     /// Lower-case hex of the hash of `parts` joined by `:`.
     pub fn hash_hex(self, parts: &[&str]) -> String {
-        fn run<D: sha2::Digest>(parts: &[&str]) -> String {
+        self.hash_hex_stack(parts).as_str().to_owned()
+    }
+
+    /// [`Algorithm::hash_hex`] on the stack.
+    fn hash_hex_stack(self, parts: &[&str]) -> HexDigest {
+        fn run<D: sha2::Digest>(parts: &[&str]) -> HexDigest {
             let mut d = D::new();
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -81,12 +85,39 @@ impl Algorithm {
                 }
                 d.update(p.as_bytes());
             }
-            crate::msg::text::hex(&d.finalize())
+            HexDigest::of(&d.finalize())
         }
         match self {
             Self::Md5 => run::<Md5>(parts),
             Self::Sha256 => run::<Sha256>(parts),
         }
+    }
+}
+
+/// A digest of up to 32 bytes as lower-case hex, on the stack: a registration computes two (HA2 and
+/// the expected response) only to compare them.
+struct HexDigest {
+    digits: [u8; 64],
+    len: usize,
+}
+
+impl HexDigest {
+    fn of(digest: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 64];
+        let mut len = 0usize;
+        for (pair, b) in digits.chunks_exact_mut(2).zip(digest) {
+            if let [hi, lo] = pair {
+                *hi = *DIGITS.get(usize::from(b >> 4)).unwrap_or(&b'0');
+                *lo = *DIGITS.get(usize::from(b & 0x0f)).unwrap_or(&b'0');
+                len = len.saturating_add(2);
+            }
+        }
+        Self { digits, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.digits.get(..self.len).unwrap_or_default()).unwrap_or_default()
     }
 }
 
@@ -137,10 +168,24 @@ pub fn request_digest(
     method: &str,
     uri: &str,
 ) -> String {
-    let ha2 = alg.hash_hex(&[method, uri]);
+    request_digest_stack(alg, ha1, nonce, qop, method, uri)
+        .as_str()
+        .to_owned()
+}
+
+/// [`request_digest`] on the stack.
+fn request_digest_stack(
+    alg: Algorithm,
+    ha1: &str,
+    nonce: &str,
+    qop: Option<(&str, &str)>,
+    method: &str,
+    uri: &str,
+) -> HexDigest {
+    let ha2 = alg.hash_hex_stack(&[method, uri]);
     match qop {
-        Some((nc, cnonce)) => alg.hash_hex(&[ha1, nonce, nc, cnonce, "auth", &ha2]),
-        None => alg.hash_hex(&[ha1, nonce, &ha2]),
+        Some((nc, cnonce)) => alg.hash_hex_stack(&[ha1, nonce, nc, cnonce, "auth", ha2.as_str()]),
+        None => alg.hash_hex_stack(&[ha1, nonce, ha2.as_str()]),
     }
 }
 
@@ -342,16 +387,21 @@ impl Challenger {
             },
             realm,
         );
-        let realm = quote(realm);
+        // The realm's quoted-string contents: a copy only if it has `"` or `\` to escape.
+        let realm: std::borrow::Cow<'_, str> = if realm.contains(['"', '\\']) {
+            escape_quoted(realm).into()
+        } else {
+            realm.into()
+        };
         let stale = if stale { ", stale=true" } else { "" };
         self.order
             .iter()
             .map(|alg| {
                 // Pieces into a string of exactly their length (a challenge is sent as it is).
                 let pieces = [
-                    "Digest realm=",
+                    "Digest realm=\"",
                     &realm,
-                    ", nonce=\"",
+                    "\", nonce=\"",
                     &nonce,
                     "\", algorithm=",
                     alg.token(),
@@ -435,10 +485,10 @@ impl Challenger {
                 username: username(),
             });
         }
-        let got = creds.response.to_ascii_lowercase();
+        let got = creds.response.as_bytes();
         // Every candidate is compared (no early exit), so the time taken does not tell which matched.
         let matched = candidates.iter().fold(false, |matched, ha1| {
-            let expected = request_digest(
+            let expected = request_digest_stack(
                 alg,
                 ha1.for_algorithm(alg),
                 &creds.nonce,
@@ -446,7 +496,7 @@ impl Challenger {
                 req.method,
                 &creds.uri,
             );
-            constant_time_eq(expected.as_bytes(), got.as_bytes()) | matched
+            hmac::constant_time_eq_lowercased(expected.as_str().as_bytes(), got) | matched
         });
         if !matched {
             return Err(AuthError::WrongResponse {
@@ -497,16 +547,20 @@ fn parse_nc(nc: &str) -> Result<u32, AuthError> {
 }
 
 /// A quoted-string (RFC 3261 §25.1) for `s`, escaping `"` and `\`.
+#[cfg(test)]
 fn quote(s: &str) -> String {
+    format!("\"{}\"", escape_quoted(s))
+}
+
+/// The contents of a quoted-string for `s`: `"` and `\` escaped.
+fn escape_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len().saturating_add(2));
-    out.push('"');
     for c in s.chars() {
         if c == '"' || c == '\\' {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push('"');
     out
 }
 

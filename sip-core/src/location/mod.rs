@@ -52,23 +52,84 @@ impl PartialEq for Aor {
 
 impl Hash for Aor {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.user.hash(state);
-        // The domain lower-cased, in one write when it fits the buffer (one byte at a time was a
-        // SipHash round trip per byte). Domains equal without case have equal lengths, so equal
-        // AORs always take the same branch.
-        let domain = self.domain.as_bytes();
-        let mut buf = [0u8; 128];
-        match buf.get_mut(..domain.len()) {
-            Some(lower) => {
-                lower.copy_from_slice(domain);
-                lower.make_ascii_lowercase();
-                state.write(lower);
-            }
-            None => domain
-                .iter()
-                .for_each(|b| state.write_u8(b.to_ascii_lowercase())),
+        hash_aor(&self.user, &self.domain, state);
+    }
+}
+
+/// The hash of an AOR, owned or borrowed.
+fn hash_aor<H: Hasher>(user: &str, domain: &str, state: &mut H) {
+    user.hash(state);
+    // The domain lower-cased, in one write when it fits the buffer (one byte at a time was a
+    // SipHash round trip per byte). Domains equal without case have equal lengths, so equal
+    // AORs always take the same branch.
+    let domain = domain.as_bytes();
+    let mut buf = [0u8; 128];
+    match buf.get_mut(..domain.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(domain);
+            lower.make_ascii_lowercase();
+            state.write(lower);
         }
-        state.write_u8(0xff);
+        None => domain
+            .iter()
+            .for_each(|b| state.write_u8(b.to_ascii_lowercase())),
+    }
+    state.write_u8(0xff);
+}
+
+/// An AOR borrowed from elsewhere, to look one up in a map keyed by [`Aor`] without building it:
+/// `map.get(&AorRef { user, domain } as &dyn AorKey)`. Compares and hashes as [`Aor`] does.
+#[derive(Debug, Clone, Copy)]
+pub struct AorRef<'a> {
+    /// The user part, unescaped.
+    pub user: &'a str,
+    /// The domain, in any case.
+    pub domain: &'a str,
+}
+
+/// The parts of an AOR, owned ([`Aor`]) or borrowed ([`AorRef`]): the key form of maps keyed by [`Aor`].
+pub trait AorKey {
+    /// The user part.
+    fn user(&self) -> &str;
+    /// The domain.
+    fn domain(&self) -> &str;
+}
+
+impl AorKey for Aor {
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn domain(&self) -> &str {
+        &self.domain
+    }
+}
+
+impl AorKey for AorRef<'_> {
+    fn user(&self) -> &str {
+        self.user
+    }
+    fn domain(&self) -> &str {
+        self.domain
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn AorKey + 'a> for Aor {
+    fn borrow(&self) -> &(dyn AorKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn AorKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.user() == other.user() && self.domain().eq_ignore_ascii_case(other.domain())
+    }
+}
+
+impl Eq for dyn AorKey + '_ {}
+
+impl Hash for dyn AorKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_aor(self.user(), self.domain(), state);
     }
 }
 

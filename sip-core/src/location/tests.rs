@@ -169,3 +169,20 @@ fn hundred_thousand_aors_fit_well_under_200_mib() {
     );
     assert!(bytes < 100 << 20, "{bytes} bytes");
 }
+
+#[test]
+fn a_borrowed_aor_finds_the_owned_one_in_any_case_of_its_domain() {
+    let mut map = HashMap::new();
+    map.insert(Aor::new("1001", "Acme.Example.com"), 1);
+    map.insert(Aor::new("1002", "acme.example.com"), 2);
+    let get = |user, domain| {
+        let key = AorRef { user, domain };
+        map.get(&key as &dyn AorKey).copied()
+    };
+    assert_eq!(get("1001", "acme.example.com"), Some(1));
+    assert_eq!(get("1001", "ACME.EXAMPLE.COM"), Some(1));
+    assert_eq!(get("1002", "acme.example.com"), Some(2));
+    assert_eq!(get("1003", "acme.example.com"), None);
+    assert_eq!(get("1001", "globex.example.com"), None);
+    assert_eq!(get("ACME", "1001"), None);
+}
