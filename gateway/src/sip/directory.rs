@@ -110,15 +110,8 @@ impl Directory {
 
     /// Every HA1 accepted for the user: its own password's, then those of its lines on SIP-firmware
     /// devices. Empty for a user that does not exist.
-    pub fn ha1s(&self, aor: &Aor) -> Vec<Ha1> {
-        self.ha1s_of(AorRef {
-            user: &aor.user,
-            domain: &aor.domain,
-        })
-    }
-
-    /// [`Directory::ha1s`] of a user named by reference (no AOR built per request).
-    pub fn ha1s_of(&self, aor: AorRef<'_>) -> Vec<Ha1> {
+    /// The user is named by reference: no AOR is built per request.
+    pub fn ha1s(&self, aor: AorRef<'_>) -> Vec<Ha1> {
         let key: &dyn AorKey = &aor;
         let Some(own) = self.users.get(key) else {
             return Vec::new();

@@ -684,7 +684,7 @@ impl SipServer {
             directory
                 .as_ref()
                 .map(|d| {
-                    d.ha1s_of(AorRef {
+                    d.ha1s(AorRef {
                         user,
                         domain: realm,
                     })

@@ -71,12 +71,7 @@ impl Algorithm {
     }
 
     /// Lower-case hex of the hash of `parts` joined by `:`.
-    pub fn hash_hex(self, parts: &[&str]) -> String {
-        self.hash_hex_stack(parts).as_str().to_owned()
-    }
-
-    /// [`Algorithm::hash_hex`] on the stack.
-    fn hash_hex_stack(self, parts: &[&str]) -> HexDigest {
+    pub fn hash_hex(self, parts: &[&str]) -> HexDigest {
         fn run<D: sha2::Digest>(parts: &[&str]) -> HexDigest {
             let mut d = D::new();
             for (i, p) in parts.iter().enumerate() {
@@ -95,29 +90,48 @@ impl Algorithm {
 }
 
 /// A digest of up to 32 bytes as lower-case hex, on the stack: a registration computes two (HA2 and
-/// the expected response) only to compare them.
-struct HexDigest {
+/// the expected response) only to compare them. It prints and compares as its text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexDigest {
     digits: [u8; 64],
     len: usize,
 }
 
 impl HexDigest {
     fn of(digest: &[u8]) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0u8; 64];
         let mut len = 0usize;
         for (pair, b) in digits.chunks_exact_mut(2).zip(digest) {
             if let [hi, lo] = pair {
-                *hi = *DIGITS.get(usize::from(b >> 4)).unwrap_or(&b'0');
-                *lo = *DIGITS.get(usize::from(b & 0x0f)).unwrap_or(&b'0');
+                *hi = crate::msg::text::hex_digit(b >> 4);
+                *lo = crate::msg::text::hex_digit(b & 0x0f);
                 len = len.saturating_add(2);
             }
         }
         Self { digits, len }
     }
 
-    fn as_str(&self) -> &str {
+    /// The hex digits.
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.digits.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for HexDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for HexDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for HexDigest {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -142,9 +156,13 @@ impl Ha1 {
     /// Computes both values from a clear password (tests and tools; the store keeps only the hashes).
     pub fn compute(username: &str, realm: &str, password: &str) -> Self {
         Self {
-            md5: Algorithm::Md5.hash_hex(&[username, realm, password]).into(),
+            md5: Algorithm::Md5
+                .hash_hex(&[username, realm, password])
+                .as_str()
+                .into(),
             sha256: Algorithm::Sha256
                 .hash_hex(&[username, realm, password])
+                .as_str()
                 .into(),
         }
     }
@@ -167,25 +185,11 @@ pub fn request_digest(
     qop: Option<(&str, &str)>,
     method: &str,
     uri: &str,
-) -> String {
-    request_digest_stack(alg, ha1, nonce, qop, method, uri)
-        .as_str()
-        .to_owned()
-}
-
-/// [`request_digest`] on the stack.
-fn request_digest_stack(
-    alg: Algorithm,
-    ha1: &str,
-    nonce: &str,
-    qop: Option<(&str, &str)>,
-    method: &str,
-    uri: &str,
 ) -> HexDigest {
-    let ha2 = alg.hash_hex_stack(&[method, uri]);
+    let ha2 = alg.hash_hex(&[method, uri]);
     match qop {
-        Some((nc, cnonce)) => alg.hash_hex_stack(&[ha1, nonce, nc, cnonce, "auth", ha2.as_str()]),
-        None => alg.hash_hex_stack(&[ha1, nonce, ha2.as_str()]),
+        Some((nc, cnonce)) => alg.hash_hex(&[ha1, nonce, nc, cnonce, "auth", ha2.as_str()]),
+        None => alg.hash_hex(&[ha1, nonce, ha2.as_str()]),
     }
 }
 
@@ -488,7 +492,7 @@ impl Challenger {
         let got = creds.response.as_bytes();
         // Every candidate is compared (no early exit), so the time taken does not tell which matched.
         let matched = candidates.iter().fold(false, |matched, ha1| {
-            let expected = request_digest_stack(
+            let expected = request_digest(
                 alg,
                 ha1.for_algorithm(alg),
                 &creds.nonce,

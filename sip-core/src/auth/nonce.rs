@@ -7,7 +7,7 @@
 //! (which would make one's nonce count look like a replay of the other's).
 
 use super::hmac::{constant_time_eq, hmac_sha256};
-use crate::msg::text::push_hex;
+use crate::msg::text::{push_hex, with_ascii_lowercase};
 
 /// Bytes of MAC kept in the nonce (128 bits).
 const MAC_LEN: usize = 16;
@@ -24,24 +24,12 @@ pub(crate) struct NonceId {
 }
 
 fn mac(secret: &[u8; 32], id: NonceId, realm: &str) -> [u8; 32] {
-    // The realm lower-cased on the stack (realms are host names, well under the buffer).
-    let mut buf = [0u8; 128];
-    let lowered;
-    let realm = match buf.get_mut(..realm.len()) {
-        Some(lower) => {
-            lower.copy_from_slice(realm.as_bytes());
-            lower.make_ascii_lowercase();
-            &*lower
-        }
-        None => {
-            lowered = realm.to_ascii_lowercase();
-            lowered.as_bytes()
-        }
-    };
-    hmac_sha256(
-        secret,
-        &[&id.issued.to_be_bytes(), &id.seq.to_be_bytes(), realm],
-    )
+    with_ascii_lowercase(realm, |realm| {
+        hmac_sha256(
+            secret,
+            &[&id.issued.to_be_bytes(), &id.seq.to_be_bytes(), realm],
+        )
+    })
 }
 
 /// Builds the nonce text for `id` in `realm`.

@@ -59,21 +59,8 @@ impl Hash for Aor {
 /// The hash of an AOR, owned or borrowed.
 fn hash_aor<H: Hasher>(user: &str, domain: &str, state: &mut H) {
     user.hash(state);
-    // The domain lower-cased, in one write when it fits the buffer (one byte at a time was a
-    // SipHash round trip per byte). Domains equal without case have equal lengths, so equal
-    // AORs always take the same branch.
-    let domain = domain.as_bytes();
-    let mut buf = [0u8; 128];
-    match buf.get_mut(..domain.len()) {
-        Some(lower) => {
-            lower.copy_from_slice(domain);
-            lower.make_ascii_lowercase();
-            state.write(lower);
-        }
-        None => domain
-            .iter()
-            .for_each(|b| state.write_u8(b.to_ascii_lowercase())),
-    }
+    // The domain lower-cased in one write (one byte at a time was a SipHash round trip per byte).
+    crate::msg::text::with_ascii_lowercase(domain, |lower| state.write(lower));
     state.write_u8(0xff);
 }
 

@@ -137,17 +137,16 @@ fn finish_header(data: &Bytes, (name, vs, ve, pieces): Pending) -> Header {
         (ns, e.saturating_sub(trail).max(ns))
     };
     let first = trim(vs, ve);
-    if pieces.is_empty() {
-        return Header {
-            name,
-            value: data.slice(first.0..first.1),
-        };
-    }
-    let rest: Vec<(usize, usize)> = pieces
-        .into_iter()
-        .map(|(s, e)| trim(s, e))
-        .filter(|(s, e)| s < e)
-        .collect();
+    // Nearly every header is one line: its empty list is kept as it is.
+    let rest: Vec<(usize, usize)> = if pieces.is_empty() {
+        pieces
+    } else {
+        pieces
+            .into_iter()
+            .map(|(s, e)| trim(s, e))
+            .filter(|(s, e)| s < e)
+            .collect()
+    };
     if rest.is_empty() {
         return Header {
             name,

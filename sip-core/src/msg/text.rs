@@ -124,15 +124,32 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Appends `bytes` as lower-case hex digits.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len().saturating_mul(2));
     for b in bytes {
         for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(
-                *DIGITS.get(usize::from(nibble)).unwrap_or(&b'0'),
-            ));
+            out.push(char::from(hex_digit(nibble)));
         }
     }
+}
+
+/// Calls `f` with `s` lower-cased (ASCII): in a stack buffer when it fits (host names, realms), in a
+/// copy otherwise.
+pub(crate) fn with_ascii_lowercase<R>(s: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; 128];
+    match buf.get_mut(..s.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(s.as_bytes());
+            lower.make_ascii_lowercase();
+            f(lower)
+        }
+        None => f(s.to_ascii_lowercase().as_bytes()),
+    }
+}
+
+/// The lower-case hex digit of a nibble (the low four bits of `nibble`).
+pub(crate) fn hex_digit(nibble: u8) -> u8 {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    *DIGITS.get(usize::from(nibble & 0x0f)).unwrap_or(&b'0')
 }
 
 /// A text buffer on the stack that `write!` fills; what does not fit goes to a `String`.

@@ -10,8 +10,6 @@ use super::{NameAddrRef, RequestUri, SipMessage, StartLine, Version, ViaRef};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Validated<'a> {
-    /// The From value.
-    pub from: NameAddrRef<'a>,
     /// The To value.
     pub to: NameAddrRef<'a>,
 }
@@ -35,7 +33,7 @@ impl SipMessage {
         self.validated().map(drop)
     }
 
-    /// [`SipMessage::validate`], handing back the From and To values it parsed.
+    /// [`SipMessage::validate`], handing back the To value it parsed.
     ///
     /// # Errors
     /// As [`SipMessage::validate`].
@@ -71,7 +69,7 @@ impl SipMessage {
         }
         // The values are checked where they lie: the typed parsers would copy each into strings.
         self.check_each(&HeaderName::VIA, ViaRef::parse)?;
-        let from = self.from_ref()?;
+        self.from_ref()?;
         let to = self.to_ref()?;
         let cseq = self.cseq()?;
         let call_id = self.call_id().unwrap_or("");
@@ -118,7 +116,7 @@ impl SipMessage {
         {
             return Err(ParseError::BadContentLength);
         }
-        Ok(Validated { from, to })
+        Ok(Validated { to })
     }
 }
 
