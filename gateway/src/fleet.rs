@@ -193,7 +193,7 @@ pub(crate) async fn devices(args: &DevicesArgs) -> Result<(), CliError> {
                     || "-".to_owned(),
                     |r| {
                         if r.owner.is_empty() {
-                            r.contact.clone()
+                            r.contact.to_string()
                         } else {
                             format!("{} (via {})", r.contact, r.owner)
                         }

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use provisioning::Store;
-use provisioning::store::{AorBindings, RegistrationRow};
+use provisioning::store::{AorBindings, RegistrationRow, SetChange};
 
 fn set(n: usize, round: usize) -> AorBindings {
     let ext = format!("u{n:06}");
@@ -18,19 +18,23 @@ fn set(n: usize, round: usize) -> AorBindings {
         rows: vec![RegistrationRow {
             domain: "bench.example.com".to_owned(),
             extension: ext.clone(),
-            contact: format!("sip:{ext}@127.0.0.1:5461;transport=UDP"),
+            contact: format!("sip:{ext}@127.0.0.1:5461;transport=UDP").into(),
             expires_at: 1_796_150_246 + i64::try_from(round).unwrap_or(0),
             q: 1000,
-            call_id: format!("{n}-{round}@127.0.0.1"),
+            call_id: format!("{n}-{round}@127.0.0.1").into(),
             cseq: 2,
             path: Vec::new(),
-            transport: "UDP".to_owned(),
-            received: "127.0.0.1:5461".to_owned(),
-            user_agent: "sipp".to_owned(),
-            owner: String::new(),
+            transport: "UDP".into(),
+            received: "127.0.0.1:5461".into(),
+            user_agent: "sipp".into(),
+            owner: "".into(),
         }],
-        // The storm refreshes the same contact of every AOR.
-        prune: false,
+        // The fill adds every AOR's contact; the storm refreshes it.
+        change: if round == 0 {
+            SetChange::Upserted
+        } else {
+            SetChange::Refreshed
+        },
     }
 }
 

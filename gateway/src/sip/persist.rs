@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning::Store;
-use provisioning::store::{AorWrite, RegistrationRef};
+use provisioning::store::{AorWrite, RegistrationRef, SetChange};
 use sip_core::location::{Aor, Binding, Location, shared_text};
 use tokio::sync::mpsc;
 
@@ -20,8 +20,8 @@ pub const FLUSH: Duration = Duration::from_millis(250);
 pub const BATCH: usize = 5000;
 
 /// One AOR's new binding set (shared with the location table: nothing is copied on the SIP core's
-/// thread), and whether a contact it had is gone from it (see [`provisioning::store::AorBindings::prune`]).
-type Change = (Aor, Arc<[Binding]>, bool);
+/// thread), and how it differs from the set saved before it.
+type Change = (Aor, Arc<[Binding]>, SetChange);
 
 /// Sends changed binding sets to the writer task.
 #[derive(Debug)]
@@ -50,12 +50,11 @@ impl Persister {
     }
 
     /// Queues the full binding set of `aor` (empty: all removed); it leaves with the next hand-over
-    /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]). `prune`: a
-    /// contact of the set last saved is gone (see [`provisioning::store::AorBindings::prune`]);
-    /// false for a refresh or added contacts, whose rows are then only upserted.
-    pub fn save(&mut self, aor: Aor, bindings: Arc<[Binding]>, prune: bool) {
+    /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]). `change`: how
+    /// the set differs from the one saved before it ([`SetChange::Pruned`] when a contact is gone).
+    pub fn save(&mut self, aor: Aor, bindings: Arc<[Binding]>, change: SetChange) {
         self.since.get_or_insert_with(Instant::now);
-        self.queued.push((aor, bindings, prune));
+        self.queued.push((aor, bindings, change));
     }
 
     /// When the queue must be handed over: [`FLUSH`] after its oldest change; `None` when empty.
@@ -100,9 +99,9 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Change>>) {
 }
 
 /// The changes as one binding set per AOR, the latest change of each, in AOR order (the store's key
-/// order, so a write walks the table from one end to the other). An AOR is pruned if any of its
-/// changes removed a contact: a refresh after a removal in the same batch still deletes the removed
-/// row.
+/// order, so a write walks the table from one end to the other), written as the greatest of its
+/// changes: a refresh after a removal in the same batch still deletes the removed row, and a refresh
+/// after an added contact still inserts it.
 fn coalesce(mut changes: Vec<Change>) -> Vec<Change> {
     // Newest first, then a stable sort: of an AOR's changes the newest comes first and stays.
     changes.reverse();
@@ -110,7 +109,7 @@ fn coalesce(mut changes: Vec<Change>) -> Vec<Change> {
     changes.dedup_by(|later, kept| {
         let same = later.0 == kept.0;
         if same {
-            kept.2 |= later.2;
+            kept.2 = kept.2.max(later.2);
         }
         same
     });
@@ -126,11 +125,11 @@ fn aor_order(a: &Aor, b: &Aor) -> std::cmp::Ordering {
 }
 
 /// A change as the store writes it, borrowed.
-fn to_write((aor, bindings, prune): &Change) -> AorWrite<'_> {
+fn to_write((aor, bindings, change): &Change) -> AorWrite<'_> {
     AorWrite {
         domain: &aor.domain,
         extension: &aor.user,
-        prune: *prune,
+        change: *change,
         rows: bindings
             .iter()
             .map(|b| RegistrationRef {
@@ -146,6 +145,15 @@ fn to_write((aor, bindings, prune): &Change) -> AorWrite<'_> {
                 owner: &b.owner,
             })
             .collect(),
+    }
+}
+
+/// A text as loaded, or the one shared empty text for an empty one (most bindings' `owner`).
+fn shared(text: Arc<str>) -> Arc<str> {
+    if text.is_empty() {
+        shared_text(None, "")
+    } else {
+        text
     }
 }
 
@@ -167,16 +175,16 @@ pub async fn load(store: &Store, now: u64) -> Result<Location, provisioning::Sto
         location.add(
             aor,
             Binding {
-                contact: shared_text(None, &r.contact),
+                contact: shared(r.contact),
                 expires_at: u64::try_from(r.expires_at).unwrap_or(0),
                 q: u16::try_from(r.q.clamp(0, 1000)).unwrap_or(1000),
-                call_id: shared_text(None, &r.call_id),
+                call_id: shared(r.call_id),
                 cseq: u32::try_from(r.cseq).unwrap_or(0),
                 path: r.path,
-                transport: shared_text(None, &r.transport),
-                received: shared_text(None, &r.received),
-                user_agent: shared_text(None, &r.user_agent),
-                owner: shared_text(None, &r.owner),
+                transport: shared(r.transport),
+                received: shared(r.received),
+                user_agent: shared(r.user_agent),
+                owner: shared(r.owner),
             },
         );
     }
@@ -208,24 +216,32 @@ mod tests {
         let a = Aor::new("1001", "acme.example.com");
         let g = Aor::new("1001", "globex.example.com");
         let changes = vec![
-            (g, Arc::from(vec![binding("sip:g@192.0.2.3", "g1")]), false),
+            (
+                g,
+                Arc::from(vec![binding("sip:g@192.0.2.3", "g1")]),
+                SetChange::Refreshed,
+            ),
             (
                 b.clone(),
                 Arc::from(vec![binding("sip:b@192.0.2.2", "b1")]),
-                false,
+                SetChange::Upserted,
             ),
             (
                 a.clone(),
                 Arc::from(vec![binding("sip:a@192.0.2.1", "a1")]),
-                false,
+                SetChange::Upserted,
             ),
             (
                 b.clone(),
                 Arc::from(vec![binding("sip:b@192.0.2.2", "b2")]),
-                false,
+                SetChange::Refreshed,
             ),
-            (a, Arc::from([]), true),
-            (b, Arc::from(vec![binding("sip:b@192.0.2.9", "b3")]), true),
+            (a, Arc::from([]), SetChange::Pruned),
+            (
+                b,
+                Arc::from(vec![binding("sip:b@192.0.2.9", "b3")]),
+                SetChange::Pruned,
+            ),
         ];
         let changes = coalesce(changes);
         let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
@@ -241,13 +257,13 @@ mod tests {
         assert!(sets[0].rows.is_empty(), "the removal came last");
         assert_eq!(sets[1].rows.len(), 1);
         let row = &sets[1].rows[0];
-        assert_eq!((row.contact, row.call_id), ("sip:b@192.0.2.9", "b3"));
+        assert_eq!((&**row.contact, &**row.call_id), ("sip:b@192.0.2.9", "b3"));
         assert_eq!(row.path, ["<sip:edge.example.com;lr>"]);
-        assert_eq!((row.transport, row.user_agent), ("UDP", "sipp"));
-        assert_eq!(sets[2].rows[0].call_id, "g1");
+        assert_eq!((&**row.transport, &**row.user_agent), ("UDP", "sipp"));
+        assert_eq!(&**sets[2].rows[0].call_id, "g1");
         assert_eq!(
-            sets.iter().map(|s| s.prune).collect::<Vec<_>>(),
-            [true, true, false]
+            sets.iter().map(|s| s.change).collect::<Vec<_>>(),
+            [SetChange::Pruned, SetChange::Pruned, SetChange::Refreshed]
         );
     }
 
@@ -259,14 +275,22 @@ mod tests {
             (
                 a.clone(),
                 Arc::from(vec![binding("sip:a@192.0.2.2", "a1")]),
-                true,
+                SetChange::Pruned,
             ),
-            (a, Arc::from(vec![binding("sip:a@192.0.2.2", "a2")]), false),
+            (
+                a,
+                Arc::from(vec![binding("sip:a@192.0.2.2", "a2")]),
+                SetChange::Refreshed,
+            ),
         ];
         let changes = coalesce(changes);
         let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
         assert_eq!(sets.len(), 1);
-        assert!(sets[0].prune, "the replaced contact's row must still go");
-        assert_eq!(sets[0].rows[0].call_id, "a2");
+        assert_eq!(
+            sets[0].change,
+            SetChange::Pruned,
+            "the replaced contact's row must still go"
+        );
+        assert_eq!(&**sets[0].rows[0].call_id, "a2");
     }
 }

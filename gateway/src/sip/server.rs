@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use provisioning::store::SetChange;
 use sip_core::auth::{Authenticated, Challenger, Challenging};
 use sip_core::location::{Aor, AorRef, Binding, Location};
 use sip_core::msg::{
@@ -248,6 +249,7 @@ impl SipServer {
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut armed: Option<tokio::time::Instant> = None;
+
         loop {
             let deadline = match (self.txns.poll_timeout(), self.persister.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -405,7 +407,7 @@ impl SipServer {
         aors.dedup();
         for aor in aors {
             let left = self.location.shared(&aor);
-            self.persister.save(aor, left, true);
+            self.persister.save(aor, left, SetChange::Pruned);
         }
     }
 
@@ -659,9 +661,15 @@ impl SipServer {
                 let resp = outcome.response(req, now_unix);
                 if outcome.changed {
                     tracing::debug!(%aor, bindings = outcome.bindings.len(), "registered");
-                    let removed = outcome.removed;
+                    let change = if outcome.removed {
+                        SetChange::Pruned
+                    } else if outcome.refreshed {
+                        SetChange::Refreshed
+                    } else {
+                        SetChange::Upserted
+                    };
                     let set = self.location.replace_shared(aor.clone(), outcome.bindings);
-                    self.persister.save(aor, set, removed);
+                    self.persister.save(aor, set, change);
                 }
                 resp
             }

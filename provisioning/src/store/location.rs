@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{Backend, Store, StoreError};
+use super::{Backend, LocationPool, Store, StoreError};
 use crate::digest::Ha1;
 
 /// One binding of the `registrations` table (RFC 3261 §10: an address of record to a contact).
@@ -19,25 +19,25 @@ pub struct RegistrationRow {
     /// The AOR's user part.
     pub extension: String,
     /// The contact URI.
-    pub contact: String,
+    pub contact: Arc<str>,
     /// Unix seconds.
     pub expires_at: i64,
     /// q-value in thousandths.
     pub q: i64,
     /// Call-ID of the REGISTER that made it.
-    pub call_id: String,
+    pub call_id: Arc<str>,
     /// Its CSeq number.
     pub cseq: i64,
     /// Path header values (RFC 3327), in order.
     pub path: Vec<String>,
     /// Transport the REGISTER came over.
-    pub transport: String,
+    pub transport: Arc<str>,
     /// Source address it came from.
-    pub received: String,
+    pub received: Arc<str>,
     /// The registering User-Agent.
-    pub user_agent: String,
+    pub user_agent: Arc<str>,
     /// The gateway session owning a legacy line's binding; empty for SIP devices.
-    pub owner: String,
+    pub owner: Arc<str>,
 }
 
 /// The full binding set of one AOR, to replace what the store has.
@@ -49,36 +49,52 @@ pub struct AorBindings {
     pub extension: String,
     /// Its bindings; empty removes them all.
     pub rows: Vec<RegistrationRow>,
-    /// Whether the store may hold rows of this AOR that are not in `rows` (a contact was removed,
-    /// replaced or expired since the last write): only then are they looked for and deleted. A pure
-    /// refresh of the same contacts, the common case, sets it false and costs one upsert per row.
-    pub prune: bool,
+    /// How `rows` differ from the set last written: the write touches no more than that.
+    pub change: SetChange,
+}
+
+/// How an AOR's binding set differs from the one last written to the store.
+///
+/// The variants are ordered by how much a write must do; several changes of one AOR written together
+/// are written as the greatest of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SetChange {
+    /// The same contacts, with only `expires_at`, `call_id` and `cseq` moved: a phone's periodic
+    /// refresh, the common case. Those columns are updated in place; a row the store turns out not to
+    /// have (an earlier write failed) is upserted whole.
+    Refreshed,
+    /// A contact added, or another of its columns changed, and none gone: every row is upserted.
+    Upserted,
+    /// A contact the store may hold is gone (removed, replaced or expired): the rows are upserted and
+    /// the AOR's other rows deleted.
+    Pruned,
 }
 
 /// One binding to write, borrowed from wherever the caller keeps it (the SIP core's location table
-/// hands its shared binding sets to the writer, which writes them without copying a string).
+/// hands its shared binding sets to the writer). Its texts are shared: on SQLite they are bound as
+/// they are, without a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegistrationRef<'a> {
     /// The contact URI.
-    pub contact: &'a str,
+    pub contact: &'a Arc<str>,
     /// Unix seconds.
     pub expires_at: i64,
     /// q-value in thousandths.
     pub q: i64,
     /// Call-ID of the REGISTER that made it.
-    pub call_id: &'a str,
+    pub call_id: &'a Arc<str>,
     /// Its CSeq number.
     pub cseq: i64,
     /// Path header values (RFC 3327), in order.
     pub path: &'a [String],
     /// Transport the REGISTER came over.
-    pub transport: &'a str,
+    pub transport: &'a Arc<str>,
     /// Source address it came from.
-    pub received: &'a str,
+    pub received: &'a Arc<str>,
     /// The registering User-Agent.
-    pub user_agent: &'a str,
+    pub user_agent: &'a Arc<str>,
     /// The gateway session owning a legacy line's binding; empty for SIP devices.
-    pub owner: &'a str,
+    pub owner: &'a Arc<str>,
 }
 
 /// [`AorBindings`], borrowed: what [`Store::write_registration_sets`] writes.
@@ -90,8 +106,8 @@ pub struct AorWrite<'a> {
     pub extension: &'a str,
     /// Its bindings; empty removes them all.
     pub rows: Vec<RegistrationRef<'a>>,
-    /// As [`AorBindings::prune`].
-    pub prune: bool,
+    /// As [`AorBindings::change`].
+    pub change: SetChange,
 }
 
 impl RegistrationRow {
@@ -119,7 +135,7 @@ impl AorBindings {
             domain: &self.domain,
             extension: &self.extension,
             rows: self.rows.iter().map(RegistrationRow::as_ref).collect(),
-            prune: self.prune,
+            change: self.change,
         }
     }
 }
@@ -182,16 +198,16 @@ impl Store {
             out.push(RegistrationRow {
                 domain: r.try_get("domain")?,
                 extension: r.try_get("extension")?,
-                contact: r.try_get("contact")?,
+                contact: shared(r, "contact")?,
                 expires_at: r.try_get("expires_at")?,
                 q: r.try_get("q")?,
-                call_id: r.try_get("call_id")?,
+                call_id: shared(r, "call_id")?,
                 cseq: r.try_get("cseq")?,
                 path: split_path(&path),
-                transport: r.try_get("transport")?,
-                received: r.try_get("received")?,
-                user_agent: r.try_get("user_agent")?,
-                owner: r.try_get("owner")?,
+                transport: shared(r, "transport")?,
+                received: shared(r, "received")?,
+                user_agent: shared(r, "user_agent")?,
+                owner: shared(r, "owner")?,
             });
             Ok(())
         })
@@ -202,10 +218,12 @@ impl Store {
     /// Replaces the binding sets of these AORs, all in one transaction, on the store's location
     /// connection (see [`Store::open`]).
     ///
-    /// Each binding is upserted (a refresh rewrites its row in place, the cheapest change a B-tree
-    /// allows), then, of the AORs whose set has [`AorBindings::prune`], the rows this write did not
-    /// touch are deleted: the transaction's unique write stamp tells them apart. Rows go in the order
-    /// given; in AOR order they walk the table's primary key from one end to the other.
+    /// The bindings of [`SetChange::Refreshed`] sets get their expiry, Call-ID and CSeq updated in
+    /// place; any the store does not have are upserted with the rest. Every other binding is upserted
+    /// (a changed one rewrites its row in place, the cheapest change a B-tree allows). Then, of the
+    /// [`SetChange::Pruned`] sets, the rows this write did not touch are deleted: the transaction's
+    /// unique write stamp tells them apart. Rows go in the order given; in AOR order they walk the
+    /// table's primary key from one end to the other.
     ///
     /// Each AOR appears at most once in `sets`, and its contacts are distinct (as the registrar keeps
     /// them): PostgreSQL rejects an upsert that touches one row twice.
@@ -225,53 +243,14 @@ impl Store {
         if sets.is_empty() {
             return Ok(());
         }
-        let backend = self.backend();
-        let now = super::unix_now();
-        let stamp = write_stamp();
-        let mut tx = self.location_pool().begin().await?;
-        let rows: Vec<(&AorWrite<'_>, &RegistrationRef<'_>)> = sets
-            .iter()
-            .flat_map(|s| s.rows.iter().map(move |r| (s, r)))
-            .collect();
-        for chunk in fixed_chunks(&rows) {
-            let mut query = sqlx::query(AssertSqlSafe(upsert_sql(backend, chunk.len())));
-            for (set, r) in chunk {
-                query = query
-                    .bind(set.domain)
-                    .bind(set.extension)
-                    .bind(r.contact)
-                    .bind(r.expires_at)
-                    .bind(r.q)
-                    .bind(r.call_id)
-                    .bind(r.cseq)
-                    .bind(r.path.join(","))
-                    .bind(r.transport)
-                    .bind(r.received)
-                    .bind(r.user_agent)
-                    .bind(r.owner)
-                    .bind(now)
-                    .bind(stamp);
+        match self.location_pool() {
+            LocationPool::Sqlite(pool) => {
+                write_sets(pool, Backend::Sqlite, sets, |r| r.rows_affected()).await
             }
-            query.execute(&mut *tx).await?;
-        }
-        // One DELETE per domain and chunk of extensions, not one per AOR.
-        let mut by_domain: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for set in sets.iter().filter(|s| s.prune) {
-            by_domain.entry(set.domain).or_default().push(set.extension);
-        }
-        for (domain, extensions) in by_domain {
-            for chunk in fixed_chunks(&extensions) {
-                let mut query = sqlx::query(AssertSqlSafe(delete_stale_sql(backend, chunk.len())))
-                    .bind(domain)
-                    .bind(stamp);
-                for extension in chunk {
-                    query = query.bind(*extension);
-                }
-                query.execute(&mut *tx).await?;
+            LocationPool::Postgres(pool) => {
+                write_sets(pool, Backend::Postgres, sets, |r| r.rows_affected()).await
             }
         }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Deletes the bindings expired at `now`; returns how many.
@@ -285,6 +264,109 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// A binding to write and the set it belongs to.
+type Row<'s, 'a> = (&'s AorWrite<'a>, &'s RegistrationRef<'a>);
+
+/// [`Store::write_registration_sets`] on the location writer's own pool, whichever driver it is
+/// (`affected`: the rows a statement changed, which each driver reports in its own type).
+async fn write_sets<DB>(
+    pool: &sqlx::Pool<DB>,
+    backend: Backend,
+    sets: &[AorWrite<'_>],
+    affected: fn(&DB::QueryResult) -> u64,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Arc<str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let now = super::unix_now();
+    let stamp = write_stamp();
+    let mut tx = pool.begin().await?;
+    let (refreshed, mut upserted): (Vec<Row<'_, '_>>, Vec<Row<'_, '_>>) = sets
+        .iter()
+        .flat_map(|s| s.rows.iter().map(move |r| (s, r)))
+        .partition(|(s, _)| s.change == SetChange::Refreshed);
+    for chunk in fixed_chunks(&refreshed) {
+        let mut query = sqlx::query::<DB>(AssertSqlSafe(refresh_sql(backend, chunk.len())))
+            .bind(now)
+            .bind(stamp);
+        for (set, r) in chunk {
+            query = query
+                .bind(set.domain)
+                .bind(set.extension)
+                .bind(Arc::clone(r.contact))
+                .bind(r.expires_at)
+                .bind(Arc::clone(r.call_id))
+                .bind(r.cseq);
+        }
+        let done = query.execute(&mut *tx).await?;
+        if usize::try_from(affected(&done)).ok() != Some(chunk.len()) {
+            // Some row is missing; upserting the whole chunk again writes it and changes nothing else.
+            upserted.extend_from_slice(chunk);
+        }
+    }
+    for chunk in fixed_chunks(&upserted) {
+        let mut query = sqlx::query::<DB>(AssertSqlSafe(upsert_sql(backend, chunk.len())));
+        for (set, r) in chunk {
+            query = query
+                .bind(set.domain)
+                .bind(set.extension)
+                .bind(Arc::clone(r.contact))
+                .bind(r.expires_at)
+                .bind(r.q)
+                .bind(Arc::clone(r.call_id))
+                .bind(r.cseq)
+                .bind(path_column(r.path))
+                .bind(Arc::clone(r.transport))
+                .bind(Arc::clone(r.received))
+                .bind(Arc::clone(r.user_agent))
+                .bind(Arc::clone(r.owner))
+                .bind(now)
+                .bind(stamp);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    // One DELETE per domain and chunk of extensions, not one per AOR.
+    let mut by_domain: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for set in sets.iter().filter(|s| s.change == SetChange::Pruned) {
+        by_domain.entry(set.domain).or_default().push(set.extension);
+    }
+    for (domain, extensions) in by_domain {
+        for chunk in fixed_chunks(&extensions) {
+            let mut query =
+                sqlx::query::<DB>(AssertSqlSafe(delete_stale_sql(backend, chunk.len())))
+                    .bind(domain)
+                    .bind(stamp);
+            for extension in chunk {
+                query = query.bind(*extension);
+            }
+            query.execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The `path` column of these Path values: comma-separated, the one shared empty text for none (the
+/// common case, bound without an allocation).
+fn path_column(path: &[String]) -> Arc<str> {
+    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+    if path.is_empty() {
+        Arc::clone(EMPTY.get_or_init(|| Arc::from("")))
+    } else {
+        Arc::from(path.join(","))
+    }
+}
+
+/// A text column as a shared string.
+fn shared(r: &sqlx::any::AnyRow, column: &str) -> Result<Arc<str>, StoreError> {
+    Ok(Arc::from(r.try_get::<String, _>(column)?))
 }
 
 /// Statement sizes of the location writer: a write is cut into chunks of these many rows (or AORs)
@@ -352,6 +434,8 @@ fn cached_sql(
 const UPSERT_COLUMNS: &str = "domain, extension, contact, expires_at, q, call_id, cseq, path, transport, \
                               received, user_agent, owner, updated_at, write_stamp";
 const UPSERT_WIDTH: usize = 14;
+/// Values per binding of [`refresh_sql`]'s list.
+const REFRESH_WIDTH: usize = 6;
 
 /// `INSERT ... ON CONFLICT (primary key) DO UPDATE` of `rows` bindings.
 fn upsert_sql(backend: Backend, rows: usize) -> Arc<str> {
@@ -359,18 +443,7 @@ fn upsert_sql(backend: Backend, rows: usize) -> Arc<str> {
         [const { OnceLock::new() }; 2 * CHUNKS.len()];
     cached_sql(&CACHE, backend, rows, || {
         let mut sql = format!("INSERT INTO registrations ({UPSERT_COLUMNS}) VALUES ");
-        let mut n = 0;
-        for row in 0..rows {
-            sql.push_str(if row == 0 { "(" } else { ", (" });
-            for column in 0..UPSERT_WIDTH {
-                n += 1;
-                if column > 0 {
-                    sql.push_str(", ");
-                }
-                push_placeholder(&mut sql, backend, n);
-            }
-            sql.push(')');
-        }
+        push_rows(&mut sql, backend, 0, rows, UPSERT_WIDTH);
         sql.push_str(
             " ON CONFLICT (domain, extension, contact) DO UPDATE SET \
              expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
@@ -380,6 +453,46 @@ fn upsert_sql(backend: Backend, rows: usize) -> Arc<str> {
         );
         sql
     })
+}
+
+/// `UPDATE` of the expiry, Call-ID and CSeq of `rows` bindings, joined to a `VALUES` list by primary
+/// key: parameters `updated_at`, `write_stamp`, then per binding domain, extension, contact,
+/// expires_at, call_id, cseq. Six values a binding, not the upsert's fourteen; SQLite (3.33 and
+/// later) and PostgreSQL both name the list's columns `column1`, `column2`, ...
+fn refresh_sql(backend: Backend, rows: usize) -> Arc<str> {
+    static CACHE: [OnceLock<Arc<str>>; 2 * CHUNKS.len()] =
+        [const { OnceLock::new() }; 2 * CHUNKS.len()];
+    cached_sql(&CACHE, backend, rows, || {
+        let mut sql = String::from(
+            "UPDATE registrations SET expires_at = v.column4, call_id = v.column5, cseq = v.column6, updated_at = ",
+        );
+        push_placeholder(&mut sql, backend, 1);
+        sql.push_str(", write_stamp = ");
+        push_placeholder(&mut sql, backend, 2);
+        sql.push_str(" FROM (VALUES ");
+        push_rows(&mut sql, backend, 2, rows, REFRESH_WIDTH);
+        sql.push_str(
+            ") AS v WHERE registrations.domain = v.column1 AND registrations.extension = v.column2 \
+             AND registrations.contact = v.column3",
+        );
+        sql
+    })
+}
+
+/// `rows` parenthesised lists of `width` placeholders each, numbered on from `before`.
+fn push_rows(sql: &mut String, backend: Backend, before: usize, rows: usize, width: usize) {
+    let mut n = before;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            n += 1;
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            push_placeholder(sql, backend, n);
+        }
+        sql.push(')');
+    }
 }
 
 /// `DELETE` of the rows of `extensions` AORs of one domain that a write with another stamp left:

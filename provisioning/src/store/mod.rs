@@ -3,7 +3,7 @@
 //!
 //! Every query is written once with `$n` parameters, which both backends accept, and only TEXT and BIGINT
 //! columns are used, so the same SQL text serves both. Migrations (`provisioning/migrations/`) run when the
-//! store is opened.
+//! store is opened. The location writer alone uses the backend's own driver (see [`LocationPool`]).
 
 mod features;
 mod inventory;
@@ -12,7 +12,9 @@ mod secrets;
 mod seen;
 
 pub use features::LineFeatures;
-pub use location::{AorBindings, AorWrite, Credential, RegistrationRef, RegistrationRow};
+pub use location::{
+    AorBindings, AorWrite, Credential, RegistrationRef, RegistrationRow, SetChange,
+};
 pub use seen::{SeenDevice, SeenRow, SeenVia};
 
 use std::path::Path;
@@ -71,7 +73,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     /// One connection of its own for the location writer (see [`Store::open`]).
-    location: AnyPool,
+    location: LocationPool,
     backend: Backend,
 }
 
@@ -137,7 +139,9 @@ impl Store {
         // cache when another connection has written since its last transaction, so handing the writer
         // whichever of four connections is idle made every write start cold and read its pages back
         // from the file; and the statements it prepares (a few fixed shapes) stay prepared there.
-        let location = connect(1).await.map_err(connect_error)?;
+        let location = LocationPool::connect(backend, &connect_url)
+            .await
+            .map_err(connect_error)?;
         tracing::debug!(store = %masked, "store open, schema up to date");
         Ok(Self {
             pool,
@@ -171,7 +175,7 @@ impl Store {
     }
 
     /// The location writer's connection (see [`Store::open`]).
-    pub(crate) fn location_pool(&self) -> &AnyPool {
+    pub(crate) fn location_pool(&self) -> &LocationPool {
         &self.location
     }
 
@@ -179,6 +183,54 @@ impl Store {
     pub async fn close(&self) {
         self.location.close().await;
         self.pool.close().await;
+    }
+}
+
+/// The location writer's pool of one connection, on the backend's own driver rather than `Any`. The
+/// writer binds a dozen values per binding, thousands of bindings a second in a registration storm:
+/// `Any` copies every text value into a new `String` and `Arc` when it is bound and again when it is
+/// handed to the SQLite driver (five allocations a value), where the SQLite driver takes a shared
+/// `Arc<str>` from the location table as it is.
+#[derive(Debug, Clone)]
+pub(crate) enum LocationPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl LocationPool {
+    /// One connection to `url`, with the same SQLite settings as the main pool's.
+    async fn connect(backend: Backend, url: &str) -> Result<Self, sqlx::Error> {
+        let timeout = Duration::from_secs(10);
+        Ok(match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                Self::Sqlite(
+                    sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(timeout)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            Backend::Postgres => Self::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(timeout)
+                    .connect_with(sqlx::postgres::PgConnectOptions::from_str(url)?)
+                    .await?,
+            ),
+        })
+    }
+
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The location table and credentials on both backends: replace-per-AOR in one transaction, expiry,
 //! reload after reopening.
 
-use provisioning::store::{AorBindings, RegistrationRow};
+use provisioning::store::{AorBindings, RegistrationRow, SetChange};
 use provisioning::{ChangeSet, Ha1, Inventory, User, UserId};
 
 use crate::db::{TestDb, on_both_backends};
@@ -10,26 +10,26 @@ fn row(domain: &str, ext: &str, contact: &str, expires_at: i64, q: i64) -> Regis
     RegistrationRow {
         domain: domain.to_owned(),
         extension: ext.to_owned(),
-        contact: contact.to_owned(),
+        contact: contact.into(),
         expires_at,
         q,
-        call_id: "a84b4c76e66710".to_owned(),
+        call_id: "a84b4c76e66710".into(),
         cseq: 3,
         path: vec![
             "<sip:edge.example.com;lr>".to_owned(),
             "<sip:p2.example.com;lr;x=\"a,b\">".to_owned(),
         ],
-        transport: "udp".to_owned(),
-        received: "192.0.2.7:5060".to_owned(),
-        user_agent: "sipp".to_owned(),
-        owner: String::new(),
+        transport: "udp".into(),
+        received: "192.0.2.7:5060".into(),
+        user_agent: "sipp".into(),
+        owner: "".into(),
     }
 }
 
 async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
     let store = &db.store;
     let acme = AorBindings {
-        prune: true,
+        change: SetChange::Pruned,
         domain: "acme.example.com".to_owned(),
         extension: "1001".to_owned(),
         rows: vec![
@@ -50,7 +50,7 @@ async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
         ],
     };
     let globex = AorBindings {
-        prune: true,
+        change: SetChange::Pruned,
         domain: "globex.example.com".to_owned(),
         extension: "1001".to_owned(),
         rows: vec![row(
@@ -87,7 +87,7 @@ async fn bindings_replace_per_aor_and_expire(db: &TestDb) {
     store
         .write_registrations(&[AorBindings {
             rows: vec![refreshed.clone()],
-            prune: false,
+            change: SetChange::Upserted,
             ..acme.clone()
         }])
         .await
@@ -124,7 +124,7 @@ fn aor(ext: &str, rows: Vec<RegistrationRow>) -> AorBindings {
         domain: "acme.example.com".to_owned(),
         extension: ext.to_owned(),
         rows,
-        prune: true,
+        change: SetChange::Pruned,
     }
 }
 
@@ -159,7 +159,7 @@ async fn refresh_updates_removes_and_adds_contacts(db: &TestDb) {
         .unwrap();
     // One REGISTER refreshes the first contact with a new Call-ID, removes the second and adds one.
     let mut refreshed = three[0].clone();
-    refreshed.call_id = "new-call-id".to_owned();
+    refreshed.call_id = "new-call-id".into();
     refreshed.cseq = 1;
     refreshed.expires_at = 3_000;
     refreshed.path = Vec::new();
@@ -202,6 +202,80 @@ async fn refresh_updates_removes_and_adds_contacts(db: &TestDb) {
         .unwrap();
     let mut want = now;
     want.extend(moved);
+    assert_eq!(
+        sorted(store.load_registrations(0).await.unwrap()),
+        sorted(want)
+    );
+}
+
+/// A refresh writes only the expiry, Call-ID and CSeq, in place, for every statement size; a refreshed
+/// binding the store does not have (an earlier write was lost) is written whole.
+async fn refreshes_update_in_place_and_insert_what_is_missing(db: &TestDb) {
+    let store = &db.store;
+    // 637 AORs: every statement size of the writer (500 + 100 + 25 + 5 + 5 + 1 + 1).
+    let first: Vec<_> = (0..637)
+        .map(|n| {
+            let ext = n.to_string();
+            aor(
+                &ext,
+                vec![row(
+                    "acme.example.com",
+                    &ext,
+                    &format!("sip:{n}@192.0.2.1"),
+                    2_000,
+                    1000,
+                )],
+            )
+        })
+        .collect();
+    store.write_registrations(&first).await.unwrap();
+    let refresh = |set: &AorBindings, n: usize| {
+        let mut rows = set.rows.clone();
+        for r in &mut rows {
+            r.expires_at = 3_000 + i64::try_from(n).unwrap();
+            r.call_id = format!("refresh-{n}").into();
+            r.cseq = 9;
+        }
+        AorBindings {
+            rows,
+            change: SetChange::Refreshed,
+            ..set.clone()
+        }
+    };
+    let second: Vec<_> = first
+        .iter()
+        .enumerate()
+        .map(|(n, set)| refresh(set, n))
+        .collect();
+    store.write_registrations(&second).await.unwrap();
+    let want: Vec<RegistrationRow> = second.iter().flat_map(|s| s.rows.clone()).collect();
+    assert_eq!(
+        sorted(store.load_registrations(0).await.unwrap()),
+        sorted(want.clone()),
+        "expiry, Call-ID and CSeq moved; every other column kept"
+    );
+    // Only those three are written: a refresh is sent only when nothing else changed.
+    let mut other_agent = refresh(&second[7], 7_000);
+    other_agent.rows[0].user_agent = "another agent".into();
+    store.write_registrations(&[other_agent]).await.unwrap();
+    let stored = store.load_registrations(0).await.unwrap();
+    let seven = stored.iter().find(|r| r.extension == "7").unwrap();
+    assert_eq!((seven.expires_at, &*seven.user_agent), (10_000, "sipp"));
+    store.write_registrations(&second[7..8]).await.unwrap();
+    // Two AORs' rows are gone from the store (a failed write, say): their refreshes, in one write
+    // with others, put them back whole.
+    store
+        .write_registrations(&[aor("5", Vec::new()), aor("600", Vec::new())])
+        .await
+        .unwrap();
+    assert_eq!(store.load_registrations(0).await.unwrap().len(), 635);
+    let third: Vec<_> = second
+        .iter()
+        .enumerate()
+        .map(|(n, set)| refresh(set, n + 1_000))
+        .collect();
+    store.write_registrations(&third).await.unwrap();
+    let want: Vec<RegistrationRow> = third.iter().flat_map(|s| s.rows.clone()).collect();
     assert_eq!(
         sorted(store.load_registrations(0).await.unwrap()),
         sorted(want)
@@ -285,6 +359,7 @@ async fn credentials_and_domains(db: &TestDb) {
 on_both_backends!(
     bindings_replace_per_aor_and_expire,
     refresh_updates_removes_and_adds_contacts,
+    refreshes_update_in_place_and_insert_what_is_missing,
     large_writes_survive_reopening,
     credentials_and_domains
 );

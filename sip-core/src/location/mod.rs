@@ -172,6 +172,23 @@ pub fn shared_text(kept: Option<&Arc<str>>, text: &str) -> Arc<str> {
 }
 
 impl Binding {
+    /// Whether `self` is `old` refreshed: the same contact and the same columns but for `expires_at`,
+    /// `call_id` and `cseq`, the only ones a phone's periodic REGISTER moves. A store then needs
+    /// only those written. (A refresh keeps the unchanged texts' allocations, so the comparisons
+    /// mostly end at the pointer.)
+    pub fn refreshes(&self, old: &Self) -> bool {
+        fn same(a: &Arc<str>, b: &Arc<str>) -> bool {
+            Arc::ptr_eq(a, b) || a == b
+        }
+        same(&self.contact, &old.contact)
+            && self.q == old.q
+            && self.path == old.path
+            && same(&self.transport, &old.transport)
+            && same(&self.received, &old.received)
+            && same(&self.user_agent, &old.user_agent)
+            && same(&self.owner, &old.owner)
+    }
+
     /// Whether the binding is still in force at `now` (Unix seconds).
     pub fn is_live(&self, now: u64) -> bool {
         self.expires_at > now

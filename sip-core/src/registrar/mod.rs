@@ -279,6 +279,10 @@ pub struct RegisterOutcome {
     /// another text): the store then holds rows of the AOR to delete. False for a refresh that keeps
     /// every contact, and whenever `changed` is false.
     pub removed: bool,
+    /// Whether `bindings` are the AOR's current bindings, all of them live, each only refreshed (see
+    /// [`Binding::refreshes`]): a store then needs only their expiry, Call-ID and CSeq written. False
+    /// whenever `changed` is false.
+    pub refreshed: bool,
     /// The request's Path values, echoed in the 200 when the UA sent `Supported: path` (RFC 3327 §5.3).
     pub path_echo: Vec<String>,
 }
@@ -382,6 +386,7 @@ pub fn process_register(
             bindings: live.into_iter().cloned().collect(),
             changed: false,
             removed: false,
+            refreshed: false,
             path_echo,
         });
     }
@@ -405,6 +410,7 @@ pub fn process_register(
             bindings: Vec::new(),
             changed: true,
             removed: !current.is_empty(),
+            refreshed: false,
             path_echo,
         });
     }
@@ -490,10 +496,17 @@ pub fn process_register(
     let removed = current
         .iter()
         .any(|old| !bindings.iter().any(|b| b.contact == old.contact));
+    // Nothing removed and as many bindings as before: each refreshes one of the current ones.
+    let refreshed = !removed
+        && bindings.len() == current.len()
+        && bindings
+            .iter()
+            .all(|b| current.iter().any(|old| b.refreshes(old)));
     Ok(RegisterOutcome {
         bindings,
         changed: true,
         removed,
+        refreshed,
         path_echo,
     })
 }

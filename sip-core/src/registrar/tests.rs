@@ -100,3 +100,59 @@ fn duplicate_contact_in_one_request_is_not_out_of_order() {
     assert_eq!(out.bindings.len(), 1);
     assert_eq!(out.bindings[0].expires_at, 200, "last one wins");
 }
+
+#[test]
+fn a_refresh_is_told_apart_from_any_other_change() {
+    let policy = RegistrarPolicy::default();
+    let source = RequestSource {
+        transport: "UDP",
+        received: "10.0.0.5:5060",
+        owner: "",
+    };
+    let register = |extra: &str, current: &[Binding], source: &RequestSource<'_>| {
+        process_register(&req(extra), current, 100, source, &policy).unwrap()
+    };
+    let first = register("Contact: <sip:a@10.0.0.5>\r\n", &[], &source);
+    assert!(
+        first.changed && !first.refreshed,
+        "a new contact is no refresh"
+    );
+    // The stored binding came from an earlier REGISTER of the same Call-ID.
+    let mut current = first.bindings;
+    current[0].cseq = 6;
+    let again = register("Contact: <sip:a@10.0.0.5>\r\n", &current, &source);
+    assert!(again.refreshed && !again.removed);
+    assert!(again.bindings[0].refreshes(&current[0]));
+    // Anything but the expiry, Call-ID and CSeq moving makes it a full write.
+    let moved = RequestSource {
+        received: "10.0.0.6:5060",
+        ..source
+    };
+    for (extra, source) in [
+        (
+            "Contact: <sip:a@10.0.0.5>\r\nUser-Agent: phone/2\r\n",
+            &source,
+        ),
+        ("Contact: <sip:a@10.0.0.5>;q=0.5\r\n", &source),
+        (
+            "Contact: <sip:a@10.0.0.5>\r\nPath: <sip:edge.example.com;lr>\r\n",
+            &source,
+        ),
+        ("Contact: <sip:a@10.0.0.5>, <sip:b@10.0.0.5>\r\n", &source),
+        ("Contact: <sip:a@10.0.0.5>\r\n", &moved),
+    ] {
+        let out = register(extra, &current, source);
+        assert!(
+            out.changed && !out.refreshed,
+            "{extra:?} from {}",
+            source.received
+        );
+    }
+    let gone = register("Contact: <sip:a@10.0.0.5>;expires=0\r\n", &current, &source);
+    assert!(gone.removed && !gone.refreshed);
+    // A retransmission changes nothing and is no write at all.
+    let mut same = current.clone();
+    same[0].cseq = 7;
+    let retransmitted = register("Contact: <sip:a@10.0.0.5>\r\n", &same, &source);
+    assert!(!retransmitted.changed && !retransmitted.refreshed);
+}
