@@ -310,7 +310,7 @@ pub async fn run_with(
     ));
     let (mut persister, writer) = Persister::start(store.clone());
     for (aor, left) in stale_lines {
-        persister.save(aor, left.into(), provisioning::store::SetChange::Pruned);
+        persister.save(&aor, left.into(), provisioning::store::SetChange::Pruned);
     }
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let (transports, primary_udp) =

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use provisioning::Store;
 use provisioning::store::{AorWrite, RegistrationRef, SetChange};
-use sip_core::location::{Aor, Binding, Location, shared_text};
+use sip_core::location::{Aor, AorRef, Binding, Location, shared_text};
 use tokio::sync::mpsc;
 
 /// Longest a change waits before it is written.
@@ -19,16 +19,73 @@ pub const FLUSH: Duration = Duration::from_millis(250);
 /// Most AORs written in one transaction.
 pub const BATCH: usize = 5000;
 
+/// Changes queued together and handed to the writer as one.
+///
+/// The AORs' texts are copied into one buffer rather than queued as [`Aor`]s: the SIP core keeps its
+/// own small allocations (the writer thread frees one buffer a hand-over, not two strings a
+/// registration), and a refresh queues its AOR without a copy of its own.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Every queued AOR's domain and user, one after the other.
+    text: String,
+    changes: Vec<Queued>,
+}
+
 /// One AOR's new binding set (shared with the location table: nothing is copied on the SIP core's
 /// thread), and how it differs from the set saved before it.
-type Change = (Aor, Arc<[Binding]>, SetChange);
+#[derive(Debug)]
+struct Queued {
+    /// Where the AOR's domain, then its user, are in [`Batch::text`].
+    domain: std::ops::Range<usize>,
+    user: std::ops::Range<usize>,
+    bindings: Arc<[Binding]>,
+    change: SetChange,
+}
+
+impl Batch {
+    fn push(&mut self, aor: &Aor, bindings: Arc<[Binding]>, change: SetChange) {
+        let mut part = |s: &str| {
+            let start = self.text.len();
+            self.text.push_str(s);
+            start..self.text.len()
+        };
+        let domain = part(&aor.domain);
+        let user = part(&aor.user);
+        self.changes.push(Queued {
+            domain,
+            user,
+            bindings,
+            change,
+        });
+    }
+
+    /// The queued changes, borrowed, in the order they were queued.
+    fn changes(&self) -> impl Iterator<Item = Change<'_>> {
+        self.changes.iter().map(|q| Change {
+            aor: AorRef {
+                user: self.text.get(q.user.clone()).unwrap_or_default(),
+                domain: self.text.get(q.domain.clone()).unwrap_or_default(),
+            },
+            bindings: &q.bindings,
+            change: q.change,
+        })
+    }
+}
+
+/// A queued change, borrowed from its [`Batch`].
+#[derive(Debug, Clone, Copy)]
+struct Change<'a> {
+    aor: AorRef<'a>,
+    bindings: &'a Arc<[Binding]>,
+    change: SetChange,
+}
 
 /// Sends changed binding sets to the writer task.
 #[derive(Debug)]
 pub struct Persister {
-    tx: mpsc::UnboundedSender<Vec<Change>>,
+    tx: mpsc::UnboundedSender<Batch>,
     /// Changes queued since the last hand-over.
-    queued: Vec<Change>,
+    queued: Batch,
     /// When the oldest queued change was queued.
     since: Option<Instant>,
 }
@@ -42,7 +99,7 @@ impl Persister {
         (
             Self {
                 tx,
-                queued: Vec::new(),
+                queued: Batch::default(),
                 since: None,
             },
             task,
@@ -52,9 +109,9 @@ impl Persister {
     /// Queues the full binding set of `aor` (empty: all removed); it leaves with the next hand-over
     /// ([`Persister::flush_due`] once [`FLUSH`] has passed, or [`Persister::flush`]). `change`: how
     /// the set differs from the one saved before it ([`SetChange::Pruned`] when a contact is gone).
-    pub fn save(&mut self, aor: Aor, bindings: Arc<[Binding]>, change: SetChange) {
+    pub fn save(&mut self, aor: &Aor, bindings: Arc<[Binding]>, change: SetChange) {
         self.since.get_or_insert_with(Instant::now);
-        self.queued.push((aor, bindings, change));
+        self.queued.push(aor, bindings, change);
     }
 
     /// When the queue must be handed over: [`FLUSH`] after its oldest change; `None` when empty.
@@ -64,7 +121,7 @@ impl Persister {
 
     /// Hands the queue over when its deadline has passed at `now` or it holds [`BATCH`] changes.
     pub fn flush_due(&mut self, now: Instant) {
-        if self.queued.len() >= BATCH || self.deadline().is_some_and(|d| d <= now) {
+        if self.queued.changes.len() >= BATCH || self.deadline().is_some_and(|d| d <= now) {
             self.flush();
         }
     }
@@ -72,7 +129,7 @@ impl Persister {
     /// Hands whatever is queued to the writer task now.
     pub fn flush(&mut self) {
         self.since = None;
-        if !self.queued.is_empty() {
+        if !self.queued.changes.is_empty() {
             let _ = self.tx.send(std::mem::take(&mut self.queued));
         }
     }
@@ -84,13 +141,14 @@ impl Drop for Persister {
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Change>>) {
+async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Batch>) {
     // Whatever arrived while the last transaction ran is written with the next one.
-    while let Some(mut changes) = rx.recv().await {
+    while let Some(first) = rx.recv().await {
+        let mut batches = vec![first];
         while let Ok(more) = rx.try_recv() {
-            changes.extend(more);
+            batches.push(more);
         }
-        let changes = coalesce(changes);
+        let changes = coalesce(batches.iter().flat_map(Batch::changes).collect());
         let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
         if let Err(e) = store.write_registration_sets(&sets).await {
             tracing::error!(error = %e, aors = sets.len(), "cannot persist registrations");
@@ -102,14 +160,14 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Change>>) {
 /// order, so a write walks the table from one end to the other), written as the greatest of its
 /// changes: a refresh after a removal in the same batch still deletes the removed row, and a refresh
 /// after an added contact still inserts it.
-fn coalesce(mut changes: Vec<Change>) -> Vec<Change> {
+fn coalesce(mut changes: Vec<Change<'_>>) -> Vec<Change<'_>> {
     // Newest first, then a stable sort: of an AOR's changes the newest comes first and stays.
     changes.reverse();
-    changes.sort_by(|(a, ..), (b, ..)| aor_order(a, b));
+    changes.sort_by(|a, b| aor_order(&a.aor, &b.aor));
     changes.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
+        let same = aor_order(&later.aor, &kept.aor).is_eq();
         if same {
-            kept.2 = kept.2.max(later.2);
+            kept.change = kept.change.max(later.change);
         }
         same
     });
@@ -117,19 +175,24 @@ fn coalesce(mut changes: Vec<Change>) -> Vec<Change> {
 }
 
 /// The order of the store's primary key (domain, extension), the domain compared as [`Aor`] does.
-fn aor_order(a: &Aor, b: &Aor) -> std::cmp::Ordering {
-    fn lower(aor: &Aor) -> impl Iterator<Item = u8> + '_ {
+fn aor_order(a: &AorRef<'_>, b: &AorRef<'_>) -> std::cmp::Ordering {
+    fn lower<'a>(aor: &AorRef<'a>) -> impl Iterator<Item = u8> + 'a {
         aor.domain.bytes().map(|c| c.to_ascii_lowercase())
     }
-    lower(a).cmp(lower(b)).then_with(|| a.user.cmp(&b.user))
+    lower(a).cmp(lower(b)).then_with(|| a.user.cmp(b.user))
 }
 
 /// A change as the store writes it, borrowed.
-fn to_write((aor, bindings, change): &Change) -> AorWrite<'_> {
+fn to_write<'a>(change: &Change<'a>) -> AorWrite<'a> {
+    let Change {
+        aor,
+        bindings,
+        change,
+    } = *change;
     AorWrite {
-        domain: &aor.domain,
-        extension: &aor.user,
-        change: *change,
+        domain: aor.domain,
+        extension: aor.user,
+        change,
         rows: bindings
             .iter()
             .map(|b| RegistrationRef {
@@ -210,12 +273,22 @@ mod tests {
         }
     }
 
+    /// The changes queued in one batch, in order.
+    fn batch(changes: Vec<(Aor, Arc<[Binding]>, SetChange)>) -> Batch {
+        let mut batch = Batch::default();
+        for (aor, set, change) in changes {
+            batch.push(&aor, set, change);
+        }
+        batch
+    }
+
     #[test]
     fn coalescing_keeps_the_newest_set_per_aor_in_key_order() {
         let b = Aor::new("1002", "acme.example.com");
         let a = Aor::new("1001", "acme.example.com");
         let g = Aor::new("1001", "globex.example.com");
-        let changes = vec![
+        // Two hand-overs the writer takes together.
+        let mut changes = vec![
             (
                 g,
                 Arc::from(vec![binding("sip:g@192.0.2.3", "g1")]),
@@ -243,7 +316,9 @@ mod tests {
                 SetChange::Pruned,
             ),
         ];
-        let changes = coalesce(changes);
+        let later = batch(changes.split_off(3));
+        let earlier = batch(changes);
+        let changes = coalesce(earlier.changes().chain(later.changes()).collect());
         let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
         let keys: Vec<_> = sets.iter().map(|s| (s.domain, s.extension)).collect();
         assert_eq!(
@@ -283,7 +358,8 @@ mod tests {
                 SetChange::Refreshed,
             ),
         ];
-        let changes = coalesce(changes);
+        let changes = batch(changes);
+        let changes = coalesce(changes.changes().collect());
         let sets: Vec<AorWrite<'_>> = changes.iter().map(to_write).collect();
         assert_eq!(sets.len(), 1);
         assert_eq!(

@@ -407,7 +407,7 @@ impl SipServer {
         aors.dedup();
         for aor in aors {
             let left = self.location.shared(&aor);
-            self.persister.save(aor, left, SetChange::Pruned);
+            self.persister.save(&aor, left, SetChange::Pruned);
         }
     }
 
@@ -668,8 +668,8 @@ impl SipServer {
                     } else {
                         SetChange::Upserted
                     };
-                    let set = self.location.replace_shared(aor.clone(), outcome.bindings);
-                    self.persister.save(aor, set, change);
+                    let set = self.location.replace_shared(&aor, outcome.bindings);
+                    self.persister.save(&aor, set, change);
                 }
                 resp
             }

@@ -16,6 +16,7 @@
 //! counts about 620 bytes per AOR, some 58 MiB in all before allocator overhead (the reference
 //! counts included), well under the 200 MiB budget.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
@@ -311,19 +312,19 @@ impl Location {
     /// Replaces the binding set of `aor` (as the registrar computed it) and
     /// returns the previous one. An empty set removes the AOR.
     pub fn replace(&mut self, aor: Aor, bindings: Vec<Binding>) -> Vec<Binding> {
-        let (_, old) = self.swap(aor, bindings);
+        let (_, old) = self.swap(Cow::Owned(aor), bindings);
         old.map(|old| old.to_vec()).unwrap_or_default()
     }
 
     /// [`Location::replace`] that returns the new set, shared (empty if the AOR was removed), and
-    /// drops the old one.
-    pub fn replace_shared(&mut self, aor: Aor, bindings: Vec<Binding>) -> Arc<[Binding]> {
-        self.swap(aor, bindings).0
+    /// drops the old one. `aor` is copied only when the table does not hold it yet.
+    pub fn replace_shared(&mut self, aor: &Aor, bindings: Vec<Binding>) -> Arc<[Binding]> {
+        self.swap(Cow::Borrowed(aor), bindings).0
     }
 
     fn swap(
         &mut self,
-        aor: Aor,
+        aor: Cow<'_, Aor>,
         mut bindings: Vec<Binding>,
     ) -> (Arc<[Binding]>, Option<Arc<[Binding]>>) {
         sort_by_q(&mut bindings);
@@ -331,9 +332,11 @@ impl Location {
         self.bindings = self.bindings.saturating_add(bindings.len());
         let set: Arc<[Binding]> = Arc::from(bindings);
         let old = if set.is_empty() {
-            self.aors.remove(&aor)
+            self.aors.remove(&*aor)
+        } else if let Some(slot) = self.aors.get_mut(&*aor) {
+            Some(std::mem::replace(slot, Arc::clone(&set)))
         } else {
-            self.aors.insert(aor, Arc::clone(&set))
+            self.aors.insert(aor.into_owned(), Arc::clone(&set))
         };
         self.bindings = self
             .bindings
@@ -352,7 +355,7 @@ impl Location {
         let mut set = self.bindings(&aor).to_vec();
         set.retain(|b| b.contact != binding.contact);
         set.push(binding);
-        self.swap(aor, set);
+        self.swap(Cow::Owned(aor), set);
     }
 
     /// The whole stored set of `aor`, lapsed bindings included (what the registrar starts from).
