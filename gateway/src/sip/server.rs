@@ -34,7 +34,8 @@ use sip_core::proxy::{
 };
 use sip_core::registrar::{self, RegistrarPolicy, RequestSource};
 use sip_core::transaction::{
-    Config as TransactionConfig, Incoming, Reliability, TransactionKey, Transactions, TxEvent,
+    Config as TransactionConfig, Incoming, KeyHashing, Reliability, TransactionKey, Transactions,
+    TxEvent,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -152,13 +153,13 @@ pub struct SipServer {
     /// Boxed, as the transactions are: a fork lives as long as its server transaction (32 s after the
     /// final response over UDP), so at a few hundred calls a second there are thousands, and an inline
     /// table's growth moved and zeroed megabytes on this thread in one go.
-    forks: HashMap<TransactionKey, Box<Fork>>,
+    forks: HashMap<TransactionKey, Box<Fork>, KeyHashing>,
     /// Client transactions of forks: (server transaction, branch index).
-    branches: HashMap<TransactionKey, (TransactionKey, usize)>,
+    branches: HashMap<TransactionKey, (TransactionKey, usize), KeyHashing>,
     /// The forks that armed a Timer C, by server transaction; an entry goes at the first once-a-second
     /// look that finds none armed. Looking through every fork instead touched each of the tens of
     /// thousands kept for 32 s, every second.
-    timed: HashSet<TransactionKey>,
+    timed: HashSet<TransactionKey, KeyHashing>,
     /// Next hops whose host name is being resolved report here.
     resolved_tx: mpsc::UnboundedSender<Resolved>,
     resolved_rx: Option<mpsc::UnboundedReceiver<Resolved>>,
@@ -215,9 +216,9 @@ impl SipServer {
             directory,
             persister,
             started: std::time::Instant::now(),
-            forks: HashMap::with_capacity(FORKS_CAPACITY),
-            branches: HashMap::with_capacity(FORKS_CAPACITY),
-            timed: HashSet::new(),
+            forks: HashMap::with_capacity_and_hasher(FORKS_CAPACITY, KeyHashing::default()),
+            branches: HashMap::with_capacity_and_hasher(FORKS_CAPACITY, KeyHashing::default()),
+            timed: HashSet::default(),
             resolved_tx,
             resolved_rx: Some(resolved_rx),
             register_buf: BytesMut::new(),

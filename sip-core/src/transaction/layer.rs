@@ -9,7 +9,7 @@ use crate::msg::{Method, SipMessage};
 
 use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
-use super::key::{Role, TransactionKey, client_key, is_rfc3261_branch};
+use super::key::{KeyHashing, Role, TransactionKey, client_key, is_rfc3261_branch};
 use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
 use super::timers::{Reliability, Timer, TimerTable, Timers};
@@ -58,7 +58,7 @@ pub struct Transactions<P> {
     /// thousands alive (Timers J and K hold them for 32 s over UDP). Inline, each doubling of the table
     /// moved and zeroed tens of MiB on the SIP core's thread, stalling every message for 20-40 ms; boxed,
     /// the table holds only keys and pointers.
-    pub(super) txns: HashMap<TransactionKey, Box<Txn<P>>>,
+    pub(super) txns: HashMap<TransactionKey, Box<Txn<P>>, KeyHashing>,
     /// Every transaction with an armed timer, by its earliest deadline (the serial breaks ties).
     deadlines: BTreeMap<(Instant, u64), TransactionKey>,
     transmits: VecDeque<Transmit<P>>,
@@ -141,7 +141,7 @@ impl<P: Clone> Transactions<P> {
     /// An empty layer.
     pub fn with_config(config: Config) -> Self {
         Self {
-            txns: HashMap::with_capacity(config.initial_capacity),
+            txns: HashMap::with_capacity_and_hasher(config.initial_capacity, KeyHashing::default()),
             config,
             deadlines: BTreeMap::new(),
             transmits: VecDeque::new(),

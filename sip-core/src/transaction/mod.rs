@@ -60,7 +60,7 @@ mod server_invite;
 mod server_non_invite;
 mod timers;
 
-pub use key::{Role, TransactionKey};
+pub use key::{KeyHasher, KeyHashing, Role, TransactionKey};
 pub use layer::{Config, Transactions};
 pub use timers::{AUTO_TRYING_DELAY, Reliability, Timer, Timers};
 
