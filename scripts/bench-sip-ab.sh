@@ -11,7 +11,10 @@
 #
 # Usage: scripts/bench-sip-ab.sh reg|calls BIN [BIN...]     (a BIN is a path to a crossbar binary)
 # Environment: RATE (reg 5000, calls 1000), QUIET (reg: seconds between the two parts, default 33),
-#   ROUNDS (default 1: every binary once per round, alternating).
+#   ROUNDS (default 1: every binary once per round, alternating), OPEN_SECS (reg: seconds of the open
+#   loop, default 8). Each line ends with the open loop's (reg) or seconds 35-43's (calls) CPU per
+#   operation by thread name, from /proc/PID/task/*/schedstat (ns): the SIP core, the SQLite writer
+#   (sqlx-sqlite-worker) and the runtime's workers apart.
 # Needs: sipp. Uses udp 127.0.0.1:5390 (crossbar), 5391, 5460, 5480, 5481 (sipp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +38,16 @@ sip_bench_files 100000
 srv=
 srv_ticks() { ticks "$srv"; }
 srv_mib() { echo $(($(rss "$srv") / 1024)); }
+# "name ns" per thread name of the server, summed
+by_thread() {
+    local t
+    for t in /proc/"$srv"/task/*; do echo "$(cat "$t/comm") $(cut -d' ' -f1 "$t/schedstat")"; done |
+        awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+}
+# thread_us BEFORE AFTER N: "name=X.Xus" per thread with CPU between the two by_thread readings, per N
+thread_us() {
+    join <(echo "$1") <(echo "$2") | awk -v n="$3" '{d = $3 - $2; if (d > 0) printf " %s=%.1fus", $1, d / 1000 / n}'
+}
 us_per() { awk -v c="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.0f", c * 1e6 / hz / n }'; }
 sipp_to() { sipp 127.0.0.1:5390 -i 127.0.0.1 -nostdin -buff_size 4194304 "$@" > /dev/null 2>&1; }
 
@@ -69,15 +82,18 @@ reg() {
     c1=$(srv_ticks)
     r1=$(srv_mib)
     sleep "${QUIET:-33}"
+    local secs=${OPEN_SECS:-8} t0 t1
     c2=$(srv_ticks)
+    t0=$(by_thread)
     sipp_to -sf "$root/tests/sipp/register_auth.xml" -inf "$work/reg.csv" -key expires 3600 -p 5391 \
-        -m $((rate * 8)) -r "$rate" -l 20000 || echo "bench-sip-ab: open loop had failures" >&2
+        -m $((rate * secs)) -r "$rate" -l 20000 || echo "bench-sip-ab: open loop had failures" >&2
     sleep 1
     c3=$(srv_ticks)
+    t1=$(by_thread)
     r2=$(srv_mib)
     stop
-    echo "$1: closed loop $(us_per $((c1 - c0)) 100000) us/reg, ${rate}/s $(us_per $((c3 - c2)) $((rate * 8))) us/reg;" \
-        "VmRSS start $r0, after the closed loop $r1, end $r2 MiB"
+    echo "$1: closed loop $(us_per $((c1 - c0)) 100000) us/reg, ${rate}/s $(us_per $((c3 - c2)) $((rate * secs))) us/reg;" \
+        "VmRSS start $r0, after the closed loop $r1, end $r2 MiB; by thread:$(thread_us "$t0" "$t1" $((rate * secs)))"
 }
 
 calls() {
@@ -95,13 +111,15 @@ calls() {
         -default_behaviors all,-abortunexp &
     local uac=$!
     pids+=("$uac")
-    c0=$(srv_ticks); sleep 8; c1=$(srv_ticks); r1=$(srv_mib); sleep 27; c2=$(srv_ticks); sleep 8; c3=$(srv_ticks); r3=$(srv_mib)
+    local t0 t1
+    c0=$(srv_ticks); sleep 8; c1=$(srv_ticks); r1=$(srv_mib); sleep 27; c2=$(srv_ticks); t0=$(by_thread)
+    sleep 8; c3=$(srv_ticks); t1=$(by_thread); r3=$(srv_mib)
     wait "$uac" || rc=$?
     kill "$uas" 2> /dev/null || true
     wait "$uas" 2> /dev/null || true
     stop
     echo "$1: sipp exit $rc; seconds 0-8 $(us_per $((c1 - c0)) $((rate * 8))) us/call (VmRSS $r1 MiB)," \
-        "seconds 35-43 $(us_per $((c3 - c2)) $((rate * 8))) us/call (VmRSS $r3 MiB)"
+        "seconds 35-43 $(us_per $((c3 - c2)) $((rate * 8))) us/call (VmRSS $r3 MiB); by thread:$(thread_us "$t0" "$t1" $((rate * 8)))"
 }
 
 case $mode in
