@@ -250,7 +250,6 @@ impl SipServer {
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut armed: Option<tokio::time::Instant> = None;
-
         loop {
             let deadline = match (self.txns.poll_timeout(), self.persister.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),

@@ -296,11 +296,8 @@ where
         let mut query = sqlx::query::<DB>(AssertSqlSafe(refresh_sql(backend, chunk.len())))
             .bind(now)
             .bind(stamp);
-        for (set, r) in chunk {
-            query = query
-                .bind(set.domain)
-                .bind(set.extension)
-                .bind(Arc::clone(r.contact))
+        for &(set, r) in chunk {
+            query = bind_key(query, set, r)
                 .bind(r.expires_at)
                 .bind(Arc::clone(r.call_id))
                 .bind(r.cseq);
@@ -313,11 +310,8 @@ where
     }
     for chunk in fixed_chunks(&upserted) {
         let mut query = sqlx::query::<DB>(AssertSqlSafe(upsert_sql(backend, chunk.len())));
-        for (set, r) in chunk {
-            query = query
-                .bind(set.domain)
-                .bind(set.extension)
-                .bind(Arc::clone(r.contact))
+        for &(set, r) in chunk {
+            query = bind_key(query, set, r)
                 .bind(r.expires_at)
                 .bind(r.q)
                 .bind(Arc::clone(r.call_id))
@@ -351,6 +345,23 @@ where
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Binds a binding's primary key: domain, extension, contact.
+fn bind_key<'q, DB>(
+    query: sqlx::query::Query<'q, DB, DB::Arguments>,
+    set: &AorWrite<'q>,
+    r: &RegistrationRef<'q>,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Arc<str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(set.domain)
+        .bind(set.extension)
+        .bind(Arc::clone(r.contact))
 }
 
 /// The `path` column of these Path values: comma-separated, the one shared empty text for none (the

@@ -77,6 +77,14 @@ pub struct Store {
     backend: Backend,
 }
 
+/// Run on every SQLite connection, of both pools.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+];
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
@@ -114,10 +122,9 @@ impl Store {
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 5000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            for pragma in SQLITE_PRAGMAS {
+                                conn.execute(pragma).await?;
+                            }
                         }
                         Ok(())
                     })
@@ -202,20 +209,21 @@ impl LocationPool {
     async fn connect(backend: Backend, url: &str) -> Result<Self, sqlx::Error> {
         let timeout = Duration::from_secs(10);
         Ok(match backend {
-            Backend::Sqlite => {
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true);
-                Self::Sqlite(
-                    sqlx::sqlite::SqlitePoolOptions::new()
-                        .max_connections(1)
-                        .acquire_timeout(timeout)
-                        .connect_with(options)
-                        .await?,
-                )
-            }
+            Backend::Sqlite => Self::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(timeout)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                conn.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(sqlx::sqlite::SqliteConnectOptions::from_str(url)?)
+                    .await?,
+            ),
             Backend::Postgres => Self::Postgres(
                 sqlx::postgres::PgPoolOptions::new()
                     .max_connections(1)

@@ -128,6 +128,15 @@ fn aor(ext: &str, rows: Vec<RegistrationRow>) -> AorBindings {
     }
 }
 
+/// AOR `n` of acme.example.com with one binding to `contact`.
+fn one_contact(n: usize, contact: &str) -> AorBindings {
+    let ext = n.to_string();
+    aor(
+        &ext,
+        vec![row("acme.example.com", &ext, contact, 2_000, 1000)],
+    )
+}
+
 fn sorted(mut rows: Vec<RegistrationRow>) -> Vec<RegistrationRow> {
     rows.sort_by(|a, b| (&a.extension, &a.contact).cmp(&(&b.extension, &b.contact)));
     rows
@@ -214,19 +223,7 @@ async fn refreshes_update_in_place_and_insert_what_is_missing(db: &TestDb) {
     let store = &db.store;
     // 637 AORs: every statement size of the writer (500 + 100 + 25 + 5 + 5 + 1 + 1).
     let first: Vec<_> = (0..637)
-        .map(|n| {
-            let ext = n.to_string();
-            aor(
-                &ext,
-                vec![row(
-                    "acme.example.com",
-                    &ext,
-                    &format!("sip:{n}@192.0.2.1"),
-                    2_000,
-                    1000,
-                )],
-            )
-        })
+        .map(|n| one_contact(n, &format!("sip:{n}@192.0.2.1")))
         .collect();
     store.write_registrations(&first).await.unwrap();
     let refresh = |set: &AorBindings, n: usize| {
@@ -287,19 +284,7 @@ async fn refreshes_update_in_place_and_insert_what_is_missing(db: &TestDb) {
 /// and reopening the store.
 async fn large_writes_survive_reopening(db: &TestDb) {
     let contact = |n: usize, round: &str| format!("sip:{n}@{round}.example.com");
-    let set = |n: usize, round: &str| {
-        let ext = n.to_string();
-        aor(
-            &ext,
-            vec![row(
-                "acme.example.com",
-                &ext,
-                &contact(n, round),
-                2_000,
-                1000,
-            )],
-        )
-    };
+    let set = |n: usize, round: &str| one_contact(n, &contact(n, round));
     let first: Vec<_> = (0..637).map(|n| set(n, "a")).collect();
     db.store.write_registrations(&first).await.unwrap();
     assert_eq!(db.store.load_registrations(0).await.unwrap().len(), 637);
