@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -108,20 +109,27 @@ impl HeaderName {
     /// Canonicalises a header name from the wire: a compact form or any capitalisation of a known
     /// name becomes the constant; anything else is kept as given. The caller checks token syntax.
     pub fn new(name: &str) -> Self {
-        if let [c] = name.as_bytes() {
-            let c = char::from(c.to_ascii_lowercase());
-            if let Some((k, ..)) = KNOWN.iter().find(|(_, _, compact)| *compact == c) {
-                return Self(Repr::Known(*k));
-            }
+        let index = index();
+        let bytes = name.as_bytes();
+        if let [c] = bytes
+            && let Some(k) = letter(*c).and_then(|i| index.compact.get(i).copied().flatten())
+        {
+            return Self(Repr::Known(k));
         }
-        // Length and first letter first: most entries are passed over on those two.
-        let first = name.as_bytes().first().map(u8::to_ascii_lowercase);
-        match KNOWN.iter().find(|(_, text, _)| {
-            text.len() == name.len()
-                && text.as_bytes().first().map(u8::to_ascii_lowercase) == first
-                && text.eq_ignore_ascii_case(name)
-        }) {
-            Some((k, ..)) => Self(Repr::Known(*k)),
+        // Only the names with the same first letter are compared.
+        let found = bytes
+            .first()
+            .and_then(|b| letter(*b))
+            .and_then(|i| index.long.get(i))
+            .and_then(|names| {
+                names.iter().copied().find(|k| {
+                    known(*k).is_some_and(|(_, text, _)| {
+                        text.len() == name.len() && text.eq_ignore_ascii_case(name)
+                    })
+                })
+            });
+        match found {
+            Some(k) => Self(Repr::Known(k)),
             None => Self(Repr::Other(name.into())),
         }
     }
@@ -143,6 +151,49 @@ impl HeaderName {
             Repr::Other(_) => None,
         }
     }
+}
+
+/// The known names by the first letter of their long spelling, and by their compact form, so that
+/// [`HeaderName::new`] compares a name from the wire with a handful of names, not all of them.
+struct Index {
+    long: [Vec<Known>; 26],
+    compact: [Option<Known>; 26],
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = Index {
+            long: Default::default(),
+            compact: [None; 26],
+        };
+        for (k, text, compact) in KNOWN {
+            if let Some(names) = text
+                .as_bytes()
+                .first()
+                .and_then(|b| letter(*b))
+                .and_then(|i| index.long.get_mut(i))
+            {
+                names.push(*k);
+            }
+            if let Some(slot) = u8::try_from(*compact)
+                .ok()
+                .and_then(letter)
+                .and_then(|i| index.compact.get_mut(i))
+            {
+                *slot = Some(*k);
+            }
+        }
+        index
+    })
+}
+
+/// `a`..`z` (either case) as 0..26.
+fn letter(b: u8) -> Option<usize> {
+    b.to_ascii_lowercase()
+        .checked_sub(b'a')
+        .filter(|i| *i < 26)
+        .map(usize::from)
 }
 
 /// The table entry of a known name.
@@ -392,6 +443,35 @@ mod tests {
         assert_eq!(HeaderName::CONTACT.compact(), Some('m'));
         assert_eq!(HeaderName::CSEQ.compact(), None);
         assert_eq!(HeaderName::new("q").as_str(), "q");
+    }
+
+    /// Every known name, in every spelling the index is asked for, finds its own entry.
+    #[test]
+    fn every_known_name_is_found_in_any_case_and_by_its_compact_form() {
+        for (k, text, compact) in KNOWN {
+            let want = HeaderName(Repr::Known(*k));
+            for spelling in [
+                text.to_string(),
+                text.to_ascii_lowercase(),
+                text.to_ascii_uppercase(),
+            ] {
+                assert_eq!(HeaderName::new(&spelling), want, "{spelling}");
+                assert_eq!(HeaderName::new(&spelling).as_str(), *text);
+            }
+            if *compact != '\0' {
+                assert_eq!(HeaderName::new(&compact.to_string()), want, "{compact}");
+                assert_eq!(
+                    HeaderName::new(&compact.to_ascii_uppercase().to_string()),
+                    want
+                );
+            }
+        }
+        for other in ["", "1", "-x", "Vi", "Viaa", "Call-IDs", "_Via", "\u{e9}"] {
+            assert!(
+                matches!(HeaderName::new(other).0, Repr::Other(_)),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -36,9 +36,29 @@ pub(crate) fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Trims SP and HTAB (not other Unicode white space) from both ends.
+/// Trims SP and HTAB (not other Unicode white space) from both ends. A byte loop: the values it
+/// trims are short, and `trim_matches` with a char set decodes every character it looks at.
 pub(crate) fn trim_ws(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !is_ws(*c)).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !is_ws(*c))
+        .map_or(start, |i| i.saturating_add(1));
+    s.get(start..end.max(start)).unwrap_or("")
+}
+
+/// Where the first `b` (an ASCII byte) is in `s`. A plain loop: header parts are a few bytes long,
+/// shorter than `str::find`'s char searcher pays off for.
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// `s` split around the first `b` (an ASCII byte, so both sides are whole strings), as
+/// `str::split_once` with a char but without its searcher.
+pub(crate) fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i.checked_add(1)?..)?))
 }
 
 /// `unreserved` of RFC 3261 §25.1: alphanumerics and the marks `-_.!~*'()`.
@@ -246,6 +266,31 @@ pub(crate) fn digits_u64(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte scanners give what the `str` methods they replace give.
+    #[test]
+    fn byte_scanners_agree_with_str() {
+        for s in [
+            "",
+            " ",
+            "\t \t",
+            "a",
+            " a ",
+            "\ta b\t ",
+            "  é ",
+            "\u{a0}x\u{a0}",
+            "a;b=c",
+            "=;",
+            "x\r ",
+        ] {
+            assert_eq!(trim_ws(s), s.trim_matches([' ', '\t']), "{s:?}");
+            for b in [b';', b'=', b'a', b' '] {
+                let c = char::from(b);
+                assert_eq!(find_byte(s, b), s.find(c), "{s:?} {c:?}");
+                assert_eq!(split_at_byte(s, b), s.split_once(c), "{s:?} {c:?}");
+            }
+        }
+    }
 
     #[test]
     fn quoted_strings() {

@@ -4,7 +4,9 @@
 use std::fmt;
 
 use super::error::{ParseError, bad};
-use super::lex::{find_unquoted, is_token, is_ws, quote, quoted_len, trim_ws, unquote};
+use super::lex::{
+    find_byte, find_unquoted, is_token, is_ws, quote, quoted_len, split_at_byte, trim_ws, unquote,
+};
 use super::params::{Params, ParamsRef};
 use super::uri::{Uri, UriRef};
 
@@ -88,7 +90,7 @@ impl<'a> NameAddrRef<'a> {
             }
         };
         if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or_else(|| bad("missing >"))?;
+            let gt = find_byte(inner, b'>').ok_or_else(|| bad("missing >"))?;
             let uri = UriRef::parse(inner.get(..gt).unwrap_or(""))?;
             let rest = trim_ws(inner.get(gt.saturating_add(1)..).unwrap_or(""));
             return Ok(Self {
@@ -98,7 +100,7 @@ impl<'a> NameAddrRef<'a> {
             });
         }
         // addr-spec: the URI runs to the first ';'.
-        let (uri_text, rest) = match s.find(';') {
+        let (uri_text, rest) = match find_byte(s, b';') {
             Some(semi) => (
                 trim_ws(s.get(..semi).unwrap_or("")),
                 s.get(semi..).unwrap_or(""),
@@ -146,15 +148,15 @@ impl<'a> NameAddrRef<'a> {
 /// For hot paths that need one parameter of a value whose syntax is checked elsewhere (a To tag).
 pub(crate) fn raw_header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     let start = match find_unquoted(value, b'<') {
-        Some(lt) => lt.checked_add(value.get(lt..)?.find('>')?)?,
-        None => value.find(';')?,
+        Some(lt) => lt.checked_add(find_byte(value.get(lt..)?, b'>')?)?,
+        None => find_byte(value, b';')?,
     };
     let mut rest = value.get(start..)?;
     while let Some(semi) = find_unquoted(rest, b';') {
         rest = rest.get(semi.checked_add(1)?..)?;
         let end = find_unquoted(rest, b';').unwrap_or(rest.len());
         let item = rest.get(..end)?;
-        let (n, v) = match item.split_once('=') {
+        let (n, v) = match split_at_byte(item, b'=') {
             Some((n, v)) => (trim_ws(n), trim_ws(v)),
             None => (trim_ws(item), ""),
         };

@@ -6,8 +6,8 @@ use std::fmt;
 
 use super::error::{ParseError, bad};
 use super::lex::{
-    escaped_with, find_unquoted, is_token, is_token_byte, is_unreserved, quoted_len, trim_ws,
-    unquote,
+    escaped_with, find_byte, find_unquoted, is_token, is_token_byte, is_unreserved, quoted_len,
+    split_at_byte, trim_ws, unquote,
 };
 
 /// An ordered parameter list. Names compare case-insensitively; values are kept exactly as
@@ -126,7 +126,7 @@ impl<'a> ParamsRef<'a> {
         std::iter::from_fn(move || {
             let current = rest.take()?;
             let end = if uri {
-                current.find(';')
+                find_byte(current, b';')
             } else {
                 find_unquoted(current, b';')
             };
@@ -137,7 +137,7 @@ impl<'a> ParamsRef<'a> {
                 }
                 None => current,
             };
-            Some(match item.split_once('=') {
+            Some(match split_at_byte(item, b'=') {
                 Some((n, v)) if uri => (n, Some(v)),
                 Some((n, v)) => (trim_ws(n), Some(trim_ws(v))),
                 None if uri => (item, None),
@@ -189,7 +189,7 @@ fn header_items(
 
 /// One `generic-param`: `name [ EQUAL gen-value ]`.
 fn header_item(item: &str) -> Result<(&str, Option<&str>), ParseError> {
-    let (name, value) = match item.find('=') {
+    let (name, value) = match find_byte(item, b'=') {
         Some(eq) => {
             let name = trim_ws(item.get(..eq).unwrap_or(""));
             let value = trim_ws(item.get(eq.saturating_add(1)..).unwrap_or(""));
@@ -208,7 +208,7 @@ fn header_item(item: &str) -> Result<(&str, Option<&str>), ParseError> {
 
 /// One `uri-parameter`.
 fn uri_item(item: &str) -> Result<(&str, Option<&str>), ParseError> {
-    let (name, value) = match item.split_once('=') {
+    let (name, value) = match split_at_byte(item, b'=') {
         Some((n, v)) => (n, Some(v)),
         None => (item, None),
     };

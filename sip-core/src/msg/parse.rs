@@ -20,7 +20,7 @@ fn next_line(buf: &[u8], start: usize) -> Option<(usize, usize, usize)> {
     if rest.is_empty() {
         return None;
     }
-    match rest.iter().position(|b| *b == b'\n') {
+    match memchr::memchr(b'\n', rest) {
         Some(lf) => {
             let end = start.checked_add(lf)?;
             let content_end = if lf > 0 && rest.get(lf.checked_sub(1)?) == Some(&b'\r') {
@@ -34,8 +34,29 @@ fn next_line(buf: &[u8], start: usize) -> Option<(usize, usize, usize)> {
     }
 }
 
-fn utf8(buf: &[u8], line: usize) -> Result<&str, ParseError> {
-    std::str::from_utf8(buf).map_err(|_| ParseError::NotUtf8 { line })
+/// Where the header section starting at `from` ends: just after the line ending of its last header
+/// line (where the empty line starts), or the end of `buf` if no empty line follows.
+fn head_end(buf: &[u8], from: usize) -> usize {
+    let rest = buf.get(from..).unwrap_or_default();
+    let blank = |pattern: &[u8]| memchr::memmem::find(rest, pattern);
+    let at = match (blank(b"\n\n"), blank(b"\n\r\n")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    at.map_or(buf.len(), |i| from.saturating_add(i).saturating_add(1))
+}
+
+/// The header section as text, checked as UTF-8 in one pass: the text (up to the first invalid byte,
+/// if any) and the number of the line holding that byte, counting the start line as 1.
+fn head_text(head: &[u8]) -> (&str, Option<usize>) {
+    match std::str::from_utf8(head) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let valid = head.get(..e.valid_up_to()).unwrap_or_default();
+            let line = memchr::memchr_iter(b'\n', valid).count().saturating_add(1);
+            (std::str::from_utf8(valid).unwrap_or(""), Some(line))
+        }
+    }
 }
 
 /// Parses one whole message from a datagram (or a frame cut by the stream framer).
@@ -49,8 +70,22 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
         }
         pos = next;
     }
+    // Start line and headers are text (the body need not be): checked once, then cut at line ends
+    // and colons, which are ASCII and so always character boundaries.
+    let head_start = pos;
+    let (head, bad_line) = head_text(
+        buf.get(head_start..head_end(buf, head_start))
+            .unwrap_or_default(),
+    );
+    let text_of = |s: usize, e: usize, line: usize| {
+        if bad_line == Some(line) {
+            return Err(ParseError::NotUtf8 { line });
+        }
+        head.get(s.saturating_sub(head_start)..e.saturating_sub(head_start))
+            .ok_or(ParseError::NotUtf8 { line })
+    };
     let (s, e, mut pos) = next_line(buf, pos).ok_or(ParseError::Empty)?;
-    let start = parse_start_line(utf8(buf.get(s..e).unwrap_or_default(), 1)?)?;
+    let start = parse_start_line(text_of(s, e, 1)?)?;
 
     // Room for a typical message's headers: growing by doubling from empty cost three `realloc`s
     // per message.
@@ -67,7 +102,7 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
             body_start = Some(next);
             break;
         }
-        let text = utf8(line, line_no)?;
+        let text = text_of(s, e, line_no)?;
         if line.first().is_some_and(|b| is_ws(*b)) {
             let (_, _, _, pieces) = pending.as_mut().ok_or(ParseError::HeaderLine {
                 line: line_no,
@@ -79,13 +114,10 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
         if let Some(p) = pending.take() {
             headers.push(finish_header(&data, p));
         }
-        let colon = line
-            .iter()
-            .position(|b| *b == b':')
-            .ok_or(ParseError::HeaderLine {
-                line: line_no,
-                what: "no colon",
-            })?;
+        let colon = memchr::memchr(b':', line).ok_or(ParseError::HeaderLine {
+            line: line_no,
+            what: "no colon",
+        })?;
         // The colon is ASCII, so the text before it is a whole UTF-8 string of its own.
         let name = trim_ws(text.get(..colon).unwrap_or_default());
         if !is_token(name) {

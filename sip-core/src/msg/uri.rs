@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::{ParseError, bad};
-use super::lex::{escaped_with, is_unreserved, unescape};
+use super::lex::{escaped_with, find_byte, is_unreserved, split_at_byte, unescape};
 use super::params::{Params, ParamsRef};
 use super::text::{Decimal, DottedQuad};
 
@@ -437,7 +437,7 @@ fn unescaped(s: &str) -> Cow<'_, str> {
 /// Splits `host[:port]`, where host may be a bracketed IPv6 reference.
 pub(crate) fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError> {
     let (host, port) = if s.starts_with('[') {
-        let end = s.find(']').ok_or_else(|| bad("IPv6 reference"))?;
+        let end = find_byte(s, b']').ok_or_else(|| bad("IPv6 reference"))?;
         let (h, rest) = s.split_at(end.saturating_add(1));
         match rest {
             "" => (h, None),
@@ -454,13 +454,6 @@ pub(crate) fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError>
         Some(p) => Some(port_number(p).ok_or_else(|| bad("port"))?),
     };
     Ok((host, port))
-}
-
-/// `s` split around the first `b` (an ASCII byte, so both sides are whole strings). A plain loop:
-/// URI parts are a few bytes long, shorter than `str::split_once`'s searcher pays off for.
-fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|c| c == b)?;
-    Some((s.get(..i)?, s.get(i.checked_add(1)?..)?))
 }
 
 /// A port: 1 to 5 digits (leading zeros allowed) of a value up to 65535.

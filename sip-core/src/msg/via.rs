@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::error::{ParseError, bad};
-use super::lex::{digits_u64, is_token, is_token_byte, is_ws, trim_ws};
+use super::lex::{digits_u64, find_byte, is_token, is_token_byte, is_ws, split_at_byte, trim_ws};
 use super::method::Method;
 use super::params::{Params, ParamsRef};
 use super::text::Decimal;
@@ -97,10 +97,9 @@ impl<'a> ViaRef<'a> {
     /// # Errors
     /// As [`Via::parse`].
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
-        let mut parts = s.splitn(3, '/');
-        let name = trim_ws(parts.next().unwrap_or(""));
-        let version = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
-        let rest = trim_ws(parts.next().ok_or_else(|| bad("Via sent-protocol"))?);
+        let (name, rest) = split_at_byte(s, b'/').ok_or_else(|| bad("Via sent-protocol"))?;
+        let (version, rest) = split_at_byte(rest, b'/').ok_or_else(|| bad("Via sent-protocol"))?;
+        let (name, version, rest) = (trim_ws(name), trim_ws(version), trim_ws(rest));
         if !name.eq_ignore_ascii_case("SIP") {
             return Err(bad("Via protocol name"));
         }
@@ -122,7 +121,7 @@ impl<'a> ViaRef<'a> {
         // The parameters with a grammar of their own are picked up in the same pass (the first of
         // each name, as `get` would find).
         let (mut received, mut rport, mut branch) = (None, None, None);
-        let (sent_by, params) = match rest.find(';') {
+        let (sent_by, params) = match find_byte(rest, b';') {
             Some(semi) => (
                 rest.get(..semi).unwrap_or(""),
                 ParamsRef::header_each(

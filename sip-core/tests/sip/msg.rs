@@ -69,6 +69,42 @@ fn header_values_are_slices_of_the_input() {
     assert!(range.contains(&(m.body.as_ptr() as usize)));
 }
 
+/// The start line and headers must be UTF-8 and the body need not be; the error names the line with
+/// the bad byte (the start line is line 1, after any empty lines before it), unless a line before it
+/// fails first.
+#[test]
+fn text_errors_name_their_line_and_the_body_may_be_binary() {
+    let parse_raw = |b: &[u8]| SipMessage::parse(Bytes::copy_from_slice(b));
+    let head = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n".to_vec();
+    let with = |tail: &[u8]| [head.as_slice(), tail].concat();
+    assert_eq!(
+        parse_raw(&with(b"Subject: caf\xe9\r\nCall-ID: 1\r\n\r\n")).err(),
+        Some(ParseError::NotUtf8 { line: 3 })
+    );
+    assert_eq!(
+        parse_raw(&with(b"Subject: a\r\n \xff folded\r\n\r\n")).err(),
+        Some(ParseError::NotUtf8 { line: 4 })
+    );
+    assert_eq!(
+        parse_raw(b"\r\n\r\nOPTIONS sip:\xc3@b SIP/2.0\r\n\r\n").err(),
+        Some(ParseError::NotUtf8 { line: 1 })
+    );
+    assert!(matches!(
+        parse_raw(&with(b"no colon here\r\nSubject: \xff\r\n\r\n")).err(),
+        Some(ParseError::HeaderLine { line: 3, .. })
+    ));
+    let binary = parse_raw(&with(b"Content-Length: 4\r\n\r\n\xff\x00\xfe\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(binary.body.as_ref(), b"\xff\x00\xfe\n");
+    // A bare LF ends the header section as CRLF does, and what follows is the body.
+    let lf = parse_raw(b"OPTIONS sip:a@b SIP/2.0\nCall-ID: 1\n\n\xff\xff")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (lf.call_id(), lf.body.as_ref()),
+        (Some("1"), &b"\xff\xff"[..])
+    );
+}
+
 #[test]
 fn folding_case_and_lws() {
     let m = parse(
