@@ -13,6 +13,7 @@
 )]
 
 pub mod auth;
+mod keyed;
 pub mod location;
 pub mod msg;
 pub mod proxy;

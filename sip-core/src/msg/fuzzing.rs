@@ -11,7 +11,8 @@ use super::{Frame, NameAddr, SipMessage, StreamFramer, Uri, Via};
 /// a parsed message must re-parse from [`SipMessage::to_bytes`] to an equal message, and typed
 /// values obtained from it must survive their own `Display`/parse round trip; a message that
 /// passes [`SipMessage::validate`] (which checks the values where they lie) must give every typed
-/// value it checked, and the borrowed views must read as the owned values do.
+/// value it checked, and the borrowed views (and the top Via's branch found without a full parse) must
+/// read as the owned values do.
 pub fn check(data: &[u8]) {
     if let Ok(msg) = SipMessage::parse(Bytes::copy_from_slice(data)) {
         let again = SipMessage::parse(msg.to_bytes());
@@ -34,6 +35,7 @@ pub fn check(data: &[u8]) {
         }
         if let (Ok(view), Ok(owned)) = (msg.top_via_ref(), msg.top_via()) {
             assert_eq!(view.to_via(), owned, "Via view");
+            assert_eq!(msg.top_via_branch(), view.branch(), "top Via branch");
             for (name, _) in owned.params.iter() {
                 assert_eq!(
                     view.params.get(name),

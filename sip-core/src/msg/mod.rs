@@ -342,6 +342,21 @@ impl SipMessage {
         ViaRef::parse(first).map_err(|e| e.in_header(&HeaderName::VIA))
     }
 
+    /// The `branch` of the topmost Via, found without checking the rest of that Via: the same text
+    /// as `top_via_ref()?.branch()` whenever the Via is well formed. For matching a response to the
+    /// client transaction that sent it (RFC 3261 §17.1.3), where the branch is ours and the Via is
+    /// removed before the response goes on, and for keying a request we built.
+    pub fn top_via_branch(&self) -> Option<&str> {
+        let line = self.headers.get(&HeaderName::VIA)?;
+        let first = lex::top_parts(line, b',')
+            .and_then(|mut p| p.next())
+            .unwrap_or(line);
+        let params = first.get(lex::find_byte(first, b';')?.checked_add(1)?..)?;
+        ParamsRef::header_unchecked(params)
+            .get("branch")
+            .filter(|b| !b.is_empty())
+    }
+
     /// The From header (RFC 3261 §20.20).
     ///
     /// # Errors

@@ -110,6 +110,12 @@ impl<'a> ParamsRef<'a> {
         Ok(Self { raw, uri: false })
     }
 
+    /// Header parameters taken as they are, for a lookup that needs no checking (its caller says
+    /// why): [`ParamsRef::get`] on it finds what it would on the checked list.
+    pub(crate) fn header_unchecked(raw: &'a str) -> Self {
+        Self { raw, uri: false }
+    }
+
     /// Checks URI parameters: `raw` is everything after the first `;`. No white space; names and
     /// values are `paramchar`s with `%` escapes (RFC 3261 §25.1 `uri-parameter`).
     pub(crate) fn uri(raw: &'a str) -> Result<Self, ParseError> {

@@ -116,7 +116,7 @@ impl Host {
 }
 
 /// A [`Host`] borrowed from the text it was parsed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostRef<'a> {
     /// A host name as received.
     Name(&'a str),

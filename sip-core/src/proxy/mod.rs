@@ -17,7 +17,7 @@
 mod fork;
 mod ratelimit;
 
-use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
@@ -230,58 +230,39 @@ pub fn check_validated_request(req: &SipMessage, local: &Local) -> Result<Checke
 /// The prefix of branches we make: the RFC 3261 cookie and `cb` (Crossbar).
 const BRANCH_PREFIX: &str = "z9hG4bKcb";
 
-/// 16 hex digits of SHA-256 over the fields §16.6 step 8 names: To tag, From tag, Call-ID,
-/// Request-URI, the topmost Via as received (`via`), CSeq number and Proxy-Require. The CSeq method
-/// is left out so a CANCEL hashes like the INVITE it cancels; Proxy-Authorization is left out because
-/// we remove our realm's credentials before forwarding.
+/// 16 hex digits of a keyed hash ([`crate::keyed`]) over the fields §16.6 step 8 names: To tag,
+/// From tag, Call-ID, Request-URI, the topmost Via as received (`via`), CSeq number and
+/// Proxy-Require. The CSeq method is left out so a CANCEL hashes like the INVITE it cancels;
+/// Proxy-Authorization is left out because we remove our realm's credentials before forwarding.
+///
+/// The key is the process's own, so the value is the same for the same request while the process runs
+/// (retransmissions, the CANCEL, a loop coming back) and cannot be computed by anyone else. The
+/// parsed Request-URI and sent-by host are hashed as values, not as text, so nothing is printed.
 fn request_hash(req: &SipMessage, via: &ViaRef<'_>) -> String {
-    /// Feeds text into the hash; `Display` values are written into it without a `String`.
-    struct Put(Sha256);
-    impl fmt::Write for Put {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0.update(s.as_bytes());
-            Ok(())
-        }
+    /// A field, then a separator no field contains.
+    fn text(h: &mut impl Hasher, s: &str) {
+        h.write(s.as_bytes());
+        h.write_u8(0);
     }
-    impl Put {
-        fn text(&mut self, s: &str) {
-            self.0.update(s.as_bytes());
-            self.0.update([0u8]);
-        }
-        fn shown(&mut self, v: impl fmt::Display) {
-            let _ = fmt::Write::write_fmt(self, format_args!("{v}"));
-            self.0.update([0u8]);
-        }
-    }
-    let mut h = Put(Sha256::new());
+    let mut h = crate::keyed::hasher();
     // The tags as on the wire: the request was validated on arrival, so they parse.
-    h.text(req.raw_tag(&HeaderName::TO).unwrap_or(""));
-    h.text(req.raw_tag(&HeaderName::FROM).unwrap_or(""));
-    h.text(req.call_id().unwrap_or(""));
-    match req.request_uri() {
-        Some(u) => h.shown(u),
-        None => h.text(""),
-    }
+    text(&mut h, req.raw_tag(&HeaderName::TO).unwrap_or(""));
+    text(&mut h, req.raw_tag(&HeaderName::FROM).unwrap_or(""));
+    text(&mut h, req.call_id().unwrap_or(""));
+    req.request_uri().hash(&mut h);
     // Upper case, as the typed Via holds it.
     for b in via.transport.bytes() {
-        h.0.update([b.to_ascii_uppercase()]);
+        h.write_u8(b.to_ascii_uppercase());
     }
-    h.0.update([0u8]);
-    h.shown(via.host);
-    match via.port {
-        Some(p) => h.text(Decimal::new(u64::from(p)).as_str()),
-        None => h.text(""),
-    }
-    h.text(via.branch().unwrap_or(""));
-    match req.cseq() {
-        Ok(c) => h.text(Decimal::new(u64::from(c.seq)).as_str()),
-        Err(_) => h.text(""),
-    }
+    h.write_u8(0);
+    via.host.hash(&mut h);
+    via.port.hash(&mut h);
+    text(&mut h, via.branch().unwrap_or(""));
+    req.cseq().ok().map(|c| c.seq).hash(&mut h);
     for tag in req.option_tags(&HeaderName::PROXY_REQUIRE) {
-        h.text(tag);
+        text(&mut h, tag);
     }
-    let digest: [u8; 32] = h.0.finalize().into();
-    crate::msg::text::hex(digest.get(..8).unwrap_or(&[]))
+    crate::msg::text::hex(&h.finish().to_be_bytes())
 }
 
 /// The branch for our Via on the copy of `req` sent to target number `target_index` (§16.6 step 8):

@@ -1,8 +1,8 @@
 //! Transaction identity: which transaction a message belongs to (RFC 3261 §17.1.3 and §17.2.3).
 
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::sync::{Arc, OnceLock};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
 
 use crate::msg::text::{Decimal, StackText};
 use crate::msg::{HostRef, Method, SipMessage};
@@ -96,10 +96,7 @@ struct Legacy {
 
 impl TransactionKey {
     fn new(role: Role, method: Method, id: Id) -> Self {
-        static KEYS: OnceLock<RandomState> = OnceLock::new();
-        let hash = KEYS
-            .get_or_init(RandomState::new)
-            .hash_one((role, &method, &id));
+        let hash = crate::keyed::keys().hash_one((role, &method, &id));
         Self {
             hash,
             role,
@@ -164,9 +161,10 @@ fn malformed(header: &'static str) -> TransactionError {
 /// The key of the client transaction a message belongs to: its top-Via branch and CSeq method. Used both
 /// when sending a request and when matching a response.
 pub(crate) fn client_key(msg: &SipMessage) -> Result<TransactionKey, TransactionError> {
-    let via = msg.top_via_ref().map_err(|_| malformed("Via"))?;
+    // Only the branch: a request we send carries the Via we built, and a response is matched by the
+    // branch we chose (a forged one finds nothing); its Via is ours and is removed before it goes on.
+    let branch = msg.top_via_branch().ok_or_else(|| malformed("Via"))?;
     let cseq = msg.cseq().map_err(|_| malformed("CSeq"))?;
-    let branch = via.branch().ok_or_else(|| malformed("Via"))?;
     Ok(TransactionKey::new(
         Role::Client,
         cseq.method,

@@ -54,6 +54,55 @@ fn compact_forms_and_accessors() {
     );
 }
 
+/// The branch a response is matched by, read without a full Via parse: the same as the parsed top
+/// Via's wherever that parses, and taken from the first value of the first line only.
+#[test]
+fn the_top_via_branch_is_found_without_parsing_the_via() {
+    let with_via = |via: &str| {
+        parse(&format!(
+            "SIP/2.0 200 OK\r\n{via}\r\nCSeq: 1 INVITE\r\nCall-ID: c\r\n\r\n"
+        ))
+    };
+    for (via, branch) in [
+        (
+            "v: SIP/2.0/UDP a.example.com;branch=z9hG4bK1",
+            Some("z9hG4bK1"),
+        ),
+        (
+            "Via: SIP/2.0/UDP a.example.com ; rport ; BRANCH = z9hG4bK2 ",
+            Some("z9hG4bK2"),
+        ),
+        (
+            "Via: SIP/2.0/UDP [2001:db8::1]:5060;x=\"a;branch=no\";branch=z9hG4bK3",
+            Some("z9hG4bK3"),
+        ),
+        (
+            "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK4, SIP/2.0/UDP b;branch=z9hG4bK5",
+            Some("z9hG4bK4"),
+        ),
+        (
+            "Via: SIP/2.0/UDP a.example.com, SIP/2.0/UDP b;branch=z9hG4bK6",
+            None,
+        ),
+        ("Via: SIP/2.0/UDP a.example.com;branch=", None),
+        ("Via: SIP/2.0/UDP a.example.com;branch", None),
+        ("Via: SIP/2.0/UDP a.example.com;rport", None),
+    ] {
+        let m = with_via(via);
+        assert_eq!(m.top_via_branch(), branch, "{via}");
+        assert_eq!(
+            m.top_via_ref().ok().and_then(|v| v.branch()),
+            branch,
+            "{via}: the full parse agrees"
+        );
+    }
+    let two_lines =
+        with_via("Via: SIP/2.0/UDP a;branch=z9hG4bK7\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK8");
+    assert_eq!(two_lines.top_via_branch(), Some("z9hG4bK7"));
+    let none = parse("SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n");
+    assert_eq!(none.top_via_branch(), None);
+}
+
 #[test]
 fn header_values_are_slices_of_the_input() {
     let input = Bytes::from_static(INVITE.as_bytes());
