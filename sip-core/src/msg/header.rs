@@ -153,6 +153,19 @@ impl HeaderName {
     }
 }
 
+/// The list elements of one header line, as [`Headers::values`] gives them, appended to `out`.
+pub(crate) fn push_list_values<'a>(line: &'a str, out: &mut Vec<&'a str>) {
+    match split_top(line, b',') {
+        Some(parts) => out.extend(
+            parts
+                .into_iter()
+                .map(super::lex::trim_ws)
+                .filter(|p| !p.is_empty()),
+        ),
+        None => out.push(line),
+    }
+}
+
 /// The known names by the first letter of their long spelling, and by their compact form, so that
 /// [`HeaderName::new`] compares a name from the wire with a handful of names, not all of them.
 struct Index {
@@ -314,15 +327,7 @@ impl Headers {
             .filter(|h| &h.name == name)
             .map(Header::value_str)
         {
-            match split_top(v, b',') {
-                Some(parts) => out.extend(
-                    parts
-                        .into_iter()
-                        .map(super::lex::trim_ws)
-                        .filter(|p| !p.is_empty()),
-                ),
-                None => out.push(v),
-            }
+            push_list_values(v, &mut out);
         }
         out
     }

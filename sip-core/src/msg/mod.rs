@@ -64,6 +64,7 @@ pub use build::reason_phrase;
 pub use build::response_to;
 pub use error::{FrameError, ParseError};
 pub use framer::{Frame, MAX_MESSAGE, StreamFramer};
+pub(crate) use header::push_list_values;
 pub use header::{Header, HeaderName, Headers};
 pub use method::Method;
 pub(crate) use name_addr::raw_header_param;

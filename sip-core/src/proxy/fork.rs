@@ -252,26 +252,24 @@ fn rank(code: u16) -> u8 {
     }
 }
 
-/// Removes the first Via value (ours), also when several share one header line.
+/// Removes the first Via value (ours), also when several share one header line; every other Via
+/// stays where it is. Only the first line is looked at.
 fn pop_top_via(resp: &mut SipMessage) {
-    let rest: Vec<String> = resp
-        .headers
-        .values(&HeaderName::VIA)
-        .into_iter()
-        .skip(1)
-        .map(str::to_owned)
-        .collect();
-    if resp
-        .headers
-        .get(&HeaderName::VIA)
-        .is_some_and(|v| !v.contains(','))
-    {
-        resp.headers.remove_first(&HeaderName::VIA);
+    let Some(line) = resp.headers.get(&HeaderName::VIA) else {
         return;
-    }
-    resp.headers.remove_all(&HeaderName::VIA);
-    for v in rest {
-        resp.headers.push(HeaderName::VIA, v);
+    };
+    // Nearly always ours is a line of its own.
+    let rest = if line.contains(',') {
+        let mut values = Vec::new();
+        crate::msg::push_list_values(line, &mut values);
+        values.get(1..).unwrap_or_default().join(", ")
+    } else {
+        String::new()
+    };
+    if rest.is_empty() {
+        resp.headers.remove_first(&HeaderName::VIA);
+    } else {
+        resp.headers.set_first(&HeaderName::VIA, rest);
     }
 }
 

@@ -64,4 +64,28 @@ fn combined_via_line_loses_only_our_value() {
     let vias = m.vias().unwrap();
     assert_eq!(vias.len(), 1);
     assert_eq!(vias[0].branch(), Some("z9hG4bKup"));
+
+    // Ours on a line of its own, then a combined line: the others keep their lines and places.
+    let text = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKcbx.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKup;x=\"a,b\", SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKup2\r\nTo: <sip:b@h>;tag=2\r\nVia: SIP/2.0/TCP 10.0.0.3;branch=z9hG4bKlast\r\nFrom: <sip:a@h>;tag=1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let mut m = SipMessage::parse(Bytes::from(text)).unwrap();
+    fork::pop_top_via_for_tests(&mut m);
+    let branches: Vec<_> = m
+        .vias()
+        .unwrap()
+        .iter()
+        .map(|v| v.branch().unwrap().to_owned())
+        .collect();
+    assert_eq!(branches, ["z9hG4bKup", "z9hG4bKup2", "z9hG4bKlast"]);
+    let names: Vec<_> = m
+        .headers
+        .iter()
+        .map(|h| h.name.as_str().to_owned())
+        .collect();
+    assert_eq!(names[..3], ["Via", "To", "Via"]);
+    // A comma inside our own quoted parameter does not split it.
+    let text = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKcbx.0;x=\"a,b\"\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKup\r\nTo: <sip:b@h>;tag=2\r\nFrom: <sip:a@h>;tag=1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let mut m = SipMessage::parse(Bytes::from(text)).unwrap();
+    fork::pop_top_via_for_tests(&mut m);
+    assert_eq!(m.vias().unwrap().len(), 1);
+    assert_eq!(m.vias().unwrap()[0].branch(), Some("z9hG4bKup"));
 }
