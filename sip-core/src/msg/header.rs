@@ -122,11 +122,23 @@ impl HeaderName {
             .and_then(|b| letter(*b))
             .and_then(|i| index.long.get(i))
             .and_then(|names| {
-                names.iter().copied().find(|k| {
+                // Nearly every sender spells the names as the RFCs do: an exact comparison (a
+                // memcmp) first, the case-blind one only when that fails.
+                let spelled = |k: &Known, exact: bool| {
                     known(*k).is_some_and(|(_, text, _)| {
-                        text.len() == name.len() && text.eq_ignore_ascii_case(name)
+                        text.len() == name.len()
+                            && if exact {
+                                *text == name
+                            } else {
+                                text.eq_ignore_ascii_case(name)
+                            }
                     })
-                })
+                };
+                names
+                    .iter()
+                    .find(|k| spelled(k, true))
+                    .or_else(|| names.iter().find(|k| spelled(k, false)))
+                    .copied()
             });
         match found {
             Some(k) => Self(Repr::Known(k)),

@@ -250,7 +250,7 @@ fn request_hash(req: &SipMessage, via: &ViaRef<'_>) -> String {
         h.write(s.as_bytes());
         h.write_u8(0);
     }
-    let mut h = crate::keyed::hasher();
+    let mut h = crate::keyed::gathered();
     // The tags as on the wire: the request was validated on arrival, so they parse.
     text(&mut h, req.raw_tag(&HeaderName::TO).unwrap_or(""));
     text(&mut h, req.raw_tag(&HeaderName::FROM).unwrap_or(""));

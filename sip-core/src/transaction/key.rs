@@ -1,7 +1,7 @@
 //! Transaction identity: which transaction a message belongs to (RFC 3261 §17.1.3 and §17.2.3).
 
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use crate::msg::text::{Decimal, StackText};
@@ -96,7 +96,9 @@ struct Legacy {
 
 impl TransactionKey {
     fn new(role: Role, method: Method, id: Id) -> Self {
-        let hash = crate::keyed::keys().hash_one((role, &method, &id));
+        let mut h = crate::keyed::gathered();
+        (role, &method, &id).hash(&mut h);
+        let hash = h.finish();
         Self {
             hash,
             role,
