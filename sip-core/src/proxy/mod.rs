@@ -20,7 +20,6 @@ mod ratelimit;
 use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
 
 use crate::location::{Aor, Binding};
 use crate::msg::text::Decimal;
@@ -283,16 +282,17 @@ pub fn branch_for(req: &SipMessage, target_index: usize) -> String {
     format!("{BRANCH_PREFIX}{hash}.{target_index:x}")
 }
 
-/// A To tag for responses we generate to `req`: a hash of its Call-ID, From and top Via as they are
-/// on the wire (so of the From tag and the branch), so a retransmitted request gets the same tag.
-/// Nothing is parsed: this runs for every challenge and every registration.
+/// A To tag for responses we generate to `req`: the process's keyed hash ([`crate::keyed`]) of its
+/// Call-ID, From and top Via as they are on the wire (so of the From tag and the branch), so a
+/// retransmitted request gets the same tag while the process runs. Nothing is parsed: this runs for
+/// every challenge and every registration.
 pub fn local_tag(req: &SipMessage) -> String {
-    let mut h = Sha256::new();
+    let mut h = crate::keyed::gathered();
     for name in [HeaderName::CALL_ID, HeaderName::FROM, HeaderName::VIA] {
-        h.update(req.headers.get(&name).unwrap_or("").as_bytes());
-        h.update([0u8]);
+        h.write(req.headers.get(&name).unwrap_or("").as_bytes());
+        h.write_u8(0);
     }
-    let digest: [u8; 32] = h.finalize().into();
+    let digest = h.finish().to_be_bytes();
     let mut tag = String::with_capacity(14);
     tag.push_str("cb");
     crate::msg::text::push_hex(&mut tag, digest.get(..6).unwrap_or(&[]));
