@@ -14,7 +14,8 @@
 #   ROUNDS (default 1: every binary once per round, alternating), OPEN_SECS (reg: seconds of the open
 #   loop, default 8). Each line ends with the open loop's (reg) or seconds 35-43's (calls) CPU per
 #   operation by thread name, from /proc/PID/task/*/schedstat (ns): the SIP core, the SQLite writer
-#   (sqlx-sqlite-worker) and the runtime's workers apart.
+#   (sqlx-sqlite-worker) and the runtime's workers apart; for the SIP core also the times it was
+#   scheduled in (its wake-ups) per operation.
 # Needs: sipp. Uses udp 127.0.0.1:5390 (crossbar), 5391, 5460, 5480, 5481 (sipp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +39,17 @@ sip_bench_files 100000
 srv=
 srv_ticks() { ticks "$srv"; }
 srv_mib() { echo $(($(rss "$srv") / 1024)); }
-# "name ns" per thread name of the server, summed
+# "name ns runs" per thread name of the server, summed (schedstat: CPU time, times scheduled in)
 by_thread() {
     local t
-    for t in /proc/"$srv"/task/*; do echo "$(cat "$t/comm") $(cut -d' ' -f1 "$t/schedstat")"; done |
-        awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+    for t in /proc/"$srv"/task/*; do echo "$(cat "$t/comm") $(cut -d' ' -f1,3 "$t/schedstat")"; done |
+        awk '{a[$1] += $2; r[$1] += $3} END {for (k in a) print k, a[k], r[k]}' | sort
 }
-# thread_us BEFORE AFTER N: "name=X.Xus" per thread with CPU between the two by_thread readings, per N
+# thread_us BEFORE AFTER N: "name=X.Xus" per thread with CPU between the two by_thread readings, per N,
+# and for the SIP core also how often it was scheduled in (woke up) per N
 thread_us() {
-    join <(echo "$1") <(echo "$2") | awk -v n="$3" '{d = $3 - $2; if (d > 0) printf " %s=%.1fus", $1, d / 1000 / n}'
+    join <(echo "$1") <(echo "$2") | awk -v n="$3" '{d = $4 - $2; if (d > 0) printf " %s=%.1fus", $1, d / 1000 / n;
+        if ($1 == "sip-core") printf "/%.2fwakes", ($5 - $3) / n}'
 }
 us_per() { awk -v c="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.0f", c * 1e6 / hz / n }'; }
 sipp_to() { sipp 127.0.0.1:5390 -i 127.0.0.1 -nostdin -buff_size 4194304 "$@" > /dev/null 2>&1; }

@@ -59,6 +59,11 @@ const FORKS_CAPACITY: usize = 16_384;
 const MAX_TRANSACTIONS: usize = 1 << 20;
 /// Datagrams taken from the UDP socket in one wake-up beyond the first.
 const UDP_BATCH: usize = 64;
+/// Timer deadlines are rounded up to a multiple of this (counted from start-up), so the timers of
+/// transactions that end or retransmit within the same few milliseconds fire in one wake-up of the
+/// SIP thread, not one each. RFC 3261's timers are 500 ms (T1) and longer; none suffers from firing
+/// up to this much late.
+const TIMER_GRAIN: Duration = Duration::from_millis(10);
 /// Server header value.
 const SERVER: &str = concat!("crossbar/", env!("CARGO_PKG_VERSION"));
 
@@ -255,7 +260,7 @@ impl SipServer {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
-            .map(tokio::time::Instant::from_std);
+            .map(|d| tokio::time::Instant::from_std(coarse(d, self.started)));
             if deadline != armed {
                 if let Some(d) = deadline {
                     timer.as_mut().reset(d);
@@ -1223,6 +1228,17 @@ impl SipServer {
     }
 }
 
+/// `at` rounded up to the next multiple of [`TIMER_GRAIN`] after `origin` (see there).
+fn coarse(at: std::time::Instant, origin: std::time::Instant) -> std::time::Instant {
+    let grain = TIMER_GRAIN.as_nanos();
+    let since = at.saturating_duration_since(origin).as_nanos();
+    let rounded = since.div_ceil(grain).saturating_mul(grain);
+    u64::try_from(rounded)
+        .ok()
+        .and_then(|n| origin.checked_add(Duration::from_nanos(n)))
+        .unwrap_or(at)
+}
+
 async fn recv_opt(
     socket: Option<&UdpSocket>,
     buf: &mut [u8],
@@ -1366,6 +1382,25 @@ fn uri_socket(uri: &Uri) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Deadlines move later to the grain, never earlier, and by less than one grain.
+    #[test]
+    fn timer_deadlines_round_up_to_the_grain() {
+        let origin = std::time::Instant::now();
+        for ms in [0u64, 1, 9, 10, 11, 499, 500, 32_001] {
+            let at = origin + Duration::from_millis(ms);
+            let c = coarse(at, origin);
+            let since = c.duration_since(origin).as_nanos();
+            assert_eq!(since % TIMER_GRAIN.as_nanos(), 0, "{ms} ms");
+            assert!(c >= at && c - at < TIMER_GRAIN, "{ms} ms");
+        }
+        let at = origin + Duration::from_nanos(10_000_001);
+        assert_eq!(coarse(at, origin), origin + Duration::from_millis(20));
+        // A deadline before the origin (cannot happen: the origin is start-up) is left alone.
+        if let Some(before) = origin.checked_sub(Duration::from_millis(3)) {
+            assert!(coarse(before, origin) >= before);
+        }
+    }
 
     /// The fast path stamps a Via exactly as parsing it, setting the parameters and printing it does.
     #[test]

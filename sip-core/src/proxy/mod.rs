@@ -386,25 +386,39 @@ pub fn prepare_forward(
     via: &Via,
     record_route: Option<&NameAddr>,
 ) -> Result<Forwarded, ProxyReject> {
+    // The new Request-URI goes straight into the copy's start line (the old one is not copied).
+    let start = match (&req.start, target) {
+        (
+            StartLine::Request {
+                method, version, ..
+            },
+            Some(t),
+        ) => StartLine::Request {
+            method: method.clone(),
+            uri: RequestUri::Parsed(t.clone()),
+            version: *version,
+        },
+        (start, _) => start.clone(),
+    };
     let mut msg = SipMessage {
-        start: req.start.clone(),
+        start,
         headers: req.headers.clone_with_room(4),
         body: req.body.clone(),
     };
-    if let Some(t) = target {
-        set_request_uri(&mut msg, t.clone());
-    }
     let mf = req.max_forwards()?.map_or(70, |m| m.saturating_sub(1));
     msg.headers.set(
         HeaderName::MAX_FORWARDS,
         Bytes::copy_from_slice(Decimal::new(u64::from(mf)).as_str().as_bytes()),
     );
     if let Some(rr) = record_route {
-        let mut rr = rr.clone();
-        if !rr.uri.params.contains("lr") {
+        let value = if rr.uri.params.contains("lr") {
+            shown(rr)
+        } else {
+            let mut rr = rr.clone();
             rr.uri.params.set("lr", None);
-        }
-        msg.headers.push_front(HeaderName::RECORD_ROUTE, shown(&rr));
+            shown(&rr)
+        };
+        msg.headers.push_front(HeaderName::RECORD_ROUTE, value);
     }
     let mut routes: Vec<NameAddr> = path.to_vec();
     routes.extend(req.routes()?);
