@@ -578,7 +578,8 @@ impl SipServer {
         code: u16,
     ) {
         let mut resp = response_to(req, code, sip_core::msg::reason_phrase(code));
-        if code > 100 && req.to_ref().is_ok_and(|t| t.tag().is_none()) {
+        // Requests reach here validated: the To tag is read where it lies, without a parse.
+        if code > 100 && req.raw_tag(&HeaderName::TO).is_none() {
             resp = resp.with_to_tag(&proxy::local_tag(req));
         }
         self.send_response(now, key, resp);
@@ -759,7 +760,7 @@ impl SipServer {
             Some(RequestUri::Parsed(u)) => u.clone(),
             _ => return self.respond(now, key, &req, 416),
         };
-        let in_dialog = req.to_ref().is_ok_and(|t| t.tag().is_some());
+        let in_dialog = req.raw_tag(&HeaderName::TO).is_some();
         // Routed or in-dialog requests for another host go where they say.
         if decision.next_route.is_some() || (in_dialog && !self.is_local_target(&ruri)) {
             return self.forward_stateful(now, key, &req);
@@ -820,8 +821,7 @@ impl SipServer {
 
     /// The caller's domain if the From URI is in one of our domains (then the caller must authenticate).
     fn caller_domain(&self, req: &SipMessage) -> Option<String> {
-        let from = req.from().ok()?;
-        let host = from.uri.host.to_lowercase();
+        let host = req.from_ref().ok()?.uri.host.to_lowercase();
         let directory = self.directory.read().ok()?;
         directory.is_our_domain(&host).then_some(host)
     }
