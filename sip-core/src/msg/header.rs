@@ -124,20 +124,11 @@ impl HeaderName {
             .and_then(|names| {
                 // Nearly every sender spells the names as the RFCs do: an exact comparison (a
                 // memcmp) first, the case-blind one only when that fails.
-                let spelled = |k: &Known, exact: bool| {
-                    known(*k).is_some_and(|(_, text, _)| {
-                        text.len() == name.len()
-                            && if exact {
-                                *text == name
-                            } else {
-                                text.eq_ignore_ascii_case(name)
-                            }
-                    })
-                };
+                let text = |k: &&Known| known(**k).map_or("", |(_, text, _)| text);
                 names
                     .iter()
-                    .find(|k| spelled(k, true))
-                    .or_else(|| names.iter().find(|k| spelled(k, false)))
+                    .find(|k| text(k) == name)
+                    .or_else(|| names.iter().find(|k| text(k).eq_ignore_ascii_case(name)))
                     .copied()
             });
         match found {

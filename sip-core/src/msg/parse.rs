@@ -38,12 +38,15 @@ fn next_line(buf: &[u8], start: usize) -> Option<(usize, usize, usize)> {
 /// line (where the empty line starts), or the end of `buf` if no empty line follows.
 fn head_end(buf: &[u8], from: usize) -> usize {
     let rest = buf.get(from..).unwrap_or_default();
-    let blank = |pattern: &[u8]| memchr::memmem::find(rest, pattern);
-    let at = match (blank(b"\n\n"), blank(b"\n\r\n")) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    at.map_or(buf.len(), |i| from.saturating_add(i).saturating_add(1))
+    // The first line ending followed by an empty line (LF or CRLF), in one pass over the line ends.
+    memchr::memchr_iter(b'\n', rest)
+        .find(|&i| {
+            matches!(
+                rest.get(i.saturating_add(1)..),
+                Some([b'\n', ..] | [b'\r', b'\n', ..])
+            )
+        })
+        .map_or(buf.len(), |i| from.saturating_add(i).saturating_add(1))
 }
 
 /// The header section as text, checked as UTF-8 in one pass: the text (up to the first invalid byte,
